@@ -1,0 +1,47 @@
+"""The application factory; `python app.py` serves on port 8001 (PORT overrides)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from whatsapp import api, cli, db, errors, webhook
+from whatsapp.config import load_settings, warn_about_gaps
+from whatsapp.graph import GraphClient
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the service. `test_config` overrides environment variables (by their names)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    settings = load_settings(app.instance_path, test_config)
+    app.config["SETTINGS"] = settings
+    # Uploads are checked per route; the webhook sets its own limit before reading its body.
+    app.config["MAX_CONTENT_LENGTH"] = None
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.extensions["graph"] = GraphClient(settings)
+    db.init_app(app)
+    errors.register(app)
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(api.bp)
+    cli.register(app)
+    warn_about_gaps(settings)
+    return app
+
+
+def _load_env() -> None:
+    from dotenv import load_dotenv
+
+    load_dotenv(Path(__file__).resolve().parent / ".env")
+
+
+if __name__ == "__main__":
+    _load_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    application = create_app()
+    application.run(host="0.0.0.0", port=application.config["SETTINGS"].port)

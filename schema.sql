@@ -1,0 +1,93 @@
+-- wa-inbox schema. Every statement is idempotent: it runs on first use of each database file.
+-- Times are UTC text 'YYYY-MM-DD HH:MM:SS', which sorts and compares correctly as text.
+
+-- One row per customer. A customer is known by phone (E.164 with '+'), by Meta's business-scoped
+-- user id (BSUID), or both; phone_number is NULL for a username-only customer.
+CREATE TABLE IF NOT EXISTS whatsapp_conversations (
+    conversation_id INTEGER PRIMARY KEY,
+    phone_number TEXT UNIQUE,
+    user_id TEXT UNIQUE,
+    username TEXT,
+    contact_name TEXT,
+    contact_profile_name TEXT,
+    last_message_at TIMESTAMP,
+    last_message TEXT,
+    last_message_type TEXT,
+    last_inbound_at TIMESTAMP,
+    unread_count INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'open',  -- 'open', 'closed', 'assigned'
+    assigned_agent_id INTEGER,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_conversations_activity
+    ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
+CREATE INDEX IF NOT EXISTS idx_conversations_status_activity
+    ON whatsapp_conversations (status, last_message_at DESC, conversation_id DESC);
+CREATE INDEX IF NOT EXISTS idx_conversations_unread
+    ON whatsapp_conversations (last_message_at DESC, conversation_id DESC) WHERE unread_count > 0;
+
+-- One row per message, both directions. whatsapp_message_id is Meta's wamid; an outbound message
+-- that Meta has not (yet) accepted carries a local placeholder 'local.<hex>' until it does.
+CREATE TABLE IF NOT EXISTS whatsapp_messages (
+    message_id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES whatsapp_conversations (conversation_id),
+    whatsapp_message_id TEXT UNIQUE NOT NULL,
+    phone_number TEXT,
+    user_id TEXT,
+    direction TEXT NOT NULL,              -- 'inbound', 'outbound'
+    message_type TEXT DEFAULT 'text',     -- Meta's type: 'text', 'image', 'reaction', 'unsupported', ...
+    message_text TEXT,
+    media_url TEXT,
+    media_type TEXT,                      -- MIME type
+    media_id TEXT,
+    media_sha256 TEXT,
+    media_filename TEXT,
+    status TEXT DEFAULT 'sent',           -- inbound: 'received'; outbound: 'pending', 'sent', 'delivered', 'read', 'played', 'failed'
+    timestamp TIMESTAMP NOT NULL,
+    created_at TIMESTAMP,
+    agent_id INTEGER,
+    context_message_id TEXT,              -- the wamid this message replies (or reacts) to
+    local_id TEXT UNIQUE,                 -- our own id, sent to Meta as biz_opaque_callback_data
+    client_message_id TEXT UNIQUE,        -- the sender's Idempotency-Key
+    sent_at TIMESTAMP,
+    delivered_at TIMESTAMP,
+    read_at TIMESTAMP,
+    played_at TIMESTAMP,
+    failed_at TIMESTAMP,
+    error_code INTEGER,
+    error_title TEXT,
+    error_details TEXT,
+    raw_json TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_messages_thread
+    ON whatsapp_messages (conversation_id, timestamp, message_id);
+CREATE INDEX IF NOT EXISTS idx_messages_timestamp ON whatsapp_messages (timestamp);
+
+-- Every verified webhook body, written before it is processed, so nothing Meta delivered is lost.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id INTEGER PRIMARY KEY,
+    received_at TIMESTAMP NOT NULL,
+    body BLOB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- 'pending', 'processed', 'failed'
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    processed_at TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_deliveries_unprocessed
+    ON webhook_deliveries (delivery_id) WHERE state != 'processed';
+
+-- Statuses that arrived before the message they describe was stored; applied when it is.
+CREATE TABLE IF NOT EXISTS parked_statuses (
+    parked_id INTEGER PRIMARY KEY,
+    whatsapp_message_id TEXT NOT NULL,
+    local_id TEXT,
+    status TEXT NOT NULL,
+    timestamp TIMESTAMP NOT NULL,
+    error_code INTEGER,
+    error_title TEXT,
+    error_details TEXT,
+    received_at TIMESTAMP NOT NULL,
+    UNIQUE (whatsapp_message_id, status)
+);
+CREATE INDEX IF NOT EXISTS idx_parked_local ON parked_statuses (local_id) WHERE local_id IS NOT NULL;

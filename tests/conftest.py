@@ -1,0 +1,57 @@
+"""Fixtures: an app over a fresh SQLite file, an authenticated client, and a loopback Graph API."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from app import create_app
+
+from .helpers import AGENT_KEY, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+
+
+@pytest.fixture
+def graph(httpserver: HTTPServer) -> HTTPServer:
+    """A real HTTP server on loopback standing in for graph.facebook.com."""
+    return httpserver
+
+
+@pytest.fixture
+def settings(tmp_path, graph):
+    return {
+        "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"),
+        "MEDIA_DIR": str(tmp_path / "media"),
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WHATSAPP_ACCESS_TOKEN": "test-access-token",
+        "WHATSAPP_API_URL": graph.url_for("").rstrip("/"),
+        "WHATSAPP_API_VERSION": "v26.0",
+        "AGENT_API_KEY": AGENT_KEY,
+        "graph_backoff": 0.0,
+        "graph_timeout": 2.0,
+    }
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    """A test client that authenticates as an agent with the service key."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+    return test_client
+
+
+@pytest.fixture
+def anon(app):
+    """A test client with no credentials."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,109 @@
+"""Small builders for webhook payloads and signed requests, shared by the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures"
+APP_SECRET = "test-app-secret"
+AGENT_KEY = "test-agent-key"
+VERIFY_TOKEN = "test-verify-token"
+PHONE_NUMBER_ID = "110293847561029"
+
+_counter = itertools.count(1)
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def fixture(name: str) -> dict:
+    return json.loads(fixture_bytes(name))
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_webhook(client, body: Any, *, secret: str = APP_SECRET, signature: str | None = None):
+    """POST a webhook body (dict or raw bytes) signed as Meta signs it."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature or sign(raw, secret)}
+    return client.post("/api/whatsapp/webhook", data=raw, headers=headers)
+
+
+def envelope(value: dict, field: str = "messages") -> dict:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550009999", "phone_number_id": PHONE_NUMBER_ID},
+        **value,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "109283746501928", "changes": [{"field": field, "value": value}]}],
+    }
+
+
+def wamid(prefix: str = "in") -> str:
+    return f"wamid.TEST{prefix.upper()}{next(_counter):08d}=="
+
+
+def text_message(
+    body: str = "Hello",
+    *,
+    wa_id: str | None = "14155550123",
+    user_id: str | None = None,
+    name: str | None = "Maria Lopez",
+    username: str | None = None,
+    message_id: str | None = None,
+    timestamp: int = 1795500000,
+    extra: dict | None = None,
+) -> dict:
+    """An envelope with one inbound text message and its contact."""
+    contact: dict[str, Any] = {"profile": {"name": name} if name else {}}
+    message: dict[str, Any] = {
+        "id": message_id or wamid(),
+        "timestamp": str(timestamp),
+        "type": "text",
+        "text": {"body": body},
+    }
+    if username:
+        contact["profile"]["username"] = username
+    if wa_id:
+        contact["wa_id"] = wa_id
+        message["from"] = wa_id
+    if user_id:
+        contact["user_id"] = user_id
+        message["from_user_id"] = user_id
+    message.update(extra or {})
+    return envelope({"contacts": [contact], "messages": [message]})
+
+
+def status_update(
+    message_id: str,
+    status: str,
+    *,
+    timestamp: int = 1795500100,
+    recipient: str = "14155550123",
+    errors: list | None = None,
+    callback: str | None = None,
+) -> dict:
+    item: dict[str, Any] = {"id": message_id, "status": status, "timestamp": str(timestamp), "recipient_id": recipient}
+    if errors:
+        item["errors"] = errors
+    if callback:
+        item["biz_opaque_callback_data"] = callback
+    return envelope({"statuses": [item]})
+
+
+def send_ok(wa_id: str = "14155550123", message_id: str | None = None) -> dict:
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": "+" + wa_id, "wa_id": wa_id}],
+        "messages": [{"id": message_id or wamid("out")}],
+    }

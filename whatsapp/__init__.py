@@ -1,0 +1,1 @@
+"""wa-inbox: a WhatsApp Business (Cloud API) agent inbox backend."""

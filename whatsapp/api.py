@@ -1,0 +1,246 @@
+"""The agent API blueprint: parse the request, call store/sending, shape JSON. No SQL here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import phones, present, sending, store
+from .auth import check_agent_access
+from .db import get_db, write_transaction
+from .errors import APIError
+from .graph import GraphError, GraphUnavailable
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/whatsapp")
+
+MAX_TEXT = 4096
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    check_agent_access()
+
+
+# --- request parsing -----------------------------------------------------------------------
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise APIError(400, "The request body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def int_param(
+    value: Any, name: str, *, default: int | None = None, low: int = 0, high: int | None = None
+) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return default
+    if isinstance(value, bool):
+        raise APIError(400, f"{name} must be an integer")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise APIError(400, f"{name} must be an integer")
+    if number < low or (high is not None and number > high):
+        upper = f" and {high}" if high is not None else ""
+        raise APIError(400, f"{name} must be between {low}{upper}" if upper else f"{name} must be at least {low}")
+    return number
+
+
+def bool_param(value: Any, name: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise APIError(400, f"{name} must be true or false")
+
+
+def str_param(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise APIError(400, f"{name} must be a string")
+    text = str(value).strip()
+    return text or None
+
+
+def customer_params(source: Any) -> tuple[int | None, str | None, str | None]:
+    """conversation_id, phone_number (E.164) and user_id from a query string or JSON body."""
+    conversation_id = int_param(source.get("conversation_id"), "conversation_id", low=1)
+    raw_phone = source.get("phone_number")
+    phone = None
+    if raw_phone is not None and str(raw_phone).strip():
+        if not isinstance(raw_phone, (str, int)) or isinstance(raw_phone, bool):
+            raise APIError(400, "phone_number must be a string")
+        try:
+            phone = phones.normalize(str(raw_phone))
+        except phones.InvalidPhone as exc:
+            raise APIError(400, f"Invalid phone_number: {exc}") from None
+    user_id = str_param(source.get("user_id"), "user_id")
+    if user_id and not phones.is_bsuid(user_id):
+        raise APIError(400, "Invalid user_id: expected a business-scoped user id such as US.13491208655302741918")
+    return conversation_id, phone, user_id
+
+
+def find_conversation_or_404(source: Any):
+    conversation_id, phone, user_id = customer_params(source)
+    if conversation_id is None and phone is None and user_id is None:
+        raise APIError(400, "conversation_id, phone_number or user_id is required")
+    row = store.find_conversation(get_db(), conversation_id, phone, user_id)
+    if row is None:
+        raise APIError(404, "Conversation not found")
+    return row
+
+
+def agent_param(data: dict[str, Any]) -> int | None:
+    return int_param(data.get("agent_id"), "agent_id", low=0)
+
+
+def graph_client():
+    return current_app.extensions["graph"]
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+@bp.get("/conversations")
+def conversations() -> Response:
+    status = request.args.get("status") or None
+    if status is not None and status not in store.CONVERSATION_STATUSES:
+        raise APIError(400, f"status must be one of {', '.join(store.CONVERSATION_STATUSES)}")
+    unread_only = bool_param(request.args.get("unread_only"), "unread_only")
+    limit = int_param(request.args.get("limit"), "limit", default=50, low=1, high=200)
+    offset = int_param(request.args.get("offset"), "offset", default=0, low=0)
+    conn = get_db()
+    rows = store.list_conversations(conn, status=status, unread_only=unread_only, limit=limit, offset=offset)
+    total = store.count_conversations(conn, status=status, unread_only=unread_only)
+    return jsonify(
+        success=True,
+        conversations=[present.conversation(r) for r in rows],
+        count=len(rows),
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@bp.get("/conversation")
+def conversation() -> Response:
+    row = find_conversation_or_404(request.args)
+    return jsonify(success=True, conversation=present.conversation(row))
+
+
+@bp.get("/messages")
+def messages() -> Response:
+    row = find_conversation_or_404(request.args)
+    limit = int_param(request.args.get("limit"), "limit", default=50, low=1, high=500)
+    include_raw = bool_param(request.args.get("include_raw"), "include_raw")
+    rows = store.list_messages(get_db(), row["conversation_id"], limit)
+    return jsonify(
+        success=True,
+        messages=[present.message(r, include_raw) for r in rows],
+        count=len(rows),
+        conversation_id=row["conversation_id"],
+    )
+
+
+@bp.post("/send")
+def send() -> Response:
+    data = json_body()
+    conversation_id, phone, user_id = customer_params(data)
+    if conversation_id is None and phone is None and user_id is None:
+        raise APIError(400, "phone_number, user_id or conversation_id is required")
+    text = data.get("message")
+    if not isinstance(text, str) or not text.strip():
+        raise APIError(400, "message is required: the text to send")
+    if len(text) > MAX_TEXT:
+        raise APIError(400, f"message is {len(text)} characters; WhatsApp allows at most {MAX_TEXT}")
+    agent_id = agent_param(data)
+    idempotency_key = request.headers.get("Idempotency-Key") or str_param(
+        data.get("client_message_id"), "client_message_id"
+    )
+    if idempotency_key and len(idempotency_key) > 200:
+        raise APIError(400, "Idempotency-Key is longer than 200 characters")
+    if conversation_id is not None:
+        if store.find_conversation(get_db(), conversation_id=conversation_id) is None:
+            raise APIError(404, "Conversation not found")
+    outbound = sending.Outbound(type="text", body={"body": text, "preview_url": True}, text=text)
+    return send_response(
+        sending.send(
+            get_db(),
+            graph_client(),
+            conversation_id=conversation_id,
+            phone_number=phone,
+            user_id=user_id,
+            outbound=outbound,
+            agent_id=agent_id,
+            client_message_id=idempotency_key,
+        )
+    )
+
+
+def send_response(outcome: sending.SendOutcome) -> tuple[Response, int]:
+    row = store.get_message(get_db(), outcome.message_id)
+    body: dict[str, Any] = {
+        "success": outcome.ok,
+        "message_id": outcome.wamid,
+        "conversation_id": outcome.conversation_id,
+        "message": present.message(row),
+    }
+    if outcome.repeated:
+        body["idempotent_replay"] = True
+    if not outcome.ok:
+        body.update(
+            error=outcome.error,
+            error_code=outcome.error_code,
+            error_title=outcome.error_title,
+            error_details=outcome.error_details,
+        )
+    return jsonify(body), outcome.http_status
+
+
+@bp.post("/mark-read")
+def mark_read() -> Response:
+    row = find_conversation_or_404(json_body())
+    conn = get_db()
+    with write_transaction(conn):
+        latest = store.mark_read(conn, row["conversation_id"])
+    receipt = "skipped"
+    if latest and current_app.config["SETTINGS"].send_read_receipts:
+        try:
+            receipt = "sent" if graph_client().mark_read(latest) else "failed"
+        except (GraphError, GraphUnavailable) as exc:
+            log.warning("Read receipt for conversation %s failed: %s", row["conversation_id"], exc)
+            receipt = "failed"
+    return jsonify(success=True, conversation_id=row["conversation_id"], unread_count=0, read_receipt=receipt)
+
+
+@bp.post("/assign-agent")
+def assign_agent() -> Response:
+    data = json_body()
+    row = find_conversation_or_404(data)
+    if "agent_id" not in data:
+        raise APIError(400, "agent_id is required (null to unassign)")
+    agent_id = agent_param(data)
+    conn = get_db()
+    with write_transaction(conn):
+        store.assign(conn, row["conversation_id"], agent_id)
+        updated = store.find_conversation(conn, conversation_id=row["conversation_id"])
+    return jsonify(success=True, conversation=present.conversation(updated))
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    return jsonify(success=True, stats=store.stats(get_db()))

@@ -1,0 +1,135 @@
+"""Environment -> typed settings, read one variable at a time as strings and validated once."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v26.0"
+DEFAULT_PORT = 8001
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    phone_number_id: str = ""
+    access_token: str = ""
+    verify_token: str = ""
+    app_secret: str = ""
+    api_url: str = DEFAULT_API_URL
+    api_version: str = DEFAULT_API_VERSION
+    business_account_id: str = ""
+    agent_api_key: str = ""
+    database_path: str = ""
+    media_dir: str = ""
+    port: int = DEFAULT_PORT
+    # Development only: accept webhook POSTs without a signature when no app secret is set.
+    allow_unsigned_webhooks: bool = False
+    # Seconds to wait for Meta's Graph API on each call.
+    graph_timeout: float = 15.0
+    # Attempts for Graph calls that provably sent nothing (connection refused, throttled).
+    graph_max_attempts: int = 3
+    graph_backoff: float = 0.5
+    # Tell WhatsApp when an agent reads a conversation (blue ticks for the customer).
+    send_read_receipts: bool = True
+    # Largest webhook body accepted; Meta's deliveries are at most about 3 MB.
+    max_webhook_bytes: int = 4 * 1024 * 1024
+
+
+# Environment variable -> Settings field.
+ENV_NAMES: dict[str, str] = {
+    "WHATSAPP_PHONE_NUMBER_ID": "phone_number_id",
+    "WHATSAPP_ACCESS_TOKEN": "access_token",
+    "WHATSAPP_VERIFY_TOKEN": "verify_token",
+    "WHATSAPP_APP_SECRET": "app_secret",
+    "WHATSAPP_API_URL": "api_url",
+    "WHATSAPP_API_VERSION": "api_version",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID": "business_account_id",
+    "AGENT_API_KEY": "agent_api_key",
+    "DATABASE_PATH": "database_path",
+    "MEDIA_DIR": "media_dir",
+    "PORT": "port",
+    "WEBHOOK_ALLOW_UNSIGNED": "allow_unsigned_webhooks",
+    "WHATSAPP_GRAPH_TIMEOUT": "graph_timeout",
+    "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",
+}
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).strip().lower() in _TRUE
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    return str(raw).strip()
+
+
+def load_settings(
+    instance_path: str, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from the environment (strings, one by one) and then from overrides (tests)."""
+    environ = os.environ if environ is None else environ
+    kinds = {f.name: f.type for f in fields(Settings)}
+    types = {"str": str, "int": int, "float": float, "bool": bool}
+    values: dict[str, Any] = {}
+    for env_name, field_name in ENV_NAMES.items():
+        raw = environ.get(env_name)
+        if raw is not None and raw.strip() != "":
+            values[field_name] = _coerce(env_name, raw, types[kinds[field_name]])
+    for key, value in (overrides or {}).items():
+        field_name = ENV_NAMES.get(key, key)
+        if field_name in kinds:
+            values[field_name] = _coerce(key, value, types[kinds[field_name]])
+    values.setdefault("database_path", str(Path(instance_path) / "wa_inbox.sqlite3"))
+    values.setdefault("media_dir", str(Path(instance_path) / "media"))
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if not settings.api_version.startswith("v"):
+        raise ConfigError(f"WHATSAPP_API_VERSION must look like v26.0, got {settings.api_version!r}")
+    if not settings.api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"PORT must be between 1 and 65535, got {settings.port}")
+
+
+def warn_about_gaps(settings: Settings) -> None:
+    """Say at start-up what will not work, without ever logging a secret."""
+    if not settings.app_secret:
+        if settings.allow_unsigned_webhooks:
+            log.warning(
+                "WHATSAPP_APP_SECRET is not set and WEBHOOK_ALLOW_UNSIGNED is on: webhook POSTs are "
+                "accepted WITHOUT signature checks. Development only."
+            )
+        else:
+            log.warning(
+                "WHATSAPP_APP_SECRET is not set: webhook POSTs are refused until it is "
+                "(or WEBHOOK_ALLOW_UNSIGNED=true for local development)."
+            )
+    if not settings.verify_token:
+        log.warning("WHATSAPP_VERIFY_TOKEN is not set: Meta's webhook verification will be refused.")
+    if not settings.agent_api_key:
+        log.warning("AGENT_API_KEY is not set: the agent API answers loopback clients only.")
+    if not (settings.phone_number_id and settings.access_token):
+        log.warning("WHATSAPP_PHONE_NUMBER_ID or WHATSAPP_ACCESS_TOKEN is not set: sending messages will fail.")

@@ -1,0 +1,207 @@
+"""The Graph API sender: a requests.Session, a timeout on every call, Meta's errors as exceptions.
+
+Retries happen only where a retry cannot deliver a message twice: the connection was refused
+(nothing was sent) or Meta answered with a throttling error (it refused before processing).
+A read timeout is never retried: Meta may already have sent the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+# Meta codes that mean "refused before processing, try again later".
+THROTTLE_CODES = {4, 80007, 130429, 131056}
+TOKEN_CODES = {0, 190}
+
+USER_AGENT = "wa-inbox/1.0"
+
+
+class GraphError(Exception):
+    """Meta answered with an error body (or an unusable answer)."""
+
+    def __init__(
+        self,
+        code: int | None,
+        title: str,
+        details: str | None = None,
+        http_status: int | None = None,
+        fbtrace_id: str | None = None,
+    ) -> None:
+        super().__init__(f"({code}) {title}")
+        self.code = code
+        self.title = title
+        self.details = details
+        self.http_status = http_status
+        self.fbtrace_id = fbtrace_id
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in THROTTLE_CODES or self.http_status == 429
+
+    @property
+    def upstream_failure(self) -> bool:
+        """Meta's side failed (5xx) rather than refusing our request."""
+        return self.http_status is not None and self.http_status >= 500
+
+    def agent_message(self) -> str:
+        """A sentence an agent understands, naming Meta's code."""
+        if self.code == 131047:
+            return (
+                "The 24-hour customer service window has closed: the customer last wrote more than "
+                "24 hours ago, so WhatsApp only allows an approved template message now "
+                f"(Meta error {self.code})."
+            )
+        if self.code in TOKEN_CODES:
+            return (
+                "The WhatsApp access token is invalid or expired: replace WHATSAPP_ACCESS_TOKEN with a "
+                f"valid token (Meta error {self.code})."
+            )
+        if self.code in (130429, 131056, 4, 80007):
+            return f"WhatsApp is rate limiting messages, try again in a moment (Meta error {self.code}: {self.title})."
+        if self.code == 131026:
+            return f"The message could not be delivered: the number may not be on WhatsApp (Meta error {self.code})."
+        text = f"WhatsApp refused the message (Meta error {self.code}: {self.title})"
+        if self.details and self.details != self.title:
+            text += f": {self.details}"
+        return text + "."
+
+
+class GraphUnavailable(Exception):
+    """Meta could not be reached, or did not answer in time."""
+
+    def __init__(self, message: str, *, maybe_sent: bool) -> None:
+        super().__init__(message)
+        # True when the request may have reached Meta (a read timeout): the outcome is unknown.
+        self.maybe_sent = maybe_sent
+
+
+@dataclass(frozen=True)
+class SendResult:
+    wamid: str
+    wa_id: str | None
+    user_id: str | None
+    message_status: str | None
+
+
+class GraphClient:
+    """Calls to `{api_url}/{version}/...` with the business's access token."""
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT})
+
+    @property
+    def base(self) -> str:
+        return f"{self.settings.api_url.rstrip('/')}/{self.settings.api_version}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.access_token}"}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One Graph call with retries where they are safe; returns the decoded JSON answer."""
+        if not self.settings.access_token:
+            raise GraphError(190, "No access token configured", "Set WHATSAPP_ACCESS_TOKEN.")
+        url = path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}"
+        attempts = max(1, self.settings.graph_max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(
+                    method, url, headers=self._auth(), timeout=self.settings.graph_timeout, **kwargs
+                )
+            except requests.exceptions.ConnectTimeout as exc:
+                failure: Exception = GraphUnavailable(f"Could not connect to WhatsApp: {exc}", maybe_sent=False)
+            except requests.exceptions.ReadTimeout:
+                raise GraphUnavailable(
+                    "WhatsApp did not answer in time; the message may or may not have been sent",
+                    maybe_sent=True,
+                ) from None
+            except requests.exceptions.ConnectionError as exc:
+                # Refused or reset: a refused connection sent nothing; a reset may have, so only
+                # "refused" style failures before a response are retried (requests cannot tell
+                # them apart reliably, so a dropped connection is reported as maybe sent).
+                refused = "refused" in str(exc).lower() or "name or service" in str(exc).lower()
+                if not refused:
+                    raise GraphUnavailable(f"The connection to WhatsApp broke: {exc}", maybe_sent=True) from None
+                failure = GraphUnavailable("Could not connect to WhatsApp (connection refused)", maybe_sent=False)
+            else:
+                try:
+                    return self._decode(response)
+                except GraphError as exc:
+                    if not exc.throttled:
+                        raise
+                    failure = exc
+            if attempt < attempts:
+                delay = self.settings.graph_backoff * (2 ** (attempt - 1))
+                time.sleep(delay + random.uniform(0, delay / 2))
+                log.info("Retrying Graph %s %s after %s (attempt %d)", method, path, failure, attempt + 1)
+        raise failure
+
+    @staticmethod
+    def _decode(response: requests.Response) -> Any:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.ok and data is not None:
+            return data
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+            message = str(error.get("message") or "Unknown error")
+            title = message.split(") ", 1)[1] if message.startswith("(#") and ") " in message else message
+            code = error.get("code")
+            log.warning("Graph API error code=%s fbtrace_id=%s", code, error.get("fbtrace_id"))
+            raise GraphError(
+                int(code) if isinstance(code, int) or str(code).isdigit() else None,
+                title,
+                error_data.get("details"),
+                response.status_code,
+                error.get("fbtrace_id"),
+            )
+        raise GraphError(
+            None, f"WhatsApp answered HTTP {response.status_code} without an error body", None, response.status_code
+        )
+
+    def send(self, payload: dict) -> SendResult:
+        """POST /{phone_number_id}/messages; returns Meta's wamid and the recipient it resolved."""
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
+        data = self.request("POST", f"{self.settings.phone_number_id}/messages", json=body)
+        messages = data.get("messages") if isinstance(data, dict) else None
+        if not messages or not isinstance(messages[0], dict) or not messages[0].get("id"):
+            raise GraphError(None, "WhatsApp accepted the call but returned no message id", None, 502)
+        contacts = data.get("contacts") or [{}]
+        contact = contacts[0] if isinstance(contacts[0], dict) else {}
+        return SendResult(
+            wamid=str(messages[0]["id"]),
+            wa_id=contact.get("wa_id"),
+            user_id=contact.get("user_id"),
+            message_status=messages[0].get("message_status"),
+        )
+
+    def mark_read(self, wamid: str) -> bool:
+        data = self.request(
+            "POST",
+            f"{self.settings.phone_number_id}/messages",
+            json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
+        )
+        return bool(isinstance(data, dict) and data.get("success"))
+
+
+def recipient_fields(phone_number: str | None, user_id: str | None) -> dict[str, str]:
+    """`to` (E.164 with '+') when a phone is known, else `recipient` (the BSUID), as Meta documents."""
+    if phone_number:
+        return {"to": phone_number}
+    if user_id:
+        return {"recipient": user_id}
+    raise ValueError("a recipient needs a phone number or a user id")

@@ -1,0 +1,345 @@
+"""Webhook payload -> frozen dataclasses, one per kind of update. Pure: no SQL, no Flask.
+
+Every level of the envelope is iterated (entries x changes x messages/statuses); an item that
+cannot be understood is reported in `Delivery.problems` and skipped, never fatal to its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .phones import from_wa_id
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+STATUS_VALUES = ("sent", "delivered", "read", "played", "failed")
+
+
+class MalformedPayload(ValueError):
+    """The body is not a WhatsApp webhook envelope at all."""
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A customer as an envelope's `contacts[]` item describes them."""
+
+    phone_number: str | None
+    user_id: str | None
+    name: str | None
+    username: str | None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Contact | None:
+        if not isinstance(data, dict):
+            return None
+        profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+        return cls(
+            phone_number=from_wa_id(_str(data.get("wa_id"))),
+            user_id=_str(data.get("user_id")),
+            name=_str(profile.get("name")),
+            username=_str(profile.get("username")),
+        )
+
+
+@dataclass(frozen=True)
+class Media:
+    id: str | None
+    mime_type: str | None
+    sha256: str | None
+    url: str | None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """A `system` message saying the customer changed number or business-scoped user id."""
+
+    kind: str
+    new_phone_number: str | None
+    new_user_id: str | None
+    previous_user_id: str | None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    wamid: str
+    phone_number: str | None
+    user_id: str | None
+    timestamp: str
+    type: str
+    text: str | None
+    raw: dict
+    contact: Contact | None = None
+    media: Media | None = None
+    context_id: str | None = None
+    reaction_to: str | None = None
+    identity_change: IdentityChange | None = None
+
+    @property
+    def counts_as_unread(self) -> bool:
+        return self.type != "system"
+
+    @property
+    def opens_window(self) -> bool:
+        """Whether it (re)opens the 24-hour customer-service window: a real message from the user."""
+        return self.type not in ("system", "reaction", "unsupported", "unknown")
+
+    @property
+    def raw_json(self) -> str:
+        return json.dumps(self.raw, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    wamid: str
+    status: str
+    timestamp: str
+    phone_number: str | None
+    user_id: str | None
+    local_id: str | None
+    error_code: int | None = None
+    error_title: str | None = None
+    error_details: str | None = None
+
+
+@dataclass
+class Delivery:
+    """Everything one webhook POST carried."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    ignored_fields: list[str] = field(default_factory=list)
+
+
+def parse_delivery(body: Any) -> Delivery:
+    """Parse a decoded webhook body. Raises MalformedPayload only when the envelope itself is wrong."""
+    if not isinstance(body, dict):
+        raise MalformedPayload("the body must be a JSON object")
+    entries = body.get("entry")
+    if body.get("object") != "whatsapp_business_account" or not isinstance(entries, list):
+        raise MalformedPayload("not a WhatsApp Business Account webhook (need object and entry[])")
+    delivery = Delivery()
+    for e_index, entry in enumerate(entries):
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            delivery.problems.append(f"entry[{e_index}] has no changes[]")
+            continue
+        for c_index, change in enumerate(changes):
+            where = f"entry[{e_index}].changes[{c_index}]"
+            if not isinstance(change, dict):
+                delivery.problems.append(f"{where} is not an object")
+                continue
+            if change.get("field") != "messages":
+                delivery.ignored_fields.append(str(change.get("field")))
+                continue
+            value = change.get("value")
+            if not isinstance(value, dict):
+                delivery.problems.append(f"{where}.value is not an object")
+                continue
+            _parse_value(value, where, delivery)
+    return delivery
+
+
+def _parse_value(value: dict, where: str, delivery: Delivery) -> None:
+    contacts = [c for c in (Contact.from_dict(c) for c in _list(value.get("contacts"))) if c]
+    for index, item in enumerate(_list(value.get("messages"))):
+        try:
+            delivery.messages.append(parse_message(item, contacts))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            delivery.problems.append(f"{where}.messages[{index}]: {exc}")
+    for index, item in enumerate(_list(value.get("statuses"))):
+        try:
+            delivery.statuses.append(parse_status(item, contacts))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            delivery.problems.append(f"{where}.statuses[{index}]: {exc}")
+    for error in _list(value.get("errors")):
+        if isinstance(error, dict):
+            log.warning("WhatsApp reported an error: code=%s title=%s", error.get("code"), error.get("title"))
+
+
+def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
+    """One `value.messages[]` item; its contact is joined by wa_id or user_id, never by position."""
+    if not isinstance(item, dict):
+        raise ValueError("message is not an object")
+    wamid = _str(item.get("id"))
+    if not wamid:
+        raise ValueError("message has no id")
+    phone = from_wa_id(_str(item.get("from")))
+    user_id = _str(item.get("from_user_id"))
+    if not phone and not user_id:
+        raise ValueError("message has neither from nor from_user_id")
+    kind = _str(item.get("type")) or "unknown"
+    contact = _match_contact(contacts, phone, user_id)
+    context = item.get("context") if isinstance(item.get("context"), dict) else {}
+    media = _media(item, kind)
+    identity = _identity_change(item) if kind == "system" else None
+    reaction_to = None
+    if kind == "reaction":
+        reaction = item.get("reaction") if isinstance(item.get("reaction"), dict) else {}
+        reaction_to = _str(reaction.get("message_id"))
+    return InboundMessage(
+        wamid=wamid,
+        phone_number=phone,
+        user_id=user_id or (contact.user_id if contact else None),
+        timestamp=to_db_time(item.get("timestamp")),
+        type=kind,
+        text=visible_text(item, kind),
+        raw=item,
+        contact=contact,
+        media=media,
+        context_id=_str(context.get("id")) or reaction_to,
+        reaction_to=reaction_to,
+        identity_change=identity,
+    )
+
+
+def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
+    if not isinstance(item, dict):
+        raise ValueError("status is not an object")
+    wamid = _str(item.get("id"))
+    status = _str(item.get("status"))
+    if not wamid or not status:
+        raise ValueError("status has no id or status")
+    if status not in STATUS_VALUES:
+        raise ValueError(f"unknown status {status!r}")
+    phone = from_wa_id(_str(item.get("recipient_id")))
+    user_id = _str(item.get("recipient_user_id"))
+    if not user_id:
+        contact = _match_contact(contacts, phone, None) or (contacts[0] if len(contacts) == 1 else None)
+        user_id = contact.user_id if contact else None
+    code = title = details = None
+    errors = [e for e in _list(item.get("errors")) if isinstance(e, dict)]
+    if errors:
+        first = errors[0]
+        code = _int(first.get("code"))
+        title = _str(first.get("title")) or _str(first.get("message"))
+        data = first.get("error_data") if isinstance(first.get("error_data"), dict) else {}
+        details = _str(data.get("details"))
+    return StatusUpdate(
+        wamid=wamid,
+        status=status,
+        timestamp=to_db_time(item.get("timestamp")),
+        phone_number=phone,
+        user_id=user_id,
+        local_id=_str(item.get("biz_opaque_callback_data")),
+        error_code=code,
+        error_title=title,
+        error_details=details,
+    )
+
+
+def visible_text(item: dict, kind: str) -> str | None:
+    """What a person sees of the message: its body, caption, title or summary."""
+    body = item.get(kind) if isinstance(item.get(kind), (dict, list)) else {}
+    if kind == "text":
+        return _str(body.get("body"), strip=False)
+    if kind in MEDIA_TYPES:
+        return _str(body.get("caption"), strip=False) or (_str(body.get("filename")) if kind == "document" else None)
+    if kind == "location":
+        parts = [_str(body.get("name")), _str(body.get("address"))]
+        named = "\n".join(p for p in parts if p)
+        if named:
+            return named
+        if body.get("latitude") is not None and body.get("longitude") is not None:
+            return f"{body.get('latitude')}, {body.get('longitude')}"
+        return None
+    if kind == "contacts":
+        names = []
+        for card in body if isinstance(body, list) else []:
+            name = card.get("name") if isinstance(card, dict) and isinstance(card.get("name"), dict) else {}
+            phones = [p.get("phone") for p in _list(card.get("phones")) if isinstance(p, dict) and p.get("phone")]
+            label = _str(name.get("formatted_name")) or _str(name.get("first_name")) or "Contact"
+            names.append(f"{label} ({', '.join(phones)})" if phones else label)
+        return "\n".join(names) or None
+    if kind == "interactive":
+        sub = _str(body.get("type"))
+        reply = body.get(sub) if sub and isinstance(body.get(sub), dict) else {}
+        if sub == "nfm_reply":
+            return _str(reply.get("body")) or _str(reply.get("name"))
+        return _str(reply.get("title"))
+    if kind == "button":
+        return _str(body.get("text")) or _str(body.get("payload"))
+    if kind == "reaction":
+        return _str(body.get("emoji")) or None
+    if kind == "system":
+        return _str(body.get("body"))
+    if kind == "order":
+        items = _list(body.get("product_items"))
+        return _str(body.get("text")) or f"Order of {len(items)} item(s)"
+    if kind == "edit":
+        inner = body.get("message") if isinstance(body.get("message"), dict) else {}
+        return visible_text(inner, _str(inner.get("type")) or "")
+    return None
+
+
+def to_db_time(value: Any) -> str:
+    """Meta's Unix-seconds string -> 'YYYY-MM-DD HH:MM:SS' UTC; missing or absurd -> now."""
+    try:
+        seconds = int(str(value).strip())
+        if not 0 < seconds < 32503680000:
+            raise ValueError
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _media(item: dict, kind: str) -> Media | None:
+    if kind not in MEDIA_TYPES or not isinstance(item.get(kind), dict):
+        return None
+    body = item[kind]
+    return Media(
+        id=_str(body.get("id")),
+        mime_type=_str(body.get("mime_type")),
+        sha256=_str(body.get("sha256")),
+        url=_str(body.get("url")),
+        filename=_str(body.get("filename")),
+    )
+
+
+def _identity_change(item: dict) -> IdentityChange | None:
+    system = item.get("system") if isinstance(item.get("system"), dict) else {}
+    kind = _str(system.get("type"))
+    if kind not in ("user_changed_number", "customer_changed_number", "user_changed_user_id"):
+        return None
+    return IdentityChange(
+        kind=kind,
+        new_phone_number=from_wa_id(_str(system.get("wa_id")) or _str(system.get("new_wa_id"))),
+        new_user_id=_str(system.get("user_id")),
+        previous_user_id=_str(system.get("previous_user_id")),
+    )
+
+
+def _match_contact(contacts: list[Contact], phone: str | None, user_id: str | None) -> Contact | None:
+    for contact in contacts:
+        if user_id and contact.user_id == user_id:
+            return contact
+        if phone and contact.phone_number == phone:
+            return contact
+    return None
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any, strip: bool = True) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    text = str(value)
+    if strip:
+        text = text.strip()
+    return text or None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,77 @@
+"""The webhook route: Meta's verification handshake, and signed deliveries handed to ingest."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import ingest
+from .db import get_db
+from .errors import APIError
+from .updates import MalformedPayload
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhook", __name__, url_prefix="/api/whatsapp")
+
+
+@bp.get("/webhook")
+def verify() -> Response:
+    """Echo hub.challenge as text when the mode is subscribe and the verify token matches."""
+    settings = current_app.config["SETTINGS"]
+    mode = request.args.get("hub.mode", "")
+    token = request.args.get("hub.verify_token", "")
+    challenge = request.args.get("hub.challenge", "")
+    expected = settings.verify_token
+    if mode == "subscribe" and expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return Response(challenge, status=200, mimetype="text/plain")
+    log.warning("Webhook verification refused (mode=%r)", mode)
+    raise APIError(403, "Webhook verification failed: wrong hub.mode or hub.verify_token")
+
+
+def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """X-Hub-Signature-256 is 'sha256=' + hex HMAC-SHA256 of the raw body, keyed by the app secret."""
+    if not header:
+        return False
+    received = header.strip()
+    if not received.lower().startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, received[7:].lower())
+
+
+@bp.post("/webhook")
+def receive() -> Response:
+    settings = current_app.config["SETTINGS"]
+    length = request.content_length
+    if length is not None and length > settings.max_webhook_bytes:
+        raise APIError(413, f"Webhook body over {settings.max_webhook_bytes} bytes")
+    request.max_content_length = settings.max_webhook_bytes
+    body = request.get_data(cache=False)
+    if settings.app_secret:
+        if not signature_valid(settings.app_secret, body, request.headers.get("X-Hub-Signature-256")):
+            log.warning("Webhook POST with a missing or wrong X-Hub-Signature-256 refused")
+            raise APIError(401, "Missing or invalid X-Hub-Signature-256")
+    elif not settings.allow_unsigned_webhooks:
+        raise APIError(
+            503,
+            "WHATSAPP_APP_SECRET is not configured, so webhook signatures cannot be checked; "
+            "set it (or WEBHOOK_ALLOW_UNSIGNED=true for local development)",
+        )
+    try:
+        payload = ingest.decode(body)
+    except MalformedPayload as exc:
+        raise APIError(400, f"Invalid webhook body: {exc}") from None
+    outcome = ingest.receive(get_db(), body, payload)
+    answer = {"success": True, "delivery_id": outcome.delivery_id, "state": outcome.state}
+    if outcome.result is not None:
+        answer.update(
+            stored=outcome.result.stored,
+            duplicates=outcome.result.duplicates,
+            statuses_applied=outcome.result.statuses_applied,
+            statuses_parked=outcome.result.statuses_parked,
+        )
+    return jsonify(answer)

@@ -1,0 +1,14 @@
+"""Entry point for gunicorn: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+
+import logging
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+# gunicorn does not read .env itself; load it before the settings are read.
+load_dotenv(Path(__file__).resolve().parent / ".env")
+
+from app import create_app  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+app = create_app()
