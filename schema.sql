@@ -91,3 +91,13 @@ CREATE TABLE IF NOT EXISTS parked_statuses (
     UNIQUE (whatsapp_message_id, status)
 );
 CREATE INDEX IF NOT EXISTS idx_parked_local ON parked_statuses (local_id) WHERE local_id IS NOT NULL;
+
+-- Everything that changed, in order: the dashboard's live updates (Server-Sent Events resuming from
+-- Last-Event-ID) and GET /api/whatsapp/events?after=<id> read from here, whichever worker wrote it.
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TIMESTAMP NOT NULL,
+    kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated'
+    conversation_id INTEGER,
+    message_id INTEGER
+);

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import phones, present, sending, store
-from .auth import check_agent_access
+from .auth import acting_agent_id, check_agent_access
 from .db import get_db, write_transaction
 from .errors import APIError
 from .graph import GraphError, GraphUnavailable
@@ -105,7 +105,8 @@ def find_conversation_or_404(source: Any):
 
 
 def agent_param(data: dict[str, Any]) -> int | None:
-    return int_param(data.get("agent_id"), "agent_id", low=0)
+    """The agent_id of the body, overridden by the signed-in agent when there is one."""
+    return acting_agent_id(int_param(data.get("agent_id"), "agent_id", low=0))
 
 
 def graph_client():

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from .errors import APIError
 
@@ -49,3 +49,12 @@ def agent_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def acting_agent_id(requested: int | None) -> int | None:
+    """The agent an action is recorded under: the signed-in agent when there is one, else the
+    `agent_id` a script (service key) passed."""
+    agent = getattr(g, "agent", None)
+    if agent is not None:
+        return int(agent["agent_id"])
+    return requested

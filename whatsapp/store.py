@@ -41,6 +41,32 @@ def preview(message_type: str, text: str | None) -> str:
     return f"[{message_type}]"
 
 
+def emit(conn: sqlite3.Connection, kind: str, conversation_id: int | None, message_id: int | None = None) -> None:
+    """Append to the event log, in the caller's transaction (so an event exists iff its change does)."""
+    conn.execute(
+        "INSERT INTO events (created_at, kind, conversation_id, message_id) VALUES (?, ?, ?, ?)",
+        (now(), kind, conversation_id, message_id),
+    )
+
+
+def emit_message(conn: sqlite3.Connection, kind: str, message_id: int) -> None:
+    conn.execute(
+        """INSERT INTO events (created_at, kind, conversation_id, message_id)
+           SELECT ?, ?, conversation_id, message_id FROM whatsapp_messages WHERE message_id = ?""",
+        (now(), kind, message_id),
+    )
+
+
+def events_after(conn: sqlite3.Connection, after: int, limit: int = 500) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?", (after, limit)
+    ).fetchall()
+
+
+def last_event_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0])
+
+
 # --- customers and conversations -------------------------------------------------------------
 
 
@@ -106,6 +132,7 @@ def _update_conversation(conn: sqlite3.Connection, conversation_id: int, changes
         f"UPDATE whatsapp_conversations SET {assignments} WHERE conversation_id = ?",
         (*changes.values(), conversation_id),
     )
+    emit(conn, "conversation.updated", conversation_id)
 
 
 def _merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
@@ -149,6 +176,7 @@ def _merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
             "keep": keep,
         },
     )
+    emit(conn, "conversation.merged", keep)
 
 
 def find_conversation(
@@ -276,6 +304,7 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> bool:
     )
     if cur.rowcount != 1:
         return False
+    emit(conn, "message.created", conversation_id, int(cur.lastrowid))
     _touch_conversation(
         conn,
         conversation_id,
@@ -403,6 +432,7 @@ def _transition(
                 WHERE message_id = ?""",
             (timestamp, error_code, error_title, error_details, message_id),
         )
+        emit_message(conn, "message.updated", message_id)
         return
     rank = STATUS_RANK[status]
     ladder = " ".join(f"WHEN '{name}' THEN {value}" for name, value in STATUS_RANK.items())
@@ -414,6 +444,7 @@ def _transition(
             WHERE message_id = :id""",
         {"ts": timestamp, "rank": rank, "status": status, "id": message_id},
     )
+    emit_message(conn, "message.updated", message_id)
 
 
 def apply_parked(conn: sqlite3.Connection, message_id: int, wamid: str, local_id: str | None) -> int:
@@ -523,6 +554,7 @@ def create_outbound(
         ),
     )
     _touch_conversation(conn, conversation_id, stamp, preview(message_type, text), message_type)
+    emit(conn, "message.created", conversation_id, int(cur.lastrowid))
     return int(cur.lastrowid)
 
 
@@ -539,6 +571,7 @@ def mark_accepted(
         (wamid, message_id),
     )
     _adopt_identity(conn, int(row["conversation_id"]), phones.from_wa_id(wa_id), user_id)
+    emit_message(conn, "message.updated", message_id)
     apply_parked(conn, message_id, wamid, row["local_id"])
 
 
@@ -566,6 +599,7 @@ def mark_failed(conn: sqlite3.Connection, message_id: int, code: int | None, tit
            WHERE message_id = ? AND status = 'pending'""",
         (now(), code, title, details, message_id),
     )
+    emit_message(conn, "message.updated", message_id)
 
 
 def mark_unknown(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
@@ -574,6 +608,7 @@ def mark_unknown(conn: sqlite3.Connection, message_id: int, reason: str) -> None
         "UPDATE whatsapp_messages SET error_title = ? WHERE message_id = ? AND status = 'pending'",
         (reason, message_id),
     )
+    emit_message(conn, "message.updated", message_id)
 
 
 # --- agent actions -----------------------------------------------------------------------------
@@ -585,6 +620,7 @@ def mark_read(conn: sqlite3.Connection, conversation_id: int) -> str | None:
         "UPDATE whatsapp_conversations SET unread_count = 0, updated_at = ? WHERE conversation_id = ?",
         (now(), conversation_id),
     )
+    emit(conn, "conversation.updated", conversation_id)
     row = _one(
         conn,
         """SELECT whatsapp_message_id FROM whatsapp_messages
@@ -604,6 +640,7 @@ def assign(conn: sqlite3.Connection, conversation_id: int, agent_id: int | None)
            WHERE conversation_id = ?""",
         (agent_id, agent_id, now(), conversation_id),
     )
+    emit(conn, "conversation.updated", conversation_id)
 
 
 def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> None:
@@ -616,6 +653,7 @@ def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> N
         f"UPDATE whatsapp_conversations SET status = {value}, updated_at = ? WHERE conversation_id = ?",
         (now(), conversation_id),
     )
+    emit(conn, "conversation.updated", conversation_id)
 
 
 # --- queries for the API -----------------------------------------------------------------------
