@@ -234,7 +234,8 @@ def assign_agent() -> Response:
     row = find_conversation_or_404(data)
     if "agent_id" not in data:
         raise APIError(400, "agent_id is required (null to unassign)")
-    agent_id = agent_param(data)
+    # The agent to assign to (anyone, or null to unassign), not the agent acting.
+    agent_id = int_param(data.get("agent_id"), "agent_id", low=0)
     conn = get_db()
     with write_transaction(conn):
         store.assign(conn, row["conversation_id"], agent_id)

@@ -1,0 +1,14 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app` (all overridable from the environment)."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8001')}")
+# SQLite serialises writers; a few workers keep reads parallel while one writes.
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+# Threads let Server-Sent Event streams (the dashboard) stay open without blocking a worker.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 10
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESSLOG")  # e.g. "-" for stdout
