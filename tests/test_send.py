@@ -1,0 +1,228 @@
+"""Sending through a real loopback server standing in for Meta's Graph API."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from werkzeug import Request, Response
+
+from app import create_app
+
+from .helpers import fixture, post_webhook, send_ok, status_update, text_message, wamid
+
+SEND_PATH = "/v26.0/110293847561029/messages"
+
+
+def send(client, headers=None, **body):
+    body.setdefault("phone_number", "+14155550123")
+    body.setdefault("message", "Hola! Gracias por contactarnos.")
+    return client.post("/api/whatsapp/send", json=body, headers=headers or {})
+
+
+def thread(client, phone="+14155550123"):
+    return client.get("/api/whatsapp/messages", query_string={"phone_number": phone}).get_json()["messages"]
+
+
+def meta_error(name, status=400):
+    return Response(json.dumps(fixture(name)), status=status, content_type="application/json")
+
+
+def test_a_send_calls_meta_and_stores_the_outbound_message(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.OK1"))
+    answer = send(client, agent_id=1)
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["success"] is True
+    assert body["message_id"] == "wamid.OK1"
+    assert isinstance(body["conversation_id"], int)
+    [request, _] = graph.log[0]
+    assert request.headers["Authorization"] == "Bearer test-access-token"
+    sent = request.get_json()
+    assert sent["messaging_product"] == "whatsapp" and sent["recipient_type"] == "individual"
+    assert sent["to"] == "+14155550123"
+    assert sent["type"] == "text" and sent["text"]["body"] == "Hola! Gracias por contactarnos."
+    assert sent["biz_opaque_callback_data"].startswith("local.")
+    [stored] = thread(client)
+    assert stored["direction"] == "outbound" and stored["agent_id"] == 1
+    assert stored["whatsapp_message_id"] == "wamid.OK1" and stored["status"] == "sent"
+    conv = client.get("/api/whatsapp/conversation", query_string={"phone_number": "+14155550123"}).get_json()
+    assert conv["conversation"]["last_message"] == "Hola! Gracias por contactarnos."
+    assert conv["conversation"]["unread_count"] == 0
+
+
+def test_a_send_to_an_existing_conversation_by_id_joins_its_thread(client, graph):
+    post_webhook(client, text_message("hi"))
+    cid = client.get("/api/whatsapp/conversations").get_json()["conversations"][0]["id"]
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok())
+    answer = client.post("/api/whatsapp/send", json={"conversation_id": cid, "message": "hello"})
+    assert answer.get_json()["conversation_id"] == cid
+    assert [m["direction"] for m in thread(client)] == ["inbound", "outbound"]
+
+
+def test_a_closed_24_hour_window_is_explained_and_stored_as_failed(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_response(meta_error("error_131047"))
+    answer = send(client)
+    assert answer.status_code == 409
+    body = answer.get_json()
+    assert body["success"] is False
+    assert "24-hour customer service window has closed" in body["error"] and "template" in body["error"]
+    assert body["error_code"] == 131047
+    [stored] = thread(client)
+    assert stored["status"] == "failed"
+    assert stored["error"]["code"] == 131047 and stored["error"]["title"] == "Re-engagement message"
+    assert stored["whatsapp_message_id"] is None
+
+
+def test_an_expired_token_is_explained(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_response(meta_error("error_190", 401))
+    answer = send(client)
+    assert answer.status_code == 502
+    body = answer.get_json()
+    assert "access token is invalid or expired" in body["error"] and body["error_code"] == 190
+    assert thread(client)[0]["status"] == "failed"
+
+
+def test_a_template_error_names_meta_code_and_details(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_response(meta_error("error_132001", 404))
+    body = send(client).get_json()
+    assert body["error_code"] == 132001
+    assert "does not exist in en_US" in body["error"]
+
+
+def test_throttling_is_retried_and_then_succeeds(client, graph):
+    graph.expect_ordered_request(SEND_PATH, method="POST").respond_with_response(meta_error("error_130429"))
+    graph.expect_ordered_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.RETRY"))
+    answer = send(client)
+    assert answer.status_code == 200
+    assert answer.get_json()["message_id"] == "wamid.RETRY"
+    assert len(graph.log) == 2
+    assert thread(client)[0]["status"] == "sent"
+
+
+def test_persistent_throttling_gives_429_after_a_bounded_number_of_attempts(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_response(meta_error("error_131056"))
+    answer = send(client)
+    assert answer.status_code == 429
+    assert answer.get_json()["error_code"] == 131056
+    assert len(graph.log) == 3
+    assert thread(client)[0]["status"] == "failed"
+
+
+def test_a_meta_server_error_is_a_502_and_not_retried(client, graph):
+    error = {"error": {"message": "(#131000) Something went wrong", "code": 131000, "type": "OAuthException"}}
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(error, status=500)
+    answer = send(client)
+    assert answer.status_code == 502
+    assert answer.get_json()["error_code"] == 131000
+    assert len(graph.log) == 1
+
+
+def test_a_non_json_answer_from_meta_is_a_502(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_data("<html>Bad gateway</html>", status=502)
+    answer = send(client)
+    assert answer.status_code == 502
+    assert answer.get_json()["success"] is False
+
+
+def test_a_timeout_is_a_504_and_the_message_waits_for_meta_statuses(settings, graph):
+    app = create_app({**settings, "graph_timeout": 0.3})
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-agent-key"
+
+    seen: list[dict] = []
+
+    def slow(request: Request) -> Response:
+        seen.append(request.get_json())
+        time.sleep(1.0)
+        return Response(json.dumps(send_ok(message_id="wamid.LATE")), content_type="application/json")
+
+    graph.expect_request(SEND_PATH, method="POST").respond_with_handler(slow)
+    answer = send(client)
+    assert answer.status_code == 504
+    assert "may or may not have been sent" in answer.get_json()["error"]
+    assert len(seen) == 1  # a read timeout is never retried: Meta may have sent it
+    [pending] = thread(client)
+    assert pending["status"] == "pending"
+    # Meta did send it: its status webhook echoes our id and the message gets its wamid and ticks.
+    local_id = seen[0]["biz_opaque_callback_data"]
+    assert post_webhook(client, status_update("wamid.LATE", "delivered", callback=local_id)).status_code == 200
+    [delivered] = thread(client)
+    assert delivered["whatsapp_message_id"] == "wamid.LATE"
+    assert delivered["status"] == "delivered"
+
+
+def test_an_unreachable_graph_api_is_a_502_stored_as_failed(settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app({**settings, "WHATSAPP_API_URL": f"http://127.0.0.1:{port}"})
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-agent-key"
+    answer = send(client)
+    assert answer.status_code == 502
+    assert "connection refused" in answer.get_json()["error"]
+    assert thread(client)[0]["status"] == "failed"
+
+
+def test_a_repeated_idempotency_key_returns_the_first_result_and_sends_nothing(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.ONCE"))
+    first = send(client, headers={"Idempotency-Key": "agent-7-draft-1"})
+    second = send(client, headers={"Idempotency-Key": "agent-7-draft-1"})
+    third = send(client, client_message_id="agent-7-draft-1")
+    assert first.status_code == second.status_code == third.status_code == 200
+    assert first.get_json()["message_id"] == second.get_json()["message_id"] == "wamid.ONCE"
+    assert second.get_json()["idempotent_replay"] is True
+    assert len(graph.log) == 1
+    assert len(thread(client)) == 1
+
+
+def test_a_status_that_beats_the_send_is_parked_and_applied(client, graph):
+    early = wamid("early")
+    assert post_webhook(client, status_update(early, "delivered")).get_json()["statuses_parked"] == 1
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id=early))
+    send(client)
+    [stored] = thread(client)
+    assert stored["status"] == "delivered" and stored["delivered_at"] is not None
+
+
+def test_meta_resolving_a_brazilian_number_keeps_one_thread(client, graph):
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok("551187654321"))
+    answer = send(client, phone_number="+55 11 98765-4321")
+    assert answer.status_code == 200
+    post_webhook(client, text_message("obrigado", wa_id="551187654321"))
+    conversations = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+    assert len(conversations) == 1
+    assert conversations[0]["phone_number"] == "+551187654321"
+
+
+@pytest.mark.parametrize(
+    "body,status,error",
+    [
+        ({"message": "hi"}, 400, "phone_number, user_id or conversation_id is required"),
+        ({"phone_number": "+14155550123"}, 400, "message is required: the text to send"),
+        ({"phone_number": "+14155550123", "message": "   "}, 400, "message is required: the text to send"),
+        ({"phone_number": "+14155550123", "message": 5}, 400, "message is required: the text to send"),
+        (
+            {"phone_number": "+14155550123", "message": "x" * 4097},
+            400,
+            "message is 4097 characters; WhatsApp allows at most 4096",
+        ),
+        ({"conversation_id": 42, "message": "hi"}, 404, "Conversation not found"),
+        ({"phone_number": "+14155550123", "message": "hi", "agent_id": "me"}, 400, "agent_id must be an integer"),
+        ({"phone_number": ["+1"], "message": "hi"}, 400, "phone_number must be a string"),
+    ],
+)
+def test_a_send_with_bad_input_is_refused_before_calling_meta(client, graph, body, status, error):
+    answer = client.post("/api/whatsapp/send", json=body)
+    assert answer.status_code == status
+    assert answer.get_json() == {"success": False, "error": error}
+    assert graph.log == []
+
+
+def test_a_send_with_a_non_json_body_is_refused(client, graph):
+    answer = client.post("/api/whatsapp/send", data="phone_number=1", content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400
+    assert "JSON object" in answer.get_json()["error"]
