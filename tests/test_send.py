@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -133,10 +134,12 @@ def test_a_timeout_is_a_504_and_the_message_waits_for_meta_statuses(settings, gr
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-agent-key"
 
     seen: list[dict] = []
+    finished = threading.Event()
 
     def slow(request: Request) -> Response:
         seen.append(request.get_json())
         time.sleep(1.0)
+        finished.set()
         return Response(json.dumps(send_ok(message_id="wamid.LATE")), content_type="application/json")
 
     graph.expect_request(SEND_PATH, method="POST").respond_with_handler(slow)
@@ -152,6 +155,7 @@ def test_a_timeout_is_a_504_and_the_message_waits_for_meta_statuses(settings, gr
     [delivered] = thread(client)
     assert delivered["whatsapp_message_id"] == "wamid.LATE"
     assert delivered["status"] == "delivered"
+    finished.wait(5)  # let the stand-in finish before the next test reuses it
 
 
 def test_an_unreachable_graph_api_is_a_502_stored_as_failed(settings):
