@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from app import create_app
@@ -235,9 +237,9 @@ def test_assign_agent_errors(client, body, status, error):
 
 
 def test_stats_count_conversations_and_recent_messages(client):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     seed(client, ("14155550001", "a", now - 60), ("14155550002", "b", now - 3 * 86400), ("14155550003", "c", now))
     client.post("/api/whatsapp/assign-agent", json={"conversation_id": conv_id(client, "+14155550003"), "agent_id": 1})
     stats = client.get("/api/whatsapp/stats").get_json()["stats"]

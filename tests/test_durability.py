@@ -1,0 +1,81 @@
+"""The journal of raw deliveries: nothing answered 200 is lost, failures can be replayed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from whatsapp import store
+from whatsapp.db import connect
+
+from .helpers import fixture_bytes, post_webhook, text_message
+
+
+def journal(app):
+    conn = connect(app.config["SETTINGS"].database_path)
+    try:
+        rows = conn.execute("SELECT delivery_id, state, error, attempts FROM webhook_deliveries").fetchall()
+        return [tuple(r) for r in rows]
+    finally:
+        conn.close()
+
+
+def test_every_verified_delivery_is_journaled_with_its_raw_body(app, client):
+    raw = fixture_bytes("text")
+    post_webhook(client, raw)
+    conn = sqlite3.connect(app.config["SETTINGS"].database_path)
+    [(body, state)] = conn.execute("SELECT body, state FROM webhook_deliveries").fetchall()
+    conn.close()
+    assert body == raw and state == "processed"
+
+
+def test_a_refused_delivery_is_not_journaled(app, client):
+    post_webhook(client, fixture_bytes("text"), signature="sha256=" + "0" * 64)
+    assert journal(app) == []
+
+
+def test_a_delivery_that_fails_to_process_is_kept_answered_200_and_replayable(app, client, runner, monkeypatch):
+    real = store.apply_delivery
+    calls = {"n": 0}
+
+    def broken_once(conn, delivery):
+        calls["n"] += 1
+        # Write something first, to prove the failed attempt's writes are rolled back whole.
+        real(conn, delivery)
+        raise RuntimeError("a bug met in production")
+
+    monkeypatch.setattr(store, "apply_delivery", broken_once)
+    answer = post_webhook(client, fixture_bytes("image"))
+    assert answer.status_code == 200
+    assert answer.get_json()["state"] == "failed"
+    [(delivery_id, state, error, attempts)] = journal(app)
+    assert state == "failed" and "a bug met in production" in error and attempts == 1
+    assert client.get("/api/whatsapp/stats").get_json()["stats"]["total_conversations"] == 0
+
+    monkeypatch.setattr(store, "apply_delivery", real)
+    result = runner.invoke(args=["replay-webhooks"])
+    assert result.exit_code == 0, result.output
+    assert "1 processed, 0 failed" in result.output
+    assert journal(app) == [(delivery_id, "processed", None, 2)]
+    conv = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+    assert len(conv) == 1 and conv[0]["unread_count"] == 1
+
+    again = runner.invoke(args=["replay-webhooks", "--all"])
+    assert "1 processed" in again.output
+    assert client.get("/api/whatsapp/conversations").get_json()["conversations"][0]["unread_count"] == 1
+
+
+def test_replay_with_nothing_pending_does_nothing(runner, client):
+    post_webhook(client, text_message("hi"))
+    result = runner.invoke(args=["replay-webhooks"])
+    assert "Replayed 0 deliveries" in result.output
+
+
+def test_init_db_creates_the_tables(runner, app):
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0
+    conn = sqlite3.connect(app.config["SETTINGS"].database_path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    assert {"whatsapp_conversations", "whatsapp_messages", "webhook_deliveries", "parked_statuses"} <= tables
+    assert mode == "wal"
