@@ -58,11 +58,23 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     error_code INTEGER,
     error_title TEXT,
     error_details TEXT,
-    raw_json TEXT
+    raw_json TEXT,
+    -- inbound media kept in MEDIA_DIR: 'pending', 'downloading', 'ready', 'failed'
+    media_state TEXT,
+    media_path TEXT,
+    media_size INTEGER,
+    media_attempts INTEGER NOT NULL DEFAULT 0,
+    media_next_attempt_at TIMESTAMP,
+    media_error TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
 CREATE INDEX IF NOT EXISTS idx_messages_timestamp ON whatsapp_messages (timestamp);
+-- Reactions, edits and deletions point at the message they change.
+CREATE INDEX IF NOT EXISTS idx_messages_context ON whatsapp_messages (context_message_id)
+    WHERE context_message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_messages_media_due ON whatsapp_messages (media_next_attempt_at)
+    WHERE media_state IN ('pending', 'downloading', 'failed');
 
 -- Every verified webhook body, written before it is processed, so nothing Meta delivered is lost.
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -101,3 +113,40 @@ CREATE TABLE IF NOT EXISTS events (
     conversation_id INTEGER,
     message_id INTEGER
 );
+
+CREATE INDEX IF NOT EXISTS idx_conversations_agent_activity
+    ON whatsapp_conversations (assigned_agent_id, last_message_at DESC, conversation_id DESC);
+
+-- Full-text search, accent-insensitive ('Sao' finds 'São'): message text, and customers' names.
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    message_text,
+    content = 'whatsapp_messages',
+    content_rowid = 'message_id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON whatsapp_messages
+WHEN new.message_text IS NOT NULL BEGIN
+    INSERT INTO messages_fts (rowid, message_text) VALUES (new.message_id, new.message_text);
+END;
+
+CREATE VIRTUAL TABLE IF NOT EXISTS conversations_fts USING fts5(
+    names,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS conversations_fts_insert AFTER INSERT ON whatsapp_conversations BEGIN
+    INSERT INTO conversations_fts (rowid, names) VALUES (
+        new.conversation_id,
+        COALESCE(new.contact_name, '') || ' ' || COALESCE(new.contact_profile_name, '') || ' '
+            || COALESCE(new.username, ''));
+END;
+CREATE TRIGGER IF NOT EXISTS conversations_fts_update
+AFTER UPDATE OF contact_name, contact_profile_name, username ON whatsapp_conversations BEGIN
+    DELETE FROM conversations_fts WHERE rowid = old.conversation_id;
+    INSERT INTO conversations_fts (rowid, names) VALUES (
+        new.conversation_id,
+        COALESCE(new.contact_name, '') || ' ' || COALESCE(new.contact_profile_name, '') || ' '
+            || COALESCE(new.username, ''));
+END;
+CREATE TRIGGER IF NOT EXISTS conversations_fts_delete AFTER DELETE ON whatsapp_conversations BEGIN
+    DELETE FROM conversations_fts WHERE rowid = old.conversation_id;
+END;

@@ -46,12 +46,23 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
         if key in _initialised:
             return
         conn.execute("PRAGMA journal_mode = WAL")
-        script = SCHEMA_PATH.read_text(encoding="utf-8")
         with write_transaction(conn):
-            for statement in script.split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in schema_statements():
+                conn.execute(statement)
         _initialised.add(key)
+
+
+def schema_statements() -> list[str]:
+    """schema.sql split into complete statements (trigger bodies hold semicolons of their own)."""
+    statements, buffer = [], ""
+    for line in SCHEMA_PATH.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return statements
 
 
 @contextmanager
