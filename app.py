@@ -12,6 +12,7 @@ from flask import Flask
 from whatsapp import api, cli, db, errors, webhook
 from whatsapp.config import load_settings, warn_about_gaps
 from whatsapp.graph import GraphClient
+from whatsapp.templates import TemplateCache
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["graph"] = GraphClient(settings)
+    app.extensions["templates"] = TemplateCache(app.extensions["graph"])
     db.init_app(app)
     errors.register(app)
     app.register_blueprint(webhook.bp)

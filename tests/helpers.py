@@ -107,3 +107,16 @@ def send_ok(wa_id: str = "14155550123", message_id: str | None = None) -> dict:
         "contacts": [{"input": "+" + wa_id, "wa_id": wa_id}],
         "messages": [{"id": message_id or wamid("out")}],
     }
+
+
+def now_ts() -> int:
+    import time
+
+    return int(time.time())
+
+
+def customer_writes(client, body: str = "Hi, I need help", **kwargs):
+    """An inbound message sent just now, which opens the 24-hour customer-service window."""
+    answer = post_webhook(client, text_message(body, timestamp=now_ts() - 5, **kwargs))
+    assert answer.status_code == 200, answer.get_json()
+    return answer

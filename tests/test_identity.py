@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import envelope, fixture_bytes, post_webhook, send_ok, text_message, wamid
+from .helpers import customer_writes, envelope, fixture_bytes, post_webhook, send_ok, text_message, wamid
 
 ADA = "US.48213906517730264195"
 BO = "BR.90317264508812736455"
@@ -89,7 +89,7 @@ def test_a_changed_user_id_updates_the_customer_in_place(client):
 
 
 def test_a_send_to_a_username_only_customer_uses_recipient(client, graph):
-    post_webhook(client, fixture_bytes("bsuid_text_username_only"))
+    customer_writes(client, wa_id=None, user_id=BO, username="@bosample")
     graph.expect_request(
         "/v26.0/110293847561029/messages",
         method="POST",
@@ -98,7 +98,7 @@ def test_a_send_to_a_username_only_customer_uses_recipient(client, graph):
             "recipient_type": "individual",
             "recipient": BO,
             "type": "text",
-            "text": {"body": "Yes we do", "preview_url": True},
+            "text": {"body": "Yes we do", "preview_url": False},
             "biz_opaque_callback_data": graph_any(),
         },
     ).respond_with_json(
@@ -118,11 +118,13 @@ def test_a_status_carrying_a_user_id_keeps_the_thread(client, graph):
     graph.expect_request("/v26.0/110293847561029/messages", method="POST").respond_with_json(
         send_ok("15551234567", "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBRGSVhUVVJFMDAwMDAwMDAwMDAzAA==")
     )
+    customer_writes(client, wa_id="15551234567", user_id=ADA)
     client.post("/api/whatsapp/send", json={"phone_number": "+15551234567", "message": "Your order shipped"})
     assert post_webhook(client, fixture_bytes("bsuid_status_read")).status_code == 200
     [conv] = conversations(client)
     messages = client.get("/api/whatsapp/messages", query_string={"conversation_id": conv["id"]}).get_json()
-    assert messages["messages"][0]["status"] == "read"
+    assert messages["messages"][-1]["direction"] == "outbound"
+    assert messages["messages"][-1]["status"] == "read"
 
 
 class graph_any(str):

@@ -6,13 +6,14 @@ import itertools
 
 import pytest
 
-from .helpers import fixture, fixture_bytes, post_webhook, send_ok, status_update, wamid
+from .helpers import customer_writes, fixture, fixture_bytes, post_webhook, send_ok, status_update, wamid
 
 
 @pytest.fixture
 def sent(client, graph):
     """Send one message through the API (Meta stand-in accepts it); returns its wamid."""
     message_id = wamid("out")
+    customer_writes(client)
     graph.expect_request("/v26.0/110293847561029/messages", method="POST").respond_with_json(
         send_ok(message_id=message_id)
     )

@@ -171,7 +171,6 @@ TYPES = [
     ("interactive_button_reply", "+14155550123", "interactive", "Track order"),
     ("interactive_list_reply", "+4915123456789", "interactive", "Request a refund"),
     ("button", "+551187654321", "button", "Confirm"),
-    ("reaction", "+14155550123", "reaction", "👍"),
     ("referral_ad", "+447700900456", "text", "Hi, I saw your ad. Do you ship to Manchester?"),
     ("text_forwarded", "+4915123456789", "text", "Your parcel is held at the depot, call 0800 123 456"),
     ("text_reply_context", "+14155550123", "text", "Yes, the address is 221B Baker St, apt 4"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import phones, present, sending, store
+from . import compose, phones, present, sending, store, templates
 from .auth import acting_agent_id, check_agent_access
 from .db import get_db, write_transaction
 from .errors import APIError
@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/whatsapp")
 
-MAX_TEXT = 4096
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -122,18 +121,36 @@ def conversations() -> Response:
     if status is not None and status not in store.CONVERSATION_STATUSES:
         raise APIError(400, f"status must be one of {', '.join(store.CONVERSATION_STATUSES)}")
     unread_only = bool_param(request.args.get("unread_only"), "unread_only")
+    tab = request.args.get("filter") or None
+    if tab is not None and tab not in store.TABS:
+        raise APIError(400, f"filter must be one of {', '.join(store.TABS)}")
+    me = acting_agent_id(int_param(request.args.get("agent_id"), "agent_id", low=0))
+    if tab == "mine" and me is None:
+        raise APIError(400, "filter=mine needs agent_id (or a signed-in agent)")
+    query = request.args.get("q", "").strip()
+    if len(query) > 200:
+        raise APIError(400, "q is longer than 200 characters")
     limit = int_param(request.args.get("limit"), "limit", default=50, low=1, high=200)
     offset = int_param(request.args.get("offset"), "offset", default=0, low=0)
     conn = get_db()
-    rows = store.list_conversations(conn, status=status, unread_only=unread_only, limit=limit, offset=offset)
-    total = store.count_conversations(conn, status=status, unread_only=unread_only)
+    filters = {"status": status, "unread_only": unread_only, "tab": tab, "agent_id": me}
+    snippets: dict[int, str | None] = {}
+    if query:
+        snippets = store.search(conn, query)
+        filters["ids"] = list(snippets)
+    rows = store.list_conversations(conn, **filters, limit=limit, offset=offset)
+    items = [present.conversation(r) for r in rows]
+    if query:
+        for item in items:
+            item["snippet"] = snippets.get(item["id"])
     return jsonify(
         success=True,
-        conversations=[present.conversation(r) for r in rows],
+        conversations=items,
         count=len(rows),
-        total=total,
+        total=store.count_conversations(conn, **filters),
         limit=limit,
         offset=offset,
+        counts=store.tab_counts(conn, me),
     )
 
 
@@ -148,41 +165,75 @@ def messages() -> Response:
     row = find_conversation_or_404(request.args)
     limit = int_param(request.args.get("limit"), "limit", default=50, low=1, high=500)
     include_raw = bool_param(request.args.get("include_raw"), "include_raw")
-    rows = store.list_messages(get_db(), row["conversation_id"], limit)
-    return jsonify(
-        success=True,
-        messages=[present.message(r, include_raw) for r in rows],
-        count=len(rows),
-        conversation_id=row["conversation_id"],
+    before_id = int_param(request.args.get("before_id"), "before_id", low=1)
+    after_id = int_param(request.args.get("after_id"), "after_id", low=1)
+    if before_id and after_id:
+        raise APIError(400, "Give before_id or after_id, not both")
+    conn = get_db()
+    for cursor, name in ((before_id, "before_id"), (after_id, "after_id")):
+        if cursor and not store.message_in_conversation(conn, cursor, row["conversation_id"]):
+            raise APIError(400, f"{name} is not a message of this conversation")
+    rows = store.list_messages(conn, row["conversation_id"], limit, before_id=before_id, after_id=after_id)
+    wamids = [r["whatsapp_message_id"] for r in rows]
+    quoted_ids = [r["context_message_id"] for r in rows if r["context_message_id"]]
+    items = present.thread(
+        rows, store.annotations_for(conn, wamids), store.messages_by_wamid(conn, quoted_ids), include_raw
     )
+    return jsonify(success=True, messages=items, count=len(rows), conversation_id=row["conversation_id"])
 
 
 @bp.post("/send")
 def send() -> Response:
+    """Send text, media (by link or Meta media id), location, a reaction or a template."""
     data = json_body()
+    kind = data.get("type") or "text"
+    if kind == "template":
+        outbound = templates.build(data, current_app.extensions["templates"])
+    else:
+        outbound = compose.build(data)
+    return deliver(data, outbound)
+
+
+def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
+    """Resolve the recipient, check the 24-hour window, then send and answer in the spec's shape."""
     conversation_id, phone, user_id = customer_params(data)
     if conversation_id is None and phone is None and user_id is None:
         raise APIError(400, "phone_number, user_id or conversation_id is required")
-    text = data.get("message")
-    if not isinstance(text, str) or not text.strip():
-        raise APIError(400, "message is required: the text to send")
-    if len(text) > MAX_TEXT:
-        raise APIError(400, f"message is {len(text)} characters; WhatsApp allows at most {MAX_TEXT}")
     agent_id = agent_param(data)
     idempotency_key = request.headers.get("Idempotency-Key") or str_param(
         data.get("client_message_id"), "client_message_id"
     )
     if idempotency_key and len(idempotency_key) > 200:
         raise APIError(400, "Idempotency-Key is longer than 200 characters")
-    if conversation_id is not None:
-        if store.find_conversation(get_db(), conversation_id=conversation_id) is None:
-            raise APIError(404, "Conversation not found")
-    outbound = sending.Outbound(type="text", body={"body": text, "preview_url": True}, text=text)
+    conn = get_db()
+    if idempotency_key:
+        earlier = store.find_by_client_id(conn, idempotency_key)
+        if earlier is not None:
+            return send_response(sending.outcome_of(earlier, repeated=True))
+    conv = store.find_conversation(conn, conversation_id, phone, user_id)
+    if conversation_id is not None and conv is None:
+        raise APIError(404, "Conversation not found")
+    if outbound.type != "template":
+        expires_at, open_now = present.window(conv["last_inbound_at"] if conv else None)
+        if not open_now:
+            when = f" (it closed at {expires_at} UTC)" if expires_at else " (the customer has not written yet)"
+            raise APIError(
+                409,
+                "The 24-hour customer service window is closed" + when + ": WhatsApp only allows an "
+                'approved template message now. Send one with type "template".',
+                window_expires_at=expires_at,
+                can_reply=False,
+            )
+    if outbound.type == "reaction" and not store.messages_by_wamid(conn, [outbound.body["message_id"]]):
+        raise APIError(400, "reaction.message_id is not a message in this inbox")
+    if outbound.context_message_id and outbound.type != "reaction":
+        if not store.messages_by_wamid(conn, [outbound.context_message_id]):
+            raise APIError(400, "reply_to is not a message in this inbox")
     return send_response(
         sending.send(
-            get_db(),
+            conn,
             graph_client(),
-            conversation_id=conversation_id,
+            conversation_id=conv["conversation_id"] if conv else None,
             phone_number=phone,
             user_id=user_id,
             outbound=outbound,
@@ -246,3 +297,45 @@ def assign_agent() -> Response:
 @bp.get("/stats")
 def stats() -> Response:
     return jsonify(success=True, stats=store.stats(get_db()))
+
+
+def _lifecycle(action: str) -> Response:
+    row = find_conversation_or_404(json_body())
+    conn = get_db()
+    with write_transaction(conn):
+        if action == "unassign":
+            store.assign(conn, row["conversation_id"], None)
+        else:
+            store.set_status(conn, row["conversation_id"], "closed" if action == "close" else "open")
+        updated = store.find_conversation(conn, conversation_id=row["conversation_id"])
+    return jsonify(success=True, conversation=present.conversation(updated))
+
+
+@bp.post("/close")
+def close() -> Response:
+    """Close a conversation; the customer's next message reopens it."""
+    return _lifecycle("close")
+
+
+@bp.post("/reopen")
+def reopen() -> Response:
+    return _lifecycle("reopen")
+
+
+@bp.post("/unassign")
+def unassign() -> Response:
+    return _lifecycle("unassign")
+
+
+@bp.get("/templates")
+def list_templates() -> Response:
+    """The business's approved templates (cached for a few minutes; refresh=true to re-read)."""
+    refresh = bool_param(request.args.get("refresh"), "refresh")
+    try:
+        approved = current_app.extensions["templates"].approved(refresh)
+    except GraphError as exc:
+        status = 503 if exc.code is None else 502
+        raise APIError(status, f"Templates could not be listed: {exc.agent_message()}") from None
+    except GraphUnavailable as exc:
+        raise APIError(502, f"Templates could not be listed: {exc}") from None
+    return jsonify(success=True, templates=[templates.summary(t) for t in approved], count=len(approved))

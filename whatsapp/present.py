@@ -46,7 +46,72 @@ def conversation(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def message(row: sqlite3.Row, include_raw: bool = False) -> dict[str, Any]:
+def placeholder(message_type: str, raw_json: str | None) -> str | None:
+    """What to show for content WhatsApp did not pass on, so it never silently vanishes."""
+    if message_type not in ("unsupported", "unknown"):
+        return None
+    inner = None
+    if raw_json:
+        try:
+            inner = (json.loads(raw_json).get("unsupported") or {}).get("type")
+        except (ValueError, AttributeError):
+            inner = None
+    what = f" ({inner})" if inner else ""
+    return f"The customer sent something WhatsApp does not deliver to businesses{what}; ask them to resend it."
+
+
+def thread(
+    rows: list[sqlite3.Row],
+    annotations: dict[str, list[sqlite3.Row]],
+    quoted: dict[str, sqlite3.Row],
+    include_raw: bool = False,
+) -> list[dict[str, Any]]:
+    """A page of messages with their reactions, edits, deletions and quoted messages folded in."""
+    return [
+        message(
+            row,
+            include_raw,
+            annotations.get(row["whatsapp_message_id"], []),
+            quoted.get(row["context_message_id"]) if row["context_message_id"] else None,
+        )
+        for row in rows
+    ]
+
+
+def _fold(data: dict[str, Any], notes: list[sqlite3.Row]) -> None:
+    latest_reaction: dict[str, sqlite3.Row] = {}
+    edits = []
+    for note in notes:
+        if note["message_type"] == "reaction":
+            latest_reaction[note["direction"]] = note
+        elif note["message_type"] == "edit":
+            edits.append(note)
+        elif note["message_type"] == "revoke":
+            data["deleted"] = True
+            data["deleted_at"] = note["timestamp"]
+    data["reactions"] = [
+        {
+            "emoji": r["message_text"],
+            "direction": r["direction"],
+            "timestamp": r["timestamp"],
+            "agent_id": r["agent_id"],
+        }
+        for r in latest_reaction.values()
+        if r["message_text"]
+    ]
+    if edits:
+        data["previous_texts"] = [data["text"], *[e["message_text"] for e in edits[:-1]]]
+        data["text"] = edits[-1]["message_text"]
+        data["edited"] = True
+        data["edited_at"] = edits[-1]["timestamp"]
+
+
+def message(
+    row: sqlite3.Row,
+    include_raw: bool = False,
+    notes: list[sqlite3.Row] | None = None,
+    quoted: sqlite3.Row | None = None,
+) -> dict[str, Any]:
     wamid = row["whatsapp_message_id"]
     media = None
     if row["media_id"] or row["media_url"]:
@@ -83,7 +148,26 @@ def message(row: sqlite3.Row, include_raw: bool = False) -> dict[str, Any]:
         "played_at": row["played_at"],
         "failed_at": row["failed_at"],
         "created_at": row["created_at"],
+        "media_state": row["media_state"],
+        "placeholder": placeholder(row["message_type"], row["raw_json"]),
+        "quoted": None,
+        "reactions": [],
+        "edited": False,
+        "previous_texts": [],
+        "deleted": False,
     }
+    if quoted is not None:
+        data["quoted"] = {
+            "id": quoted["message_id"],
+            "whatsapp_message_id": quoted["whatsapp_message_id"],
+            "direction": quoted["direction"],
+            "type": quoted["message_type"],
+            "text": quoted["message_text"],
+        }
+    if row["message_type"] in ("reaction", "edit", "revoke"):
+        data["reply_to"] = None
+        data["target"] = row["context_message_id"]
+    _fold(data, notes or [])
     if include_raw:
         data["raw"] = json.loads(row["raw_json"]) if row["raw_json"] else None
     return data

@@ -90,7 +90,7 @@ def send(
         outbound.type: outbound.body,
         "biz_opaque_callback_data": local_id,
     }
-    if outbound.context_message_id:
+    if outbound.context_message_id and outbound.type != "reaction":
         payload["context"] = {"message_id": outbound.context_message_id}
     try:
         result = client.send(payload)

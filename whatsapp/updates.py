@@ -17,6 +17,8 @@ from .phones import from_wa_id
 log = logging.getLogger(__name__)
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+# Types that change another message instead of being a bubble of their own.
+ANNOTATION_TYPES = ("reaction", "edit", "revoke")
 STATUS_VALUES = ("sent", "delivered", "read", "played", "failed")
 
 
@@ -81,13 +83,21 @@ class InboundMessage:
     identity_change: IdentityChange | None = None
 
     @property
+    def is_annotation(self) -> bool:
+        """A reaction, edit or deletion: it changes the message it points at, not the thread."""
+        return self.type in ANNOTATION_TYPES
+
+    @property
     def counts_as_unread(self) -> bool:
-        return self.type != "system"
+        return self.type != "system" and not self.is_annotation
 
     @property
     def opens_window(self) -> bool:
-        """Whether it (re)opens the 24-hour customer-service window: a real message from the user."""
-        return self.type not in ("system", "reaction", "unsupported", "unknown")
+        """Whether it (re)opens the 24-hour customer-service window: a real message from the user.
+
+        Meta does not say whether reactions, system or unsupported messages count, so they don't.
+        """
+        return self.type not in ("system", "unsupported", "unknown") and not self.is_annotation
 
     @property
     def raw_json(self) -> str:
@@ -180,9 +190,9 @@ def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
     media = _media(item, kind)
     identity = _identity_change(item) if kind == "system" else None
     reaction_to = None
-    if kind == "reaction":
-        reaction = item.get("reaction") if isinstance(item.get("reaction"), dict) else {}
-        reaction_to = _str(reaction.get("message_id"))
+    if kind in ANNOTATION_TYPES:
+        inner = item.get(kind) if isinstance(item.get(kind), dict) else {}
+        reaction_to = _str(inner.get("message_id")) or _str(inner.get("original_message_id"))
     return InboundMessage(
         wamid=wamid,
         phone_number=phone,
