@@ -12,6 +12,7 @@ from flask import Flask
 from whatsapp import api, cli, db, errors, webhook
 from whatsapp.config import load_settings, warn_about_gaps
 from whatsapp.graph import GraphClient
+from whatsapp.media import MediaFetcher
 from whatsapp.templates import TemplateCache
 
 
@@ -27,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["graph"] = GraphClient(settings)
     app.extensions["templates"] = TemplateCache(app.extensions["graph"])
+    app.extensions["media"] = MediaFetcher(app, auto=settings.media_auto_download)
     db.init_app(app)
     errors.register(app)
     app.register_blueprint(webhook.bp)

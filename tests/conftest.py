@@ -30,6 +30,7 @@ def settings(tmp_path, graph):
         "AGENT_API_KEY": AGENT_KEY,
         "graph_backoff": 0.0,
         "graph_timeout": 2.0,
+        "media_auto_download": False,
     }
 
 

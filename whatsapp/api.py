@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
+import os
+import uuid
+from dataclasses import dataclass, fields
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from werkzeug.utils import secure_filename
 
-from . import compose, phones, present, sending, store, templates
+from . import compose, media, phones, present, sending, store, templates
 from .auth import acting_agent_id, check_agent_access
 from .db import get_db, write_transaction
 from .errors import APIError
@@ -196,6 +201,48 @@ def send() -> Response:
 
 def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
     """Resolve the recipient, check the 24-hour window, then send and answer in the spec's shape."""
+    target = prepare_send(data, outbound.type)
+    if not isinstance(target, SendTarget):
+        return target
+    conn, conv, phone, user_id, agent_id, idempotency_key = astuple_shallow(target)
+    if outbound.type == "reaction" and not store.messages_by_wamid(conn, [outbound.body["message_id"]]):
+        raise APIError(400, "reaction.message_id is not a message in this inbox")
+    if outbound.context_message_id and outbound.type != "reaction":
+        if not store.messages_by_wamid(conn, [outbound.context_message_id]):
+            raise APIError(400, "reply_to is not a message in this inbox")
+    return send_response(
+        sending.send(
+            conn,
+            graph_client(),
+            conversation_id=conv["conversation_id"] if conv else None,
+            phone_number=phone,
+            user_id=user_id,
+            outbound=outbound,
+            agent_id=agent_id,
+            client_message_id=idempotency_key,
+        )
+    )
+
+
+@dataclass
+class SendTarget:
+    conn: Any
+    conv: Any
+    phone: str | None
+    user_id: str | None
+    agent_id: int | None
+    idempotency_key: str | None
+
+
+def astuple_shallow(target: SendTarget) -> tuple:
+    return tuple(getattr(target, f.name) for f in fields(target))
+
+
+def prepare_send(data: Any, kind: str):
+    """Everything checked before anything is sent: recipient, agent, idempotency, 24-hour window.
+
+    Returns the earlier answer (a tuple) for a repeated Idempotency-Key, else the send's context.
+    """
     conversation_id, phone, user_id = customer_params(data)
     if conversation_id is None and phone is None and user_id is None:
         raise APIError(400, "phone_number, user_id or conversation_id is required")
@@ -213,7 +260,7 @@ def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
     conv = store.find_conversation(conn, conversation_id, phone, user_id)
     if conversation_id is not None and conv is None:
         raise APIError(404, "Conversation not found")
-    if outbound.type != "template":
+    if kind != "template":
         expires_at, open_now = present.window(conv["last_inbound_at"] if conv else None)
         if not open_now:
             when = f" (it closed at {expires_at} UTC)" if expires_at else " (the customer has not written yet)"
@@ -224,11 +271,49 @@ def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
                 window_expires_at=expires_at,
                 can_reply=False,
             )
-    if outbound.type == "reaction" and not store.messages_by_wamid(conn, [outbound.body["message_id"]]):
-        raise APIError(400, "reaction.message_id is not a message in this inbox")
-    if outbound.context_message_id and outbound.type != "reaction":
-        if not store.messages_by_wamid(conn, [outbound.context_message_id]):
-            raise APIError(400, "reply_to is not a message in this inbox")
+    return SendTarget(conn, conv, phone, user_id, agent_id, idempotency_key)
+
+
+@bp.post("/send-media")
+def send_media() -> Response:
+    """Upload a file (multipart `file`) to Meta and send it by media id, checked against Meta's limits."""
+    request.max_content_length = compose.MAX_UPLOAD
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise APIError(400, "file is required (multipart/form-data)")
+    form = request.form
+    content = upload.read()
+    mime_type = (upload.mimetype or "").lower()
+    if not mime_type or mime_type == "application/octet-stream":
+        mime_type = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+    kind = form.get("type") or compose.kind_for_mime(mime_type) or "document"
+    if kind not in compose.MEDIA_KINDS:
+        raise APIError(400, f"type must be one of {', '.join(compose.MEDIA_KINDS)}")
+    compose.check_media(kind, mime_type, len(content))
+    filename = secure_filename(upload.filename) or f"file{mimetypes.guess_extension(mime_type) or ''}"
+    caption = (form.get("caption") or "").strip() or None
+    data = {key: form.get(key) for key in ("conversation_id", "phone_number", "user_id", "agent_id",
+                                           "client_message_id") if form.get(key)}
+    fields = {"id": "pending", "caption": caption, "filename": upload.filename if kind == "document" else None}
+    outbound = compose.build({"type": kind, "media": {k: v for k, v in fields.items() if v},
+                              "reply_to": form.get("reply_to") or None})
+    target = prepare_send(data, kind)
+    if not isinstance(target, SendTarget):
+        return target
+    conn, conv, phone, user_id, agent_id, idempotency_key = astuple_shallow(target)
+    try:
+        media_id = graph_client().upload_media(content, filename, mime_type)
+    except GraphError as exc:
+        status = 400 if exc.code in (131053, 100) else 502
+        raise APIError(status, f"WhatsApp refused the upload: {exc.agent_message()}", error_code=exc.code) from None
+    except GraphUnavailable as exc:
+        raise APIError(502, f"The file could not be uploaded to WhatsApp: {exc}") from None
+    body = {**outbound.body, "id": media_id}
+    path = media.save_file(current_app.config["SETTINGS"].media_dir, f"out-{uuid.uuid4().hex}", content, mime_type,
+                           upload.filename)
+    stored = {"id": media_id, "mime_type": mime_type, "filename": upload.filename, "path": path,
+              "size": len(content)}
+    outbound = sending.Outbound(kind, body, outbound.text, outbound.context_message_id, stored)
     return send_response(
         sending.send(
             conn,
@@ -240,6 +325,51 @@ def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
             agent_id=agent_id,
             client_message_id=idempotency_key,
         )
+    )
+
+
+@bp.get("/media/<int:message_id>")
+def media_file(message_id: int) -> Response:
+    """The message's media file with its content type, fetched from Meta first if needed."""
+    conn = get_db()
+    row = store.get_message(conn, message_id)
+    if row is None or not (row["media_id"] or row["media_path"]):
+        raise APIError(404, "This message has no media")
+    if row["media_state"] != "ready" or not row["media_path"] or not os.path.exists(row["media_path"]):
+        state = current_app.extensions["media"].fetch(message_id, force=True)
+        row = store.get_message(conn, message_id)
+        if state != "ready" or not row["media_path"]:
+            raise APIError(502, f"The media could not be fetched from WhatsApp: {row['media_error'] or state}")
+    return media_response(row)
+
+
+def media_response(row) -> Response:
+    mime_type = (row["media_type"] or "application/octet-stream").split(";")[0].strip()
+    inline = mime_type.split("/")[0] in ("image", "video", "audio") and mime_type != "image/svg+xml"
+    response = send_file(
+        row["media_path"],
+        mimetype=mime_type,
+        as_attachment=not inline,
+        download_name=row["media_filename"] or os.path.basename(row["media_path"]),
+        max_age=3600,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.post("/media/<int:message_id>/retry")
+def retry_media(message_id: int) -> Response:
+    """Download the media again now (after a failure), whatever its backoff says."""
+    conn = get_db()
+    row = store.get_message(conn, message_id)
+    if row is None or not row["media_id"] or row["direction"] != "inbound":
+        raise APIError(404, "This message has no inbound media")
+    state = current_app.extensions["media"].fetch(message_id, force=True)
+    row = store.get_message(conn, message_id)
+    return jsonify(success=state == "ready", media_state=row["media_state"], message=present.message(row)), (
+        200 if state == "ready" else 502
     )
 
 

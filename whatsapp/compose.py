@@ -10,6 +10,7 @@ from .sending import Outbound
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_UPLOAD = 100 * 1024 * 1024 + 1024 * 1024  # the largest media (documents) plus the form around it
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 KINDS = ("text", *MEDIA_KINDS, "location", "reaction", "template")
 # Meta's accepted MIME types and size limits per media kind (Cloud API media reference).

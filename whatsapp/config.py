@@ -46,6 +46,8 @@ class Settings:
     graph_backoff: float = 0.5
     # Tell WhatsApp when an agent reads a conversation (blue ticks for the customer).
     send_read_receipts: bool = True
+    # Download inbound media in the background as soon as a webhook is answered.
+    media_auto_download: bool = True
     # Largest webhook body accepted; Meta's deliveries are at most about 3 MB.
     max_webhook_bytes: int = 4 * 1024 * 1024
 
@@ -66,6 +68,7 @@ ENV_NAMES: dict[str, str] = {
     "WEBHOOK_ALLOW_UNSIGNED": "allow_unsigned_webhooks",
     "WHATSAPP_GRAPH_TIMEOUT": "graph_timeout",
     "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",
+    "MEDIA_AUTO_DOWNLOAD": "media_auto_download",
 }
 
 

@@ -12,6 +12,7 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -24,6 +25,8 @@ THROTTLE_CODES = {4, 80007, 130429, 131056}
 TOKEN_CODES = {0, 190}
 
 USER_AGENT = "wa-inbox/1.0"
+MEDIA_HOSTS = {"lookaside.fbsbx.com", "graph.facebook.com"}
+MEDIA_HOST_SUFFIXES = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".whatsapp.net")
 
 
 class GraphError(Exception):
@@ -196,6 +199,62 @@ class GraphClient:
             json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
         )
         return bool(isinstance(data, dict) and data.get("success"))
+
+
+    def upload_media(self, content: bytes, filename: str, mime_type: str) -> str:
+        """POST /{phone_number_id}/media (multipart); returns Meta's media id (valid 30 days)."""
+        data = self.request(
+            "POST",
+            f"{self.settings.phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        media_id = data.get("id") if isinstance(data, dict) else None
+        if not media_id:
+            raise GraphError(None, "WhatsApp accepted the upload but returned no media id", None, 502)
+        return str(media_id)
+
+    def media_info(self, media_id: str) -> dict[str, Any]:
+        """GET /{media_id}: a download URL valid for 5 minutes, MIME type, sha256 (hex), size."""
+        data = self.request("GET", media_id, params={"phone_number_id": self.settings.phone_number_id})
+        if not isinstance(data, dict) or not data.get("url"):
+            raise GraphError(None, "WhatsApp returned no download URL for this media", None, 502)
+        return data
+
+    def download(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
+        """Fetch a media URL with the access token, following redirects only to Meta's hosts."""
+        for _ in range(5):
+            if not self.allowed_media_host(url):
+                raise GraphError(None, f"Refusing to download media from an unexpected host: {urlsplit(url).hostname}")
+            try:
+                response = self.session.get(
+                    url, headers=self._auth(), timeout=self.settings.graph_timeout, stream=True,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.RequestException as exc:
+                raise GraphUnavailable(f"Media download failed: {exc}", maybe_sent=False) from None
+            with response:
+                if response.is_redirect and response.headers.get("Location"):
+                    url = requests.compat.urljoin(url, response.headers["Location"])
+                    continue
+                if not response.ok:
+                    raise GraphError(None, f"Media download answered HTTP {response.status_code}", None,
+                                     response.status_code)
+                chunks, size = [], 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise GraphError(None, f"Media is larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks), response.headers.get("Content-Type")
+        raise GraphError(None, "Too many redirects while downloading media")
+
+    def allowed_media_host(self, url: str) -> bool:
+        """Meta's CDN hosts, or the configured Graph API host (a stand-in in tests and simulations)."""
+        host = (urlsplit(url).hostname or "").lower()
+        if host in MEDIA_HOSTS or any(host.endswith(suffix) for suffix in MEDIA_HOST_SUFFIXES):
+            return True
+        return host == (urlsplit(self.settings.api_url).hostname or "").lower()
 
 
 def recipient_fields(phone_number: str | None, user_id: str | None) -> dict[str, str]:

@@ -121,6 +121,9 @@ def message(
             "sha256": row["media_sha256"],
             "filename": row["media_filename"],
             "url": row["media_url"],
+            "state": row["media_state"],
+            "size": row["media_size"],
+            "download_url": f"/api/whatsapp/media/{row['message_id']}",
         }
     error = None
     if row["error_code"] is not None or row["error_title"]:

@@ -10,7 +10,7 @@ import logging
 import re
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -250,16 +250,20 @@ class IngestResult:
     duplicates: int = 0
     statuses_applied: int = 0
     statuses_parked: int = 0
+    media_message_ids: list[int] = field(default_factory=list)
 
 
 def apply_delivery(conn: sqlite3.Connection, delivery: Delivery) -> IngestResult:
     """Store everything one webhook delivery carried. Idempotent; call inside one transaction."""
     result = IngestResult()
     for message in delivery.messages:
-        if store_inbound(conn, message):
-            result.stored += 1
-        else:
+        message_id = store_inbound(conn, message)
+        if message_id is None:
             result.duplicates += 1
+            continue
+        result.stored += 1
+        if message.media and message.media.id:
+            result.media_message_ids.append(message_id)
     for status in delivery.statuses:
         if apply_status(conn, status):
             result.statuses_applied += 1
@@ -268,11 +272,11 @@ def apply_delivery(conn: sqlite3.Connection, delivery: Delivery) -> IngestResult
     return result
 
 
-def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> bool:
-    """Insert one inbound message and bump its conversation; False if this wamid was seen before."""
+def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | None:
+    """Insert one inbound message and bump its conversation; None if this wamid was seen before."""
     seen = _one(conn, "SELECT 1 FROM whatsapp_messages WHERE whatsapp_message_id = ?", message.wamid)
     if seen is not None:
-        return False
+        return None
     contact = message.contact
     conversation_id = _customer_for(conn, message)
     media = message.media
@@ -280,8 +284,8 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> bool:
         """INSERT INTO whatsapp_messages
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_sha256, media_filename, status,
-            timestamp, created_at, context_message_id, raw_json)
-           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)
+            timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at)
+           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)
            ON CONFLICT (whatsapp_message_id) DO NOTHING""",
         (
             conversation_id,
@@ -299,14 +303,17 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> bool:
             now(),
             message.context_id,
             message.raw_json,
+            "pending" if media and media.id else None,
+            now() if media and media.id else None,
         ),
     )
     if cur.rowcount != 1:
-        return False
+        return None
+    message_id = int(cur.lastrowid)
     if message.is_annotation:
         _annotated(conn, message.reaction_to)
-        return True
-    emit(conn, "message.created", conversation_id, int(cur.lastrowid))
+        return message_id
+    emit(conn, "message.created", conversation_id, message_id)
     _touch_conversation(
         conn,
         conversation_id,
@@ -317,7 +324,7 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> bool:
         inbound=message.type != "system",
         opens_window=message.opens_window,
     )
-    return True
+    return message_id
 
 
 def _annotated(conn: sqlite3.Connection, target_wamid: str | None) -> None:
@@ -540,8 +547,9 @@ def create_outbound(
         """INSERT INTO whatsapp_messages
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_filename, status, timestamp,
-            created_at, agent_id, context_message_id, local_id, client_message_id, raw_json)
-           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)""",
+            created_at, agent_id, context_message_id, local_id, client_message_id, raw_json,
+            media_path, media_size, media_state)
+           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             conversation_id,
             local_id,
@@ -560,6 +568,9 @@ def create_outbound(
             local_id,
             client_message_id,
             raw,
+            media.get("path"),
+            media.get("size"),
+            "ready" if media.get("path") else None,
         ),
     )
     if message_type in ANNOTATION_TYPES:
@@ -619,6 +630,56 @@ def mark_unknown(conn: sqlite3.Connection, message_id: int, reason: str) -> None
     conn.execute(
         "UPDATE whatsapp_messages SET error_title = ? WHERE message_id = ? AND status = 'pending'",
         (reason, message_id),
+    )
+    emit_message(conn, "message.updated", message_id)
+
+
+# --- media files ------------------------------------------------------------------------------
+
+
+def claim_media(conn: sqlite3.Connection, message_id: int, force: bool, stale_before: str) -> sqlite3.Row | None:
+    """Take a message's media download for this worker (inside a write transaction), or None if
+    it is ready, not due, or another worker holds a fresh claim."""
+    due = "" if force else "AND (media_next_attempt_at IS NOT NULL AND media_next_attempt_at <= :now)"
+    cur = conn.execute(
+        f"""UPDATE whatsapp_messages SET media_state = 'downloading', media_next_attempt_at = :now
+            WHERE message_id = :id AND media_id IS NOT NULL AND (
+                (media_state IN ('pending', 'failed') {due})
+                OR (media_state = 'downloading' AND media_next_attempt_at <= :stale))""",
+        {"id": message_id, "now": now(), "stale": stale_before},
+    )
+    return get_message(conn, message_id) if cur.rowcount == 1 else None
+
+
+def media_due(conn: sqlite3.Connection, stale_before: str, limit: int = 20) -> list[int]:
+    rows = conn.execute(
+        """SELECT message_id FROM whatsapp_messages
+           WHERE media_state IN ('pending', 'failed', 'downloading') AND media_next_attempt_at IS NOT NULL
+             AND ((media_state != 'downloading' AND media_next_attempt_at <= ?)
+                  OR (media_state = 'downloading' AND media_next_attempt_at <= ?))
+           ORDER BY media_next_attempt_at LIMIT ?""",
+        (now(), stale_before, limit),
+    ).fetchall()
+    return [int(r["message_id"]) for r in rows]
+
+
+def media_ready(conn: sqlite3.Connection, message_id: int, path: str, size: int, mime_type: str | None) -> None:
+    conn.execute(
+        """UPDATE whatsapp_messages SET media_state = 'ready', media_path = ?, media_size = ?,
+             media_type = COALESCE(media_type, ?), media_error = NULL, media_next_attempt_at = NULL,
+             media_attempts = media_attempts + 1
+           WHERE message_id = ?""",
+        (path, size, mime_type, message_id),
+    )
+    emit_message(conn, "message.updated", message_id)
+
+
+def media_failed(conn: sqlite3.Connection, message_id: int, error: str, next_attempt_at: str | None) -> None:
+    conn.execute(
+        """UPDATE whatsapp_messages SET media_state = 'failed', media_error = ?, media_next_attempt_at = ?,
+             media_attempts = media_attempts + 1
+           WHERE message_id = ?""",
+        (error, next_attempt_at, message_id),
     )
     emit_message(conn, "message.updated", message_id)
 

@@ -66,6 +66,9 @@ def receive() -> Response:
     except MalformedPayload as exc:
         raise APIError(400, f"Invalid webhook body: {exc}") from None
     outcome = ingest.receive(get_db(), body, payload)
+    if outcome.result is not None:
+        # After the commit, so the download threads see the rows; the answer does not wait for them.
+        current_app.extensions["media"].schedule(outcome.result.media_message_ids)
     answer = {"success": True, "delivery_id": outcome.delivery_id, "state": outcome.state}
     if outcome.result is not None:
         answer.update(
