@@ -23,8 +23,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     settings = load_settings(app.instance_path, test_config)
     app.config["SETTINGS"] = settings
-    # Uploads are checked per route; the webhook sets its own limit before reading its body.
-    app.config["MAX_CONTENT_LENGTH"] = None
+    # A body over the limit gets 413 before it is read. The webhook (Meta sends up to 3 MB) and
+    # media uploads (documents up to 100 MB) raise it for their own requests.
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["graph"] = GraphClient(settings)
     app.extensions["templates"] = TemplateCache(app.extensions["graph"])

@@ -71,3 +71,11 @@ def test_a_webhook_error_never_leaks_a_stack_trace(client):
     answer = post_webhook(client, b"{not json")
     assert answer.status_code == 400
     assert "Traceback" not in answer.get_data(as_text=True)
+
+
+def test_an_oversized_api_body_gets_413(client):
+    answer = client.post(
+        "/api/whatsapp/send", data=b"{" + b" " * (2 * 1024 * 1024) + b"}", content_type="application/json"
+    )
+    assert answer.status_code == 413
+    assert answer.get_json()["success"] is False

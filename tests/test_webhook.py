@@ -357,3 +357,26 @@ def test_non_ascii_text_is_stored_verbatim(client):
 def test_a_body_signed_with_another_apps_secret_is_refused(client):
     assert post_webhook(client, envelope({"messages": []}), secret="other").status_code == 401
     assert post_webhook(client, envelope({"messages": []}), secret=APP_SECRET).status_code == 200
+
+
+def test_an_ad_referral_and_a_forward_are_visible_to_agents(client):
+    post_webhook(client, fixture_bytes("referral_ad"))
+    [ad] = messages_of(client, "+447700900456")
+    assert ad["referral"]["source_type"] == "ad" and ad["referral"]["headline"] == "Chat with us"
+    assert ad["forwarded"] is False
+    post_webhook(client, fixture_bytes("text_forwarded"))
+    [forwarded] = messages_of(client, "+4915123456789")
+    assert forwarded["forwarded"] is True and forwarded["referral"] is None
+
+
+def test_a_large_batch_within_meta_3_mb_is_accepted(client):
+    body = text_message("x")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["messages"] = [
+        {**value["messages"][0], "id": wamid(), "text": {"body": "y" * 4000}} for _ in range(600)
+    ]
+    raw = json.dumps(body).encode()
+    assert 2 * 1024 * 1024 < len(raw) < 3 * 1024 * 1024
+    answer = post_webhook(client, raw)
+    assert answer.status_code == 200
+    assert answer.get_json()["stored"] == 600

@@ -171,6 +171,13 @@ def message(
         data["reply_to"] = None
         data["target"] = row["context_message_id"]
     _fold(data, notes or [])
-    if include_raw:
+    if row["direction"] == "inbound" and row["raw_json"]:
+        raw = json.loads(row["raw_json"])
+        context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
+        data["forwarded"] = bool(context.get("forwarded") or context.get("frequently_forwarded"))
+        data["referral"] = raw.get("referral") if isinstance(raw.get("referral"), dict) else None
+        if include_raw:
+            data["raw"] = raw
+    elif include_raw:
         data["raw"] = json.loads(row["raw_json"]) if row["raw_json"] else None
     return data
