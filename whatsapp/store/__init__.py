@@ -1,0 +1,58 @@
+"""All SQL of the service, one module a job; this package hands their names on.
+
+Every function takes the connection; callers own the transaction (`db.write_transaction`), so one
+webhook delivery or one send step is one unit of work.
+"""
+
+from .common import (  # noqa: F401
+    CONVERSATION_STATUSES,
+    LOCAL_PREFIX,
+    STATUS_RANK,
+    ago,
+    emit,
+    emit_message,
+    events_after,
+    last_event_id,
+    now,
+    one,
+    preview,
+)
+from .customers import (  # noqa: F401
+    adopt_identity,
+    assign,
+    find_conversation,
+    mark_read,
+    merge,
+    release_identifier,
+    resolve_conversation,
+    set_status,
+    touch_conversation,
+    update_conversation,
+)
+from .inbound import (  # noqa: F401
+    IngestResult,
+    annotated,
+    apply_delivery,
+    apply_parked,
+    apply_status,
+    customer_for,
+    store_inbound,
+    transition,
+)
+from .journal import journal_counts, journal_finish, journal_insert, journal_unprocessed  # noqa: F401
+from .media_files import claim_media, media_due, media_failed, media_ready  # noqa: F401
+from .outbound import create_outbound, find_by_client_id, mark_accepted, mark_failed, mark_unknown, new_local_id  # noqa: F401
+from .queries import (  # noqa: F401
+    TABS,
+    annotations_for,
+    conversation_filters,
+    count_conversations,
+    get_message,
+    list_conversations,
+    list_messages,
+    message_in_conversation,
+    messages_by_wamid,
+    search,
+    stats,
+    tab_counts,
+)

@@ -1,0 +1,60 @@
+"""Shared pieces of the storage layer: time, the event log, constants."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4}
+
+
+CONVERSATION_STATUSES = ("open", "closed", "assigned")
+
+
+LOCAL_PREFIX = "local."
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(hours: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def preview(message_type: str, text: str | None) -> str:
+    """The one line the conversation list shows for a message."""
+    if message_type == "reaction":
+        return f"Reacted {text}" if text else "Removed a reaction"
+    if text:
+        return text if len(text) <= 200 else text[:199] + "…"
+    return f"[{message_type}]"
+
+
+def emit(conn: sqlite3.Connection, kind: str, conversation_id: int | None, message_id: int | None = None) -> None:
+    """Append to the event log, in the caller's transaction (so an event exists iff its change does)."""
+    conn.execute(
+        "INSERT INTO events (created_at, kind, conversation_id, message_id) VALUES (?, ?, ?, ?)",
+        (now(), kind, conversation_id, message_id),
+    )
+
+
+def emit_message(conn: sqlite3.Connection, kind: str, message_id: int) -> None:
+    conn.execute(
+        """INSERT INTO events (created_at, kind, conversation_id, message_id)
+           SELECT ?, ?, conversation_id, message_id FROM whatsapp_messages WHERE message_id = ?""",
+        (now(), kind, message_id),
+    )
+
+
+def events_after(conn: sqlite3.Connection, after: int, limit: int = 500) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?", (after, limit)).fetchall()
+
+
+def last_event_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0])
+
+
+def one(conn: sqlite3.Connection, sql: str, *params: Any) -> sqlite3.Row | None:
+    return conn.execute(sql, params).fetchone()

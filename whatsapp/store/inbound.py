@@ -1,0 +1,249 @@
+"""What webhooks bring: inbound messages, identity changes, statuses up the ladder, parked statuses."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..updates import Delivery, InboundMessage, StatusUpdate
+from .common import LOCAL_PREFIX, STATUS_RANK, emit, emit_message, now, one, preview
+from .customers import (
+    find_conversation,
+    release_identifier,
+    resolve_conversation,
+    touch_conversation,
+    update_conversation,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    statuses_applied: int = 0
+    statuses_parked: int = 0
+    media_message_ids: list[int] = field(default_factory=list)
+
+
+def apply_delivery(conn: sqlite3.Connection, delivery: Delivery) -> IngestResult:
+    """Store everything one webhook delivery carried. Idempotent; call inside one transaction."""
+    result = IngestResult()
+    for message in delivery.messages:
+        message_id = store_inbound(conn, message)
+        if message_id is None:
+            result.duplicates += 1
+            continue
+        result.stored += 1
+        if message.media and message.media.id:
+            result.media_message_ids.append(message_id)
+    for status in delivery.statuses:
+        if apply_status(conn, status):
+            result.statuses_applied += 1
+        else:
+            result.statuses_parked += 1
+    return result
+
+
+def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | None:
+    """Insert one inbound message and bump its conversation; None if this wamid was seen before."""
+    seen = one(conn, "SELECT 1 FROM whatsapp_messages WHERE whatsapp_message_id = ?", message.wamid)
+    if seen is not None:
+        return None
+    contact = message.contact
+    conversation_id = customer_for(conn, message)
+    media = message.media
+    cur = conn.execute(
+        """INSERT INTO whatsapp_messages
+           (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
+            message_text, media_url, media_type, media_id, media_sha256, media_filename, status,
+            timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at)
+           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (whatsapp_message_id) DO NOTHING""",
+        (
+            conversation_id,
+            message.wamid,
+            message.phone_number or (contact.phone_number if contact else None),
+            message.user_id,
+            message.type,
+            message.text,
+            media.url if media else None,
+            media.mime_type if media else None,
+            media.id if media else None,
+            media.sha256 if media else None,
+            media.filename if media else None,
+            message.timestamp,
+            now(),
+            message.context_id,
+            message.raw_json,
+            "pending" if media and media.id else None,
+            now() if media and media.id else None,
+        ),
+    )
+    if cur.rowcount != 1:
+        return None
+    message_id = int(cur.lastrowid)
+    if message.is_annotation:
+        annotated(conn, message.reaction_to)
+        return message_id
+    emit(conn, "message.created", conversation_id, message_id)
+    touch_conversation(
+        conn,
+        conversation_id,
+        message.timestamp,
+        preview(message.type, message.text),
+        message.type,
+        unread=1 if message.counts_as_unread else 0,
+        inbound=message.type != "system",
+        opens_window=message.opens_window,
+    )
+    return message_id
+
+
+def annotated(conn: sqlite3.Connection, target_wamid: str | None) -> None:
+    """A reaction, edit or deletion arrived: tell listeners that its target message changed."""
+    target = one(conn, "SELECT message_id FROM whatsapp_messages WHERE whatsapp_message_id = ?", target_wamid)
+    if target is not None:
+        emit_message(conn, "message.updated", int(target["message_id"]))
+
+
+def customer_for(conn: sqlite3.Connection, message: InboundMessage) -> int:
+    """The conversation an inbound message belongs to, applying identity changes it announces."""
+    contact = message.contact
+    change = message.identity_change
+    if change is None:
+        return resolve_conversation(
+            conn,
+            message.phone_number,
+            message.user_id,
+            name=contact.name if contact else None,
+            username=contact.username if contact else None,
+        )
+    # The system message comes from the old identity; find that thread, then rename it in place.
+    old_user = change.previous_user_id or message.user_id
+    row = find_conversation(conn, phone_number=message.phone_number, user_id=old_user)
+    if row is None:
+        return resolve_conversation(
+            conn, change.new_phone_number or message.phone_number, change.new_user_id or message.user_id
+        )
+    conversation_id = int(row["conversation_id"])
+    changes: dict[str, Any] = {}
+    if change.new_phone_number and change.new_phone_number != row["phone_number"]:
+        release_identifier(conn, "phone_number", change.new_phone_number, conversation_id)
+        changes["phone_number"] = change.new_phone_number
+    if change.new_user_id and change.new_user_id != row["user_id"]:
+        release_identifier(conn, "user_id", change.new_user_id, conversation_id)
+        changes["user_id"] = change.new_user_id
+    if changes:
+        log.info("Customer of conversation %s changed identity (%s)", conversation_id, change.kind)
+        update_conversation(conn, conversation_id, changes)
+    return conversation_id
+
+
+def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
+    """Apply a status to its outbound message; park it (False) if the message is not stored yet."""
+    row = one(
+        conn,
+        "SELECT message_id FROM whatsapp_messages WHERE whatsapp_message_id = ? AND direction = 'outbound'",
+        status.wamid,
+    )
+    if row is None and status.local_id:
+        row = one(
+            conn, "SELECT message_id, whatsapp_message_id FROM whatsapp_messages WHERE local_id = ?", status.local_id
+        )
+        if row is not None and row["whatsapp_message_id"].startswith(LOCAL_PREFIX):
+            # Our process died (or is still waiting) between Meta's answer and our write:
+            # Meta's echo of our own id tells us which message this wamid is.
+            conn.execute(
+                "UPDATE whatsapp_messages SET whatsapp_message_id = ? WHERE message_id = ?",
+                (status.wamid, row["message_id"]),
+            )
+    if row is None:
+        if one(conn, "SELECT 1 FROM whatsapp_messages WHERE whatsapp_message_id = ?", status.wamid):
+            log.info("Ignoring a %s status for inbound message %s", status.status, status.wamid)
+            return True
+        conn.execute(
+            """INSERT INTO parked_statuses
+               (whatsapp_message_id, local_id, status, timestamp, error_code, error_title, error_details, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (whatsapp_message_id, status) DO NOTHING""",
+            (
+                status.wamid,
+                status.local_id,
+                status.status,
+                status.timestamp,
+                status.error_code,
+                status.error_title,
+                status.error_details,
+                now(),
+            ),
+        )
+        log.info("Parked a %s status for unknown message %s", status.status, status.wamid)
+        return False
+    transition(
+        conn,
+        int(row["message_id"]),
+        status.status,
+        status.timestamp,
+        status.error_code,
+        status.error_title,
+        status.error_details,
+    )
+    return True
+
+
+def transition(
+    conn: sqlite3.Connection,
+    message_id: int,
+    status: str,
+    timestamp: str,
+    error_code: int | None = None,
+    error_title: str | None = None,
+    error_details: str | None = None,
+) -> None:
+    """Move a message up the status ladder (never down); keep the first time Meta gave for each."""
+    column = f"{status}_at"
+    if status == "failed":
+        conn.execute(
+            f"""UPDATE whatsapp_messages SET status = 'failed', {column} = COALESCE({column}, ?),
+                  error_code = COALESCE(?, error_code), error_title = COALESCE(?, error_title),
+                  error_details = COALESCE(?, error_details)
+                WHERE message_id = ?""",
+            (timestamp, error_code, error_title, error_details, message_id),
+        )
+        emit_message(conn, "message.updated", message_id)
+        return
+    rank = STATUS_RANK[status]
+    ladder = " ".join(f"WHEN '{name}' THEN {value}" for name, value in STATUS_RANK.items())
+    conn.execute(
+        f"""UPDATE whatsapp_messages SET
+              {column} = COALESCE({column}, :ts),
+              status = CASE WHEN status != 'failed' AND (CASE status {ladder} ELSE -1 END) < :rank
+                            THEN :status ELSE status END
+            WHERE message_id = :id""",
+        {"ts": timestamp, "rank": rank, "status": status, "id": message_id},
+    )
+    emit_message(conn, "message.updated", message_id)
+
+
+def apply_parked(conn: sqlite3.Connection, message_id: int, wamid: str, local_id: str | None) -> int:
+    """Apply statuses that arrived before their message was stored; returns how many."""
+    rows = conn.execute(
+        "SELECT * FROM parked_statuses WHERE whatsapp_message_id = ? OR (local_id IS NOT NULL AND local_id = ?)",
+        (wamid, local_id),
+    ).fetchall()
+    for row in rows:
+        transition(
+            conn,
+            message_id,
+            row["status"],
+            row["timestamp"],
+            row["error_code"],
+            row["error_title"],
+            row["error_details"],
+        )
+        conn.execute("DELETE FROM parked_statuses WHERE parked_id = ?", (row["parked_id"],))
+    return len(rows)

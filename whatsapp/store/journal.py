@@ -1,0 +1,34 @@
+"""The journal of raw webhook deliveries."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .common import now
+
+
+def journal_insert(conn: sqlite3.Connection, body: bytes) -> int:
+    cur = conn.execute(
+        "INSERT INTO webhook_deliveries (received_at, body, state, attempts) VALUES (?, ?, 'pending', 0)",
+        (now(), body),
+    )
+    return int(cur.lastrowid)
+
+
+def journal_finish(conn: sqlite3.Connection, delivery_id: int, state: str, error: str | None) -> None:
+    conn.execute(
+        """UPDATE webhook_deliveries SET state = ?, error = ?, attempts = attempts + 1,
+             processed_at = CASE WHEN ? = 'processed' THEN ? ELSE processed_at END
+           WHERE delivery_id = ?""",
+        (state, error, state, now(), delivery_id),
+    )
+
+
+def journal_unprocessed(conn: sqlite3.Connection, include_processed: bool = False) -> list[sqlite3.Row]:
+    where = "" if include_processed else "WHERE state != 'processed'"
+    return conn.execute(f"SELECT delivery_id, body FROM webhook_deliveries {where} ORDER BY delivery_id").fetchall()
+
+
+def journal_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state").fetchall()
+    return {row["state"]: row["n"] for row in rows}

@@ -1,0 +1,114 @@
+"""Outbound messages: written pending before Meta is called, then accepted or failed."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from .. import phones
+from ..updates import ANNOTATION_TYPES
+from .common import LOCAL_PREFIX, emit, emit_message, now, one, preview
+from .customers import adopt_identity, touch_conversation
+from .inbound import annotated, apply_parked
+
+
+def new_local_id() -> str:
+    return LOCAL_PREFIX + uuid.uuid4().hex
+
+
+def find_by_client_id(conn: sqlite3.Connection, client_message_id: str) -> sqlite3.Row | None:
+    return one(conn, "SELECT * FROM whatsapp_messages WHERE client_message_id = ?", client_message_id)
+
+
+def create_outbound(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    *,
+    message_type: str,
+    text: str | None,
+    agent_id: int | None,
+    local_id: str,
+    client_message_id: str | None = None,
+    context_message_id: str | None = None,
+    media: dict[str, Any] | None = None,
+    raw: str | None = None,
+) -> int:
+    """Write the outbound message as 'pending' before Meta is called, so no send is ever untracked."""
+    conv = one(
+        conn, "SELECT phone_number, user_id FROM whatsapp_conversations WHERE conversation_id = ?", conversation_id
+    )
+    stamp = now()
+    media = media or {}
+    cur = conn.execute(
+        """INSERT INTO whatsapp_messages
+           (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
+            message_text, media_url, media_type, media_id, media_filename, status, timestamp,
+            created_at, agent_id, context_message_id, local_id, client_message_id, raw_json,
+            media_path, media_size, media_state)
+           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            conversation_id,
+            local_id,
+            conv["phone_number"],
+            conv["user_id"],
+            message_type,
+            text,
+            media.get("url"),
+            media.get("mime_type"),
+            media.get("id"),
+            media.get("filename"),
+            stamp,
+            stamp,
+            agent_id,
+            context_message_id,
+            local_id,
+            client_message_id,
+            raw,
+            media.get("path"),
+            media.get("size"),
+            "ready" if media.get("path") else None,
+        ),
+    )
+    if message_type in ANNOTATION_TYPES:
+        annotated(conn, context_message_id)
+    else:
+        touch_conversation(conn, conversation_id, stamp, preview(message_type, text), message_type)
+        emit(conn, "message.created", conversation_id, int(cur.lastrowid))
+    return int(cur.lastrowid)
+
+
+def mark_accepted(
+    conn: sqlite3.Connection, message_id: int, wamid: str, wa_id: str | None, user_id: str | None
+) -> None:
+    """Meta accepted the send: record its wamid, adopt the wa_id/BSUID it resolved, apply parked statuses."""
+    row = one(conn, "SELECT * FROM whatsapp_messages WHERE message_id = ?", message_id)
+    conn.execute(
+        """UPDATE whatsapp_messages SET whatsapp_message_id = ?,
+             status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
+             error_code = NULL, error_title = NULL, error_details = NULL
+           WHERE message_id = ?""",
+        (wamid, message_id),
+    )
+    adopt_identity(conn, int(row["conversation_id"]), phones.from_wa_id(wa_id), user_id)
+    emit_message(conn, "message.updated", message_id)
+    apply_parked(conn, message_id, wamid, row["local_id"])
+
+
+def mark_failed(conn: sqlite3.Connection, message_id: int, code: int | None, title: str, details: str | None) -> None:
+    conn.execute(
+        """UPDATE whatsapp_messages SET status = 'failed', failed_at = COALESCE(failed_at, ?),
+             error_code = ?, error_title = ?, error_details = ?
+           WHERE message_id = ? AND status = 'pending'""",
+        (now(), code, title, details, message_id),
+    )
+    emit_message(conn, "message.updated", message_id)
+
+
+def mark_unknown(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
+    """Meta may or may not have sent it (a timeout): keep it pending with the reason, until a status says."""
+    conn.execute(
+        "UPDATE whatsapp_messages SET error_title = ? WHERE message_id = ? AND status = 'pending'",
+        (reason, message_id),
+    )
+    emit_message(conn, "message.updated", message_id)

@@ -1,0 +1,209 @@
+"""Read queries for the API: conversation lists, tabs, search, threads, stats."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from ..updates import ANNOTATION_TYPES
+from .common import ago, one
+
+TABS = ("all", "unread", "mine", "unassigned", "closed")
+
+
+def list_conversations(
+    conn: sqlite3.Connection,
+    *,
+    status: str | None = None,
+    unread_only: bool = False,
+    tab: str | None = None,
+    agent_id: int | None = None,
+    ids: list[int] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[sqlite3.Row]:
+    """Conversations, newest activity first, filtered by status, unread, a dashboard tab or ids."""
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return conn.execute(
+        f"""SELECT * FROM whatsapp_conversations {where}
+            ORDER BY last_message_at DESC, conversation_id DESC LIMIT ? OFFSET ?""",
+        (*params, limit, offset),
+    ).fetchall()
+
+
+def count_conversations(
+    conn: sqlite3.Connection,
+    *,
+    status: str | None = None,
+    unread_only: bool = False,
+    tab: str | None = None,
+    agent_id: int | None = None,
+    ids: list[int] | None = None,
+) -> int:
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return int(conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations {where}", params).fetchone()[0])
+
+
+def tab_counts(conn: sqlite3.Connection, agent_id: int | None) -> dict[str, int]:
+    """How many conversations sit behind each dashboard tab, in one pass over a covering index."""
+    row = conn.execute(
+        """SELECT COALESCE(SUM(status != 'closed'), 0),
+                  COALESCE(SUM(status != 'closed' AND unread_count > 0), 0),
+                  COALESCE(SUM(status != 'closed' AND assigned_agent_id = ?), 0),
+                  COALESCE(SUM(status != 'closed' AND assigned_agent_id IS NULL), 0),
+                  COALESCE(SUM(status = 'closed'), 0)
+           FROM whatsapp_conversations""",
+        (agent_id,),
+    ).fetchone()
+    return dict(zip(TABS, (int(v) for v in row), strict=True))
+
+
+def conversation_filters(
+    status: str | None,
+    unread_only: bool,
+    tab: str | None = None,
+    agent_id: int | None = None,
+    ids: list[int] | None = None,
+) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    if unread_only:
+        clauses.append("unread_count > 0")
+    if tab == "closed":
+        clauses.append("status = 'closed'")
+    elif tab in ("all", "unread", "mine", "unassigned"):
+        clauses.append("status != 'closed'")
+        if tab == "unread":
+            clauses.append("unread_count > 0")
+        elif tab == "mine":
+            clauses.append("assigned_agent_id = ?")
+            params.append(agent_id)
+        elif tab == "unassigned":
+            clauses.append("assigned_agent_id IS NULL")
+    if ids is not None:
+        clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
+        params.extend(ids)
+    return clauses, params
+
+
+def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, str | None]:
+    """Conversations matching a search (names, number, message text), best message matches first.
+
+    Returns {conversation_id: snippet of the matching message or None}. Accent-insensitive.
+    """
+    words = re.findall(r"\w+", query)
+    found: dict[int, str | None] = {}
+    if not words:
+        return found
+    match = " ".join(f'"{w}"*' for w in words)
+    for row in conn.execute(
+        """SELECT m.conversation_id, snippet(messages_fts, 0, '**', '**', '…', 12) AS snippet
+           FROM messages_fts JOIN whatsapp_messages m ON m.message_id = messages_fts.rowid
+           WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?""",
+        (match, limit * 5),
+    ):
+        found.setdefault(int(row["conversation_id"]), row["snippet"])
+    for row in conn.execute(
+        "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? LIMIT ?", (match, limit)
+    ):
+        found.setdefault(int(row["rowid"]), None)
+    digits = re.sub(r"\D", "", query)
+    if len(digits) >= 4:
+        for row in conn.execute(
+            "SELECT conversation_id FROM whatsapp_conversations WHERE phone_number LIKE ? LIMIT ?",
+            (f"%{digits}%", limit),
+        ):
+            found.setdefault(int(row["conversation_id"]), None)
+    return found
+
+
+def list_messages(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    limit: int = 50,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
+) -> list[sqlite3.Row]:
+    """A page of a thread, oldest first: the newest `limit`, or those just before/after a message.
+
+    Reactions, edits and deletions are not bubbles of their own: see `annotations_for`.
+    """
+    hidden = ",".join(f"'{t}'" for t in ANNOTATION_TYPES)
+    where = f"conversation_id = ? AND message_type NOT IN ({hidden})"
+    cursor = "(SELECT timestamp, message_id FROM whatsapp_messages WHERE message_id = ?)"
+    if after_id is not None:
+        return conn.execute(
+            f"""SELECT * FROM whatsapp_messages WHERE {where} AND (timestamp, message_id) > {cursor}
+                ORDER BY timestamp, message_id LIMIT ?""",
+            (conversation_id, after_id, limit),
+        ).fetchall()
+    params: tuple[Any, ...] = (conversation_id, limit)
+    if before_id is not None:
+        where += f" AND (timestamp, message_id) < {cursor}"
+        params = (conversation_id, before_id, limit)
+    rows = conn.execute(
+        f"SELECT * FROM whatsapp_messages WHERE {where} ORDER BY timestamp DESC, message_id DESC LIMIT ?", params
+    ).fetchall()
+    rows.reverse()
+    return rows
+
+
+def annotations_for(conn: sqlite3.Connection, wamids: list[str]) -> dict[str, list[sqlite3.Row]]:
+    """Reactions, edits and deletions of these messages, oldest first, keyed by the target's wamid."""
+    found: dict[str, list[sqlite3.Row]] = {}
+    kinds = ",".join(f"'{t}'" for t in ANNOTATION_TYPES)
+    for start in range(0, len(wamids), 500):
+        chunk = wamids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"""SELECT * FROM whatsapp_messages WHERE context_message_id IN ({marks})
+                AND message_type IN ({kinds}) ORDER BY timestamp, message_id""",
+            chunk,
+        ).fetchall()
+        for row in rows:
+            found.setdefault(row["context_message_id"], []).append(row)
+    return found
+
+
+def messages_by_wamid(conn: sqlite3.Connection, wamids: list[str]) -> dict[str, sqlite3.Row]:
+    """The stored messages among these wamids (for the quoted message of a reply)."""
+    found: dict[str, sqlite3.Row] = {}
+    for start in range(0, len(wamids), 500):
+        chunk = wamids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            f"SELECT * FROM whatsapp_messages WHERE whatsapp_message_id IN ({marks})", chunk
+        ).fetchall():
+            found[row["whatsapp_message_id"]] = row
+    return found
+
+
+def message_in_conversation(conn: sqlite3.Connection, message_id: int, conversation_id: int) -> bool:
+    row = one(conn, "SELECT conversation_id FROM whatsapp_messages WHERE message_id = ?", message_id)
+    return row is not None and row["conversation_id"] == conversation_id
+
+
+def get_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
+    return one(conn, "SELECT * FROM whatsapp_messages WHERE message_id = ?", message_id)
+
+
+def stats(conn: sqlite3.Connection) -> dict[str, int]:
+    row = conn.execute(
+        """SELECT COUNT(*) AS total_conversations,
+                  COALESCE(SUM(unread_count > 0), 0) AS unread_conversations,
+                  COALESCE(SUM(status = 'open'), 0) AS open_conversations,
+                  COALESCE(SUM(status = 'assigned'), 0) AS assigned_conversations,
+                  COALESCE(SUM(status = 'closed'), 0) AS closed_conversations
+           FROM whatsapp_conversations"""
+    ).fetchone()
+    recent = conn.execute("SELECT COUNT(*) FROM whatsapp_messages WHERE timestamp >= ?", (ago(24),)).fetchone()[0]
+    result = {key: int(row[key]) for key in row.keys()}
+    result["messages_last_24h"] = int(recent)
+    return result
