@@ -6,7 +6,7 @@ import logging
 import mimetypes
 import os
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
@@ -204,29 +204,36 @@ def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
     target = prepare_send(data, outbound.type)
     if not isinstance(target, SendTarget):
         return target
-    conn, conv, phone, user_id, agent_id, idempotency_key = astuple_shallow(target)
-    if outbound.type == "reaction" and not store.messages_by_wamid(conn, [outbound.body["message_id"]]):
-        raise APIError(400, "reaction.message_id is not a message in this inbox")
-    if outbound.context_message_id and outbound.type != "reaction":
-        if not store.messages_by_wamid(conn, [outbound.context_message_id]):
-            raise APIError(400, "reply_to is not a message in this inbox")
-    return send_response(
-        sending.send(
-            conn,
-            graph_client(),
-            conversation_id=conv["conversation_id"] if conv else None,
-            phone_number=phone,
-            user_id=user_id,
-            outbound=outbound,
-            agent_id=agent_id,
-            client_message_id=idempotency_key,
-        )
+    return dispatch(target, outbound)
+
+
+def check_context(outbound: sending.Outbound) -> None:
+    """A reply or reaction must point at a message this inbox has."""
+    if outbound.context_message_id and not store.messages_by_wamid(get_db(), [outbound.context_message_id]):
+        field = "reaction.message_id" if outbound.type == "reaction" else "reply_to"
+        raise APIError(400, f"{field} is not a message in this inbox")
+
+
+def dispatch(target: SendTarget, outbound: sending.Outbound) -> tuple[Response, int]:
+    conn = get_db()
+    check_context(outbound)
+    outcome = sending.send(
+        conn,
+        graph_client(),
+        conversation_id=target.conv["conversation_id"] if target.conv else None,
+        phone_number=target.phone,
+        user_id=target.user_id,
+        outbound=outbound,
+        agent_id=target.agent_id,
+        client_message_id=target.idempotency_key,
     )
+    return send_response(outcome)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SendTarget:
-    conn: Any
+    """Who a send goes to and on whose behalf, once every pre-send check has passed."""
+
     conv: Any
     phone: str | None
     user_id: str | None
@@ -234,11 +241,7 @@ class SendTarget:
     idempotency_key: str | None
 
 
-def astuple_shallow(target: SendTarget) -> tuple:
-    return tuple(getattr(target, f.name) for f in fields(target))
-
-
-def prepare_send(data: Any, kind: str):
+def prepare_send(data: Any, kind: str) -> SendTarget | tuple[Response, int]:
     """Everything checked before anything is sent: recipient, agent, idempotency, 24-hour window.
 
     Returns the earlier answer (a tuple) for a repeated Idempotency-Key, else the send's context.
@@ -271,7 +274,7 @@ def prepare_send(data: Any, kind: str):
                 window_expires_at=expires_at,
                 can_reply=False,
             )
-    return SendTarget(conn, conv, phone, user_id, agent_id, idempotency_key)
+    return SendTarget(conv, phone, user_id, agent_id, idempotency_key)
 
 
 @bp.post("/send-media")
@@ -292,15 +295,19 @@ def send_media() -> Response:
     compose.check_media(kind, mime_type, len(content))
     filename = secure_filename(upload.filename) or f"file{mimetypes.guess_extension(mime_type) or ''}"
     caption = (form.get("caption") or "").strip() or None
-    data = {key: form.get(key) for key in ("conversation_id", "phone_number", "user_id", "agent_id",
-                                           "client_message_id") if form.get(key)}
+    data = {
+        key: form.get(key)
+        for key in ("conversation_id", "phone_number", "user_id", "agent_id", "client_message_id")
+        if form.get(key)
+    }
     fields = {"id": "pending", "caption": caption, "filename": upload.filename if kind == "document" else None}
-    outbound = compose.build({"type": kind, "media": {k: v for k, v in fields.items() if v},
-                              "reply_to": form.get("reply_to") or None})
+    outbound = compose.build(
+        {"type": kind, "media": {k: v for k, v in fields.items() if v}, "reply_to": form.get("reply_to") or None}
+    )
     target = prepare_send(data, kind)
     if not isinstance(target, SendTarget):
         return target
-    conn, conv, phone, user_id, agent_id, idempotency_key = astuple_shallow(target)
+    check_context(outbound)
     try:
         media_id = graph_client().upload_media(content, filename, mime_type)
     except GraphError as exc:
@@ -309,23 +316,12 @@ def send_media() -> Response:
     except GraphUnavailable as exc:
         raise APIError(502, f"The file could not be uploaded to WhatsApp: {exc}") from None
     body = {**outbound.body, "id": media_id}
-    path = media.save_file(current_app.config["SETTINGS"].media_dir, f"out-{uuid.uuid4().hex}", content, mime_type,
-                           upload.filename)
-    stored = {"id": media_id, "mime_type": mime_type, "filename": upload.filename, "path": path,
-              "size": len(content)}
-    outbound = sending.Outbound(kind, body, outbound.text, outbound.context_message_id, stored)
-    return send_response(
-        sending.send(
-            conn,
-            graph_client(),
-            conversation_id=conv["conversation_id"] if conv else None,
-            phone_number=phone,
-            user_id=user_id,
-            outbound=outbound,
-            agent_id=agent_id,
-            client_message_id=idempotency_key,
-        )
+    path = media.save_file(
+        current_app.config["SETTINGS"].media_dir, f"out-{uuid.uuid4().hex}", content, mime_type, upload.filename
     )
+    stored = {"id": media_id, "mime_type": mime_type, "filename": upload.filename, "path": path, "size": len(content)}
+    outbound = sending.Outbound(kind, body, outbound.text, outbound.context_message_id, stored)
+    return dispatch(target, outbound)
 
 
 @bp.get("/media/<int:message_id>")
