@@ -200,7 +200,6 @@ class GraphClient:
         )
         return bool(isinstance(data, dict) and data.get("success"))
 
-
     def upload_media(self, content: bytes, filename: str, mime_type: str) -> str:
         """POST /{phone_number_id}/media (multipart); returns Meta's media id (valid 30 days)."""
         data = self.request(
@@ -228,7 +227,10 @@ class GraphClient:
                 raise GraphError(None, f"Refusing to download media from an unexpected host: {urlsplit(url).hostname}")
             try:
                 response = self.session.get(
-                    url, headers=self._auth(), timeout=self.settings.graph_timeout, stream=True,
+                    url,
+                    headers=self._auth(),
+                    timeout=self.settings.graph_timeout,
+                    stream=True,
                     allow_redirects=False,
                 )
             except requests.exceptions.RequestException as exc:
@@ -238,8 +240,9 @@ class GraphClient:
                     url = requests.compat.urljoin(url, response.headers["Location"])
                     continue
                 if not response.ok:
-                    raise GraphError(None, f"Media download answered HTTP {response.status_code}", None,
-                                     response.status_code)
+                    raise GraphError(
+                        None, f"Media download answered HTTP {response.status_code}", None, response.status_code
+                    )
                 chunks, size = [], 0
                 for chunk in response.iter_content(64 * 1024):
                     size += len(chunk)

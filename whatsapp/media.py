@@ -150,8 +150,7 @@ class MediaFetcher:
         if not sha256_matches(content, expected):
             raise ValueError("the downloaded file does not match the sha256 WhatsApp sent")
         mime_type = row["media_type"] or info.get("mime_type") or content_type
-        path = save_file(self.settings.media_dir, f"in-{row['message_id']}", content, mime_type,
-                         row["media_filename"])
+        path = save_file(self.settings.media_dir, f"in-{row['message_id']}", content, mime_type, row["media_filename"])
         return content, path, mime_type
 
     def stop(self) -> None:
