@@ -135,3 +135,30 @@ class graph_any(str):
 
     def __hash__(self) -> int:
         return 0
+
+
+def test_a_status_with_the_customer_user_id_joins_a_username_thread_to_the_phone_thread(client, graph):
+    customer_writes(client, "via username", wa_id=None, user_id=ADA, username="@ada")
+    graph.expect_request("/v26.0/110293847561029/messages", method="POST").respond_with_json(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "+15551234567", "wa_id": "15551234567"}],
+            "messages": [{"id": "wamid.PHONE1"}],
+        }
+    )
+    answer = client.post(
+        "/api/whatsapp/send",
+        json={
+            "phone_number": "+15551234567",
+            "type": "template",
+            "template": {"name": "hello_world", "language": "en_US"},
+        },
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert len(conversations(client)) == 2
+    status = fixture_bytes("bsuid_status_read").replace(
+        b"wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBRGSVhUVVJFMDAwMDAwMDAwMDAzAA==", b"wamid.PHONE1"
+    )
+    assert post_webhook(client, status).status_code == 200
+    [conv] = conversations(client)
+    assert conv["phone_number"] == "+15551234567" and conv["user_id"] == ADA and conv["username"] == "@ada"

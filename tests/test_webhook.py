@@ -372,11 +372,19 @@ def test_an_ad_referral_and_a_forward_are_visible_to_agents(client):
 def test_a_large_batch_within_meta_3_mb_is_accepted(client):
     body = text_message("x")
     value = body["entry"][0]["changes"][0]["value"]
-    value["messages"] = [
-        {**value["messages"][0], "id": wamid(), "text": {"body": "y" * 4000}} for _ in range(600)
-    ]
+    value["messages"] = [{**value["messages"][0], "id": wamid(), "text": {"body": "y" * 4000}} for _ in range(600)]
     raw = json.dumps(body).encode()
     assert 2 * 1024 * 1024 < len(raw) < 3 * 1024 * 1024
     answer = post_webhook(client, raw)
     assert answer.status_code == 200
     assert answer.get_json()["stored"] == 600
+
+
+def test_an_unsupported_message_keeps_meta_reason(client):
+    post_webhook(client, fixture_bytes("unsupported"))
+    [message] = messages_of(client, "+4915123456789")
+    assert message["error"] == {
+        "code": 131051,
+        "title": "Message type unknown",
+        "details": "Message type is currently not supported.",
+    }

@@ -81,6 +81,8 @@ class InboundMessage:
     context_id: str | None = None
     reaction_to: str | None = None
     identity_change: IdentityChange | None = None
+    # Meta's reason when it could not pass the content on (131051 unsupported, 131052 too big).
+    error: tuple[int | None, str | None, str | None] | None = None
 
     @property
     def is_annotation(self) -> bool:
@@ -206,6 +208,7 @@ def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
         context_id=_str(context.get("id")) or reaction_to,
         reaction_to=reaction_to,
         identity_change=identity,
+        error=_first_error(item),
     )
 
 
@@ -223,14 +226,7 @@ def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
     if not user_id:
         contact = _match_contact(contacts, phone, None) or (contacts[0] if len(contacts) == 1 else None)
         user_id = contact.user_id if contact else None
-    code = title = details = None
-    errors = [e for e in _list(item.get("errors")) if isinstance(e, dict)]
-    if errors:
-        first = errors[0]
-        code = _int(first.get("code"))
-        title = _str(first.get("title")) or _str(first.get("message"))
-        data = first.get("error_data") if isinstance(first.get("error_data"), dict) else {}
-        details = _str(data.get("details"))
+    code, title, details = _first_error(item) or (None, None, None)
     return StatusUpdate(
         wamid=wamid,
         status=status,
@@ -242,6 +238,16 @@ def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
         error_title=title,
         error_details=details,
     )
+
+
+def _first_error(item: dict) -> tuple[int | None, str | None, str | None] | None:
+    """(code, title, details) of the first of an item's `errors[]`, if any."""
+    errors = [e for e in _list(item.get("errors")) if isinstance(e, dict)]
+    if not errors:
+        return None
+    first = errors[0]
+    data = first.get("error_data") if isinstance(first.get("error_data"), dict) else {}
+    return _int(first.get("code")), _str(first.get("title")) or _str(first.get("message")), _str(data.get("details"))
 
 
 def visible_text(item: dict, kind: str) -> str | None:

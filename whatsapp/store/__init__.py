@@ -21,6 +21,7 @@ from .customers import (  # noqa: F401
     adopt_identity,
     assign,
     find_conversation,
+    learn_identity,
     mark_read,
     merge,
     release_identifier,

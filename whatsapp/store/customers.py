@@ -211,6 +211,24 @@ def adopt_identity(conn: sqlite3.Connection, conversation_id: int, phone: str | 
         update_conversation(conn, conversation_id, changes)
 
 
+def learn_identity(conn: sqlite3.Connection, conversation_id: int, phone: str | None, user_id: str | None) -> None:
+    """Fill in identifiers a thread lacks from a status webhook (never overwrite: statuses arrive late).
+
+    A BSUID already held by another thread (the same customer writing without a phone) joins them.
+    """
+    row = one(
+        conn, "SELECT phone_number, user_id FROM whatsapp_conversations WHERE conversation_id = ?", conversation_id
+    )
+    changes: dict[str, Any] = {}
+    if user_id and not row["user_id"]:
+        release_identifier(conn, "user_id", user_id, conversation_id)
+        changes["user_id"] = user_id
+    if phone and not row["phone_number"] and find_conversation(conn, phone_number=phone) is None:
+        changes["phone_number"] = phone
+    if changes:
+        update_conversation(conn, conversation_id, changes)
+
+
 def mark_read(conn: sqlite3.Connection, conversation_id: int) -> str | None:
     """Zero the unread count; returns the wamid of the customer's latest message (for blue ticks)."""
     conn.execute(

@@ -11,6 +11,7 @@ from ..updates import Delivery, InboundMessage, StatusUpdate
 from .common import LOCAL_PREFIX, STATUS_RANK, emit, emit_message, now, one, preview
 from .customers import (
     find_conversation,
+    learn_identity,
     release_identifier,
     resolve_conversation,
     touch_conversation,
@@ -60,8 +61,9 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         """INSERT INTO whatsapp_messages
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_sha256, media_filename, status,
-            timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at)
-           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)
+            timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at,
+            error_code, error_title, error_details)
+           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (whatsapp_message_id) DO NOTHING""",
         (
             conversation_id,
@@ -81,6 +83,7 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
             message.raw_json,
             "pending" if media and media.id else None,
             now() if media and media.id else None,
+            *(message.error or (None, None, None)),
         ),
     )
     if cur.rowcount != 1:
@@ -147,12 +150,15 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
     """Apply a status to its outbound message; park it (False) if the message is not stored yet."""
     row = one(
         conn,
-        "SELECT message_id FROM whatsapp_messages WHERE whatsapp_message_id = ? AND direction = 'outbound'",
+        "SELECT message_id, conversation_id FROM whatsapp_messages WHERE whatsapp_message_id = ? "
+        "AND direction = 'outbound'",
         status.wamid,
     )
     if row is None and status.local_id:
         row = one(
-            conn, "SELECT message_id, whatsapp_message_id FROM whatsapp_messages WHERE local_id = ?", status.local_id
+            conn,
+            "SELECT message_id, conversation_id, whatsapp_message_id FROM whatsapp_messages WHERE local_id = ?",
+            status.local_id,
         )
         if row is not None and row["whatsapp_message_id"].startswith(LOCAL_PREFIX):
             # Our process died (or is still waiting) between Meta's answer and our write:
@@ -183,6 +189,8 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
         )
         log.info("Parked a %s status for unknown message %s", status.status, status.wamid)
         return False
+    if status.user_id or status.phone_number:
+        learn_identity(conn, int(row["conversation_id"]), status.phone_number, status.user_id)
     transition(
         conn,
         int(row["message_id"]),
