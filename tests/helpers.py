@@ -17,6 +17,30 @@ PHONE_NUMBER_ID = "110293847561029"
 
 _counter = itertools.count(1)
 
+# The fields of the original spec, in its order; answers may add fields after them, never rename.
+SPEC_CONVERSATION_FIELDS = [
+    "id",
+    "phone_number",
+    "contact_name",
+    "contact_profile_name",
+    "last_message_at",
+    "last_message",
+    "unread_count",
+    "status",
+    "assigned_agent_id",
+]
+SPEC_MESSAGE_FIELDS = [
+    "id",
+    "whatsapp_message_id",
+    "phone_number",
+    "direction",
+    "type",
+    "text",
+    "status",
+    "timestamp",
+    "agent_id",
+]
+
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / f"{name}.json").read_bytes()

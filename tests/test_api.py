@@ -8,30 +8,7 @@ import pytest
 
 from app import create_app
 
-from .helpers import AGENT_KEY, fixture_bytes, post_webhook, text_message
-
-SPEC_CONVERSATION_FIELDS = [
-    "id",
-    "phone_number",
-    "contact_name",
-    "contact_profile_name",
-    "last_message_at",
-    "last_message",
-    "unread_count",
-    "status",
-    "assigned_agent_id",
-]
-SPEC_MESSAGE_FIELDS = [
-    "id",
-    "whatsapp_message_id",
-    "phone_number",
-    "direction",
-    "type",
-    "text",
-    "status",
-    "timestamp",
-    "agent_id",
-]
+from .helpers import AGENT_KEY, SPEC_CONVERSATION_FIELDS, SPEC_MESSAGE_FIELDS, fixture_bytes, post_webhook, text_message
 
 
 def seed(client, *customers: tuple[str, str, int]):
