@@ -79,3 +79,20 @@ def test_init_db_creates_the_tables(runner, app):
     conn.close()
     assert {"whatsapp_conversations", "whatsapp_messages", "webhook_deliveries", "parked_statuses"} <= tables
     assert mode == "wal"
+
+
+def test_health_reports_the_last_delivery_and_what_is_waiting(client):
+    empty = client.get("/api/whatsapp/health").get_json()["health"]
+    assert empty == {
+        "last_webhook_at": None,
+        "deliveries": {},
+        "parked_statuses": 0,
+        "media_pending": 0,
+        "media_failed": 0,
+    }
+    post_webhook(client, fixture_bytes("image"))
+    post_webhook(client, fixture_bytes("status_read"))
+    health = client.get("/api/whatsapp/health").get_json()["health"]
+    assert health["last_webhook_at"] is not None
+    assert health["deliveries"] == {"processed": 2}
+    assert health["parked_statuses"] == 1 and health["media_pending"] == 1

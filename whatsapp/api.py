@@ -425,6 +425,12 @@ def stats() -> Response:
     return jsonify(success=True, stats=store.stats(get_db()))
 
 
+@bp.get("/health")
+def health() -> Response:
+    """Delivery health: when Meta last called, failed or pending deliveries, parked statuses, media."""
+    return jsonify(success=True, health=store.delivery_health(get_db()))
+
+
 def _lifecycle(action: str) -> Response:
     row = find_conversation_or_404(json_body())
     conn = get_db()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from .common import now
 
@@ -27,6 +28,24 @@ def journal_finish(conn: sqlite3.Connection, delivery_id: int, state: str, error
 def journal_unprocessed(conn: sqlite3.Connection, include_processed: bool = False) -> list[sqlite3.Row]:
     where = "" if include_processed else "WHERE state != 'processed'"
     return conn.execute(f"SELECT delivery_id, body FROM webhook_deliveries {where} ORDER BY delivery_id").fetchall()
+
+
+def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
+    """What an operator checks first when messages stop arriving."""
+    last = conn.execute("SELECT MAX(received_at) FROM webhook_deliveries").fetchone()[0]
+    parked = conn.execute("SELECT COUNT(*) FROM parked_statuses").fetchone()[0]
+    media = conn.execute(
+        """SELECT COALESCE(SUM(media_state IN ('pending', 'downloading')), 0),
+                  COALESCE(SUM(media_state = 'failed'), 0)
+           FROM whatsapp_messages WHERE media_state IN ('pending', 'downloading', 'failed')"""
+    ).fetchone()
+    return {
+        "last_webhook_at": last,
+        "deliveries": journal_counts(conn),
+        "parked_statuses": int(parked),
+        "media_pending": int(media[0]),
+        "media_failed": int(media[1]),
+    }
 
 
 def journal_counts(conn: sqlite3.Connection) -> dict[str, int]:
