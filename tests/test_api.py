@@ -269,3 +269,15 @@ def test_without_a_configured_key_only_loopback_clients_are_served(settings):
 
 def test_the_webhook_does_not_need_the_agent_key(anon):
     assert post_webhook(anon, fixture_bytes("text")).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "1e400", "-5", "٣"])
+def test_absurd_ids_are_refused_not_crashed(client, value):
+    answer = client.get("/api/whatsapp/conversation", query_string={"conversation_id": value})
+    assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("value", ["+٥٦٩٤٤٣٢٨٦٦٢", "+56 9 4432 8662 ext 5", "+" + "9" * 30])
+def test_phone_numbers_outside_ascii_international_form_are_refused(client, value):
+    answer = client.get("/api/whatsapp/conversation", query_string={"phone_number": value})
+    assert answer.status_code == 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/whatsapp")
 
+MAX_INT = 2**53  # larger ids cannot exist (and SQLite integers stop at 2**63)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -48,11 +50,15 @@ def int_param(
         return default
     if isinstance(value, bool):
         raise APIError(400, f"{name} must be an integer")
-    try:
-        number = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError):
+    if isinstance(value, str):
+        number = int(value.strip()) if re.fullmatch(r"-?[0-9]+", value.strip()) else None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
         number = None
-    if number is None:
+    if number is None or abs(number) > MAX_INT:
         raise APIError(400, f"{name} must be an integer")
     if number < low or (high is not None and number > high):
         upper = f" and {high}" if high is not None else ""

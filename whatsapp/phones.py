@@ -22,7 +22,7 @@ def from_wa_id(wa_id: str | None) -> str | None:
     """
     if wa_id is None:
         return None
-    digits = re.sub(r"\D", "", str(wa_id))
+    digits = re.sub(r"[^0-9]", "", str(wa_id))
     return f"+{digits}" if digits else None
 
 
@@ -39,7 +39,7 @@ def normalize(raw: str | None) -> str:
         text = "+" + text[2:]
     if not text.startswith("+"):
         text = "+" + text
-    if not re.fullmatch(r"\+\d{6,15}", text):
+    if not re.fullmatch(r"\+[0-9]{6,15}", text):
         raise InvalidPhone(f"{str(raw).strip()!r} is not a phone number in international format (e.g. +56944328662)")
     try:
         parsed = phonenumbers.parse(text, None)
