@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from whatsapp import api, cli, db, errors, webhook
+from whatsapp import api, cli, db, errors, openapi, webhook
 from whatsapp.config import load_settings, warn_about_gaps
 from whatsapp.graph import GraphClient
 from whatsapp.media import MediaFetcher
@@ -34,6 +34,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     cli.register(app)
     warn_about_gaps(settings)
     return app
