@@ -178,3 +178,18 @@ def test_a_failed_download_is_scheduled_again_with_backoff(client, graph):
     conn.close()
     assert row["media_attempts"] == 1 and row["media_next_attempt_at"] is not None
     assert row["media_error"]
+
+
+def test_the_sweeper_retries_a_failed_download_by_itself(auto_client, graph):
+    fetcher = auto_client.application.extensions["media"]
+    fetcher.backoff = (0, 0, 0)
+    fetcher.sweep_seconds = 0.1
+    graph.expect_ordered_request("/v26.0/555001", method="GET").respond_with_json(
+        {"error": {"message": "(#131000) Something went wrong", "code": 131000}}, status=500
+    )
+    serve_media(graph)
+    post_webhook(auto_client, image_message())
+    message = wait_for_state(auto_client, "ready")
+    assert message["media"]["size"] == len(JPEG)
+    assert [r.path for r, _ in graph.log].count("/v26.0/555001") == 2
+    fetcher.stop()

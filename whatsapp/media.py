@@ -83,6 +83,8 @@ class MediaFetcher:
         self._sweeper: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.backoff: tuple[float, ...] = BACKOFF
+        self.sweep_seconds: float = SWEEP_SECONDS
 
     def schedule(self, message_ids: list[int]) -> None:
         """Download these soon, off the request thread."""
@@ -100,7 +102,7 @@ class MediaFetcher:
                 self._sweeper.start()
 
     def _sweep_forever(self) -> None:
-        while not self._stop.wait(SWEEP_SECONDS):
+        while not self._stop.wait(self.sweep_seconds):
             try:
                 conn = db.connect(self.settings.database_path)
                 try:
@@ -131,8 +133,8 @@ class MediaFetcher:
                 content, path, mime_type = self._download(row)
             except (GraphError, GraphUnavailable, OSError, ValueError) as exc:
                 attempts = int(row["media_attempts"]) + 1
-                delay = BACKOFF[attempts - 1] if attempts <= len(BACKOFF) else None
-                next_at = _stamp(datetime.now(UTC) + timedelta(seconds=delay)) if delay else None
+                delay = self.backoff[attempts - 1] if attempts <= len(self.backoff) else None
+                next_at = _stamp(datetime.now(UTC) + timedelta(seconds=delay)) if delay is not None else None
                 log.warning("Media of message %s failed (attempt %d): %s", message_id, attempts, exc)
                 with db.write_transaction(conn):
                     store.media_failed(conn, message_id, str(exc)[:500], next_at)
