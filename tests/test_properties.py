@@ -1,0 +1,220 @@
+"""Property-based tests of the webhook (hypothesis): whatever JSON a signed POST carries, the answer
+is a 200 with the delivery processed or a 4xx, never a 500 or a delivery that failed to process; and
+what customers write comes back from the API exactly as they wrote it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import create_app
+
+from .helpers import AGENT_KEY, APP_SECRET, FIXTURES, PHONE_NUMBER_ID, VERIFY_TOKEN, envelope, post_webhook
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+WEBHOOK_FIXTURES = sorted(
+    path.stem for path in FIXTURES.glob("*.json") if '"whatsapp_business_account"' in path.read_text()
+)
+
+
+@contextlib.contextmanager
+def fresh_client() -> Iterator[Any]:
+    """An app over its own new SQLite file (Meta unreachable: nothing here calls it)."""
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app(
+            {
+                "DATABASE_PATH": str(Path(folder) / "inbox.sqlite3"),
+                "MEDIA_DIR": str(Path(folder) / "media"),
+                "WHATSAPP_APP_SECRET": APP_SECRET,
+                "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+                "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+                "WHATSAPP_ACCESS_TOKEN": "test-access-token",
+                "WHATSAPP_API_URL": "http://127.0.0.1:9",
+                "AGENT_API_KEY": AGENT_KEY,
+                "media_auto_download": False,
+            }
+        )
+        app.config["SQLITE_SYNCHRONOUS"] = "OFF"  # no fsync per example: durability is tested elsewhere
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+        yield client
+
+
+def assert_handled(answer) -> None:
+    """200 with the delivery processed, or a 4xx with the JSON error shape; nothing else."""
+    body = answer.get_json()
+    if answer.status_code == 200:
+        assert body["success"] is True
+        assert body["state"] == "processed", body
+    else:
+        assert 400 <= answer.status_code < 500, (answer.status_code, body)
+        assert body["success"] is False and body["error"]
+
+
+# --- any JSON at all -----------------------------------------------------------------------
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=30,
+)
+# Keys the parser looks for, so random documents reach deep into it rather than bouncing at the top.
+KEYS = [
+    "object", "entry", "changes", "field", "value", "messages", "statuses", "contacts", "errors", "id", "from",
+    "from_user_id", "type", "text", "body", "timestamp", "status", "recipient_id", "wa_id", "user_id", "profile",
+    "name", "context", "reaction", "message_id", "emoji", "image", "caption", "system", "biz_opaque_callback_data",
+    "interactive", "location", "latitude", "code", "error_data", "details", "username", "edit", "revoke",
+]  # fmt: skip
+shaped_values = st.recursive(
+    scalars | st.sampled_from(["whatsapp_business_account", "messages", "text", "read", "14155550123"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(KEYS), children, max_size=6),
+    max_leaves=40,
+)
+
+
+@SETTINGS
+@given(value=json_values)
+def test_any_json_value_is_processed_or_refused_with_a_4xx(value):
+    with fresh_client() as client:
+        assert_handled(post_webhook(client, json.dumps(value).encode()))
+
+
+@SETTINGS
+@given(value=shaped_values)
+def test_any_envelope_shaped_json_is_processed_or_refused_with_a_4xx(value):
+    body = {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": value}]}]}
+    with fresh_client() as client:
+        assert_handled(post_webhook(client, json.dumps(body).encode()))
+
+
+@pytest.mark.parametrize("raw", [b"", b"null", b"[]", b'"x"', b"{", b"\xff\xfe", b'{"object": NaN}', b"1e999"])
+def test_bodies_that_are_not_a_json_object_get_a_400(raw):
+    with fresh_client() as client:
+        answer = post_webhook(client, raw)
+    assert answer.status_code == 400 and answer.get_json()["success"] is False
+
+
+# --- mutations of Meta's documented payloads -----------------------------------------------
+
+HOSTILE_STRINGS = [
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "‮RTL override‬",
+    "مرحبا بالعالم",
+    "👩🏽‍💻🇨🇱",
+    "<script>alert(1)</script>",
+    "'); DROP TABLE whatsapp_messages; --",
+    "9" * 40,
+    "-1",
+    "1e309",
+    "x" * 100_000,
+    "wamid.",
+    "US.",
+]
+replacements = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(HOSTILE_STRINGS)
+    | st.text(max_size=30)
+    | st.just([])
+    | st.just({})
+)
+
+
+def paths_of(node: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path (tuple of keys/indexes) to a node of a JSON document."""
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, child in node.items():
+            found += paths_of(child, (*prefix, key))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            found += paths_of(child, (*prefix, index))
+    return found
+
+
+def mutate(document: Any, path: tuple, how: str, replacement: Any) -> Any:
+    """A copy of `document` with the node at `path` dropped, replaced, or wrapped in a list/object."""
+    if not path:
+        return replacement if how == "replace" else document
+    parent = document
+    for step in path[:-1]:
+        parent = parent[step]
+    key = path[-1]
+    if how == "drop":
+        del parent[key]
+    elif how == "replace":
+        parent[key] = replacement
+    elif how == "wrap_list":
+        parent[key] = [parent[key]]
+    elif how == "wrap_object":
+        parent[key] = {"value": parent[key]}
+    elif how == "duplicate" and isinstance(parent, list):
+        parent.append(json.loads(json.dumps(parent[key])))
+    return document
+
+
+@st.composite
+def mutated_fixture(draw) -> bytes:
+    document = json.loads((FIXTURES / f"{draw(st.sampled_from(WEBHOOK_FIXTURES))}.json").read_text())
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        path = draw(st.sampled_from(paths_of(document)))
+        how = draw(st.sampled_from(["drop", "replace", "replace", "wrap_list", "wrap_object", "duplicate"]))
+        document = mutate(document, path, how, draw(replacements))
+    return json.dumps(document, ensure_ascii=draw(st.booleans())).encode()
+
+
+@SETTINGS
+@given(bodies=st.lists(mutated_fixture(), min_size=1, max_size=3))
+def test_any_mutation_of_the_documented_payloads_is_processed_or_refused_with_a_4xx(bodies):
+    with fresh_client() as client:
+        for body in bodies:
+            assert_handled(post_webhook(client, body))
+        # Whatever was stored reads back without an error.
+        for conversation in client.get("/api/whatsapp/conversations?limit=200").get_json()["conversations"]:
+            thread = client.get(f"/api/whatsapp/messages?conversation_id={conversation['id']}&include_raw=true")
+            assert thread.status_code == 200
+
+
+# --- round trip ----------------------------------------------------------------------------
+
+# Any character Meta could send (no lone surrogates: they cannot be UTF-8), weighted to the nasty ones.
+pieces = st.characters(exclude_categories=["Cs"]) | st.sampled_from(
+    ["\x00", "\u202e", "\u200f", "\ufeff", "<", ">", "&", "'", '"', "\\", "\n", "\r", "%", "@", "😀", "👍🏽", "ש"]
+)
+bodies = st.lists(pieces, min_size=1, max_size=300).map("".join) | st.sampled_from(
+    ["x" * 4096, "😀" * 4096, "<img src=x onerror=alert(1)>", "Robert'); DROP TABLE whatsapp_messages;--", "\x00"]
+)
+names = st.lists(pieces, min_size=1, max_size=40).map("".join).filter(lambda name: name.strip() == name)
+
+
+@SETTINGS
+@given(body=bodies, name=names, ascii_only=st.booleans())
+def test_a_text_message_comes_back_from_the_api_exactly_as_sent(body, name, ascii_only):
+    message = {"from": "14155550123", "id": "wamid.ROUNDTRIP==", "timestamp": "1795500000", "type": "text"}
+    payload = envelope(
+        {
+            "contacts": [{"profile": {"name": name}, "wa_id": "14155550123"}],
+            "messages": [{**message, "text": {"body": body}}],
+        }
+    )
+    with fresh_client() as client:
+        assert_handled(post_webhook(client, json.dumps(payload, ensure_ascii=ascii_only).encode()))
+        [conversation] = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+        [stored] = client.get(f"/api/whatsapp/messages?conversation_id={conversation['id']}").get_json()["messages"]
+    assert stored["text"] == body
+    assert stored["whatsapp_message_id"] == "wamid.ROUNDTRIP=="
+    assert conversation["contact_name"] == name
