@@ -218,3 +218,42 @@ def test_a_text_message_comes_back_from_the_api_exactly_as_sent(body, name, asci
     assert stored["text"] == body
     assert stored["whatsapp_message_id"] == "wamid.ROUNDTRIP=="
     assert conversation["contact_name"] == name
+
+
+# Identifiers and enums keep their documented values; every other string may be anything.
+PROTECTED_KEYS = {
+    "object", "field", "messaging_product", "display_phone_number", "phone_number_id", "id", "from",
+    "from_user_id", "wa_id", "user_id", "type", "timestamp", "message_id", "mime_type", "sha256", "url",
+}  # fmt: skip
+MESSAGE_FIXTURES = [
+    name
+    for name in WEBHOOK_FIXTURES
+    if "messages" in json.loads((FIXTURES / f"{name}.json").read_text())["entry"][0]["changes"][0]["value"]
+    and not name.startswith("reaction")
+]
+
+
+def rewrite_strings(node: Any, draw, key: str | None = None) -> Any:
+    if isinstance(node, dict):
+        return {k: rewrite_strings(v, draw, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [rewrite_strings(item, draw, key) for item in node]
+    if isinstance(node, str) and key not in PROTECTED_KEYS:
+        return draw(st.lists(pieces, min_size=1, max_size=60).map("".join))
+    return node
+
+
+@SETTINGS
+@given(name=st.sampled_from(MESSAGE_FIXTURES), data=st.data(), ascii_only=st.booleans())
+def test_every_documented_message_comes_back_raw_exactly_as_meta_sent_it(name, data, ascii_only):
+    payload = rewrite_strings(json.loads((FIXTURES / f"{name}.json").read_text()), data.draw)
+    [item] = payload["entry"][0]["changes"][0]["value"]["messages"]
+    with fresh_client() as client:
+        assert_handled(post_webhook(client, json.dumps(payload, ensure_ascii=ascii_only).encode()))
+        [conversation] = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+        thread = client.get(f"/api/whatsapp/messages?conversation_id={conversation['id']}&include_raw=true")
+    [stored] = [m for m in thread.get_json()["messages"] if m["whatsapp_message_id"] == item["id"]]
+    assert stored["raw"] == item
+    assert stored["type"] == item["type"]
+    if item["type"] == "text":
+        assert stored["text"] == item["text"]["body"]
