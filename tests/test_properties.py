@@ -257,3 +257,21 @@ def test_every_documented_message_comes_back_raw_exactly_as_meta_sent_it(name, d
     assert stored["type"] == item["type"]
     if item["type"] == "text":
         assert stored["text"] == item["text"]["body"]
+
+
+@pytest.mark.xfail(strict=True, reason="reported: a lone surrogate escape fails its whole delivery")
+def test_a_lone_surrogate_escape_in_one_message_does_not_fail_the_messages_batched_with_it():
+    good = {"from": "14155550123", "id": "wamid.GOOD==", "timestamp": "1795500000", "type": "text"}
+    odd = {**good, "id": "wamid.ODD==", "text": {"body": "SURROGATE"}}
+    payload = envelope(
+        {
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "14155550123"}],
+            "messages": [{**good, "text": {"body": "fine"}}, odd],
+        }
+    )
+    # JSON allows "\ud800" on its own; Python decodes it to a str that UTF-8 (and SQLite) cannot hold.
+    raw = json.dumps(payload).replace("SURROGATE", "a\\ud800b").encode()
+    with fresh_client() as client:
+        assert_handled(post_webhook(client, raw))
+        stored = client.get("/api/whatsapp/messages?phone_number=%2B14155550123").get_json()["messages"]
+    assert [m["whatsapp_message_id"] for m in stored] == ["wamid.GOOD==", "wamid.ODD=="]
