@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from whatsapp import api, cli, db, errors, openapi, webhook
+from whatsapp import api, auth, cli, dashboard, db, errors, events, openapi, webhook
 from whatsapp.config import load_settings, warn_about_gaps
 from whatsapp.graph import GraphClient
 from whatsapp.media import MediaFetcher
@@ -35,6 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(dashboard.bp)
+    auth.init_app(app)
     cli.register(app)
     warn_about_gaps(settings)
     return app

@@ -150,3 +150,19 @@ END;
 CREATE TRIGGER IF NOT EXISTS conversations_fts_delete AFTER DELETE ON whatsapp_conversations BEGIN
     DELETE FROM conversations_fts WHERE rowid = old.conversation_id;
 END;
+
+-- People who sign in to the dashboard. Only a sha256 of each key is kept; the key is shown once.
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT UNIQUE NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+
+-- Values the service generates once and every worker shares (the session-signing secret).
+CREATE TABLE IF NOT EXISTS service_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);

@@ -1,16 +1,37 @@
-"""Agent authentication: a bearer key compared in constant time, or loopback-only without one."""
+"""Who is calling: the service key (scripts), an agent's own key, or an agent signed in to the dashboard.
+
+- `Authorization: Bearer <AGENT_API_KEY>` is the service: `g.agent` is None and the body's agent_id
+  is trusted. `Authorization: Bearer <agent key>` is that agent: `g.agent` is its row.
+- The dashboard posts an agent key once to /login and then carries a session cookie (HttpOnly,
+  SameSite=Strict). Session requests that change anything must echo the session's CSRF token in
+  `X-CSRF-Token`; bearer requests need none (a browser never adds that header by itself).
+- With AGENT_API_KEY unset, loopback clients without credentials are served as the service.
+"""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
+import secrets
+import sqlite3
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, request
+import click
+from flask import Flask, current_app, g, request, session
 
+from . import agents, db
+from .db import get_db
 from .errors import APIError
+
+log = logging.getLogger(__name__)
+
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_LIFETIME = timedelta(days=7)
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -28,18 +49,52 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
+def session_agent() -> sqlite3.Row | None:
+    """The signed-in (and still active) agent of the session cookie, if any."""
+    agent_id = session.get("agent_id")
+    if not isinstance(agent_id, int):
+        return None
+    return agents.by_id(get_db(), agent_id)
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (created at sign-in)."""
+    return str(session.get("csrf", ""))
+
+
+def check_csrf(sent: str | None = None) -> None:
+    """A state-changing session request must echo the session's token (header, or `sent` for forms)."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER) or sent or ""
+    expected = csrf_token()
+    if not expected or not hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8")):
+        raise APIError(403, f"Missing or wrong {CSRF_HEADER} header (the dashboard sends it from its page)")
+
+
 def check_agent_access() -> None:
-    """Raise 401 unless the request carries the agent key (or, with no key configured, is local)."""
+    """Set `g.agent` (None for the service) or raise 401/403."""
+    g.agent = None
     key = current_app.config["SETTINGS"].agent_api_key
+    token = bearer_token()
+    if token is not None:
+        if key and hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
+            return
+        agent = agents.by_key(get_db(), token)
+        if agent is None:
+            raise APIError(401, "Invalid API key")
+        g.agent = agent
+        return
+    agent = session_agent()
+    if agent is not None:
+        check_csrf()
+        g.agent = agent
+        return
     if not key:
         if _is_loopback(request.remote_addr):
             return
         raise APIError(401, "AGENT_API_KEY is not configured: the agent API only answers this machine")
-    token = bearer_token()
-    if token is None:
-        raise APIError(401, "Missing Authorization: Bearer <AGENT_API_KEY> header")
-    if not hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
-        raise APIError(401, "Invalid API key")
+    raise APIError(401, "Missing Authorization: Bearer <AGENT_API_KEY> header")
 
 
 def agent_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,3 +113,81 @@ def acting_agent_id(requested: int | None) -> int | None:
     if agent is not None:
         return int(agent["agent_id"])
     return requested
+
+
+def sign_in(key: str) -> sqlite3.Row | None:
+    """Start a dashboard session for the agent holding `key`; None if no active agent does."""
+    agent = agents.by_key(get_db(), key.strip()) if key and key.strip() else None
+    if agent is None:
+        log.info("Dashboard sign-in refused")
+        return None
+    session.clear()
+    session.permanent = True
+    session["agent_id"] = int(agent["agent_id"])
+    session["csrf"] = secrets.token_urlsafe(32)
+    log.info("Agent %s signed in", agent["agent_id"])
+    return agent
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def init_app(app: Flask) -> None:
+    """Session cookie settings, the shared secret that signs it, and the agent CLI commands."""
+    settings = app.config["SETTINGS"]
+    secret = settings.secret_key
+    if not secret:
+        conn = db.connect(settings.database_path)
+        try:
+            secret = agents.shared_secret(conn, "session_secret_key")
+        finally:
+            conn.close()
+    app.secret_key = secret
+    app.config.update(
+        SESSION_COOKIE_NAME="wa_inbox_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+    register_commands(app)
+
+
+def register_commands(app: Flask) -> None:
+    @app.cli.command("create-agent")
+    @click.argument("name")
+    def create_agent(name: str) -> None:
+        """Add a dashboard agent and print its key (shown once, never stored)."""
+        if not name.strip():
+            raise click.BadParameter("the name must not be empty")
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            row, key = agents.create(conn, name.strip())
+        finally:
+            conn.close()
+        click.echo(f"Agent {row['agent_id']} ({row['name']}) created. Their key, shown only this once:")
+        click.echo(key)
+
+    @app.cli.command("list-agents")
+    def list_agents() -> None:
+        """List agents (ids, names, active)."""
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            for row in agents.list_all(conn, include_inactive=True):
+                state = "active" if row["active"] else "deactivated"
+                click.echo(f"{row['agent_id']}\t{row['name']}\t{state}\tsince {row['created_at']}")
+        finally:
+            conn.close()
+
+    @app.cli.command("deactivate-agent")
+    @click.argument("agent_id", type=int)
+    def deactivate_agent(agent_id: int) -> None:
+        """Revoke an agent's key and sessions (their history stays)."""
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            found = agents.set_active(conn, agent_id, False)
+        finally:
+            conn.close()
+        if not found:
+            raise click.ClickException(f"No agent {agent_id}")
+        click.echo(f"Agent {agent_id} deactivated")

@@ -34,6 +34,8 @@ class Settings:
     api_version: str = DEFAULT_API_VERSION
     business_account_id: str = ""
     agent_api_key: str = ""
+    # Signs the dashboard's session cookie; unset, one is generated and kept in the database.
+    secret_key: str = ""
     database_path: str = ""
     media_dir: str = ""
     port: int = DEFAULT_PORT
@@ -62,6 +64,7 @@ ENV_NAMES: dict[str, str] = {
     "WHATSAPP_API_VERSION": "api_version",
     "WHATSAPP_BUSINESS_ACCOUNT_ID": "business_account_id",
     "AGENT_API_KEY": "agent_api_key",
+    "SECRET_KEY": "secret_key",
     "DATABASE_PATH": "database_path",
     "MEDIA_DIR": "media_dir",
     "PORT": "port",

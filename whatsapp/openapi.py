@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from . import openapi_dashboard
+
 bp = Blueprint("openapi", __name__, url_prefix="/api/whatsapp")
 
 MAX_ID = 2**53  # the API refuses larger integers with a 400
@@ -726,6 +728,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": ok("OpenAPI 3.1", {"type": "object", "required": ["openapi", "paths"]})},
             }
         },
+        **openapi_dashboard.paths(),
     }
 
 

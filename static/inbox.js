@@ -1,0 +1,858 @@
+// wa-inbox dashboard: vanilla JS over the agent API, live through Server-Sent Events.
+// Rule: everything a customer sent (names, text, file names) reaches the page through textContent or
+// attribute values only, never as HTML. el() below is the only way nodes are made.
+"use strict";
+
+(() => {
+  const API = "/api/whatsapp";
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const myId = Number(document.querySelector('meta[name="agent-id"]').content);
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    filter: "all",
+    q: "",
+    conversations: [],
+    counts: {},
+    currentId: null,
+    current: null,
+    messages: [],
+    agents: new Map(),
+    templates: null,
+    replyTo: null,
+    lastEventId: null,
+    source: null,
+  };
+
+  // --- helpers ---------------------------------------------------------------------------
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  async function api(path, options = {}) {
+    const init = { method: options.method || "GET", headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (init.method !== "GET") init.headers["X-CSRF-Token"] = csrf;
+    Object.assign(init.headers, options.headers || {});
+    if (options.json !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.json);
+    } else if (options.form) {
+      init.body = options.form;
+    }
+    const response = await fetch(API + path, init);
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (response.status === 401) {
+      window.location.assign("/login");
+      throw new Error("You have been signed out");
+    }
+    if (!response.ok || (body && body.success === false)) {
+      const error = new Error((body && body.error) || `The server answered ${response.status}`);
+      error.status = response.status;
+      error.body = body;
+      throw error;
+    }
+    return body;
+  }
+
+  function parseTime(text) {
+    if (!text) return null;
+    const date = new Date(text.replace(" ", "T") + "Z");
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+
+  function clock(text) {
+    const date = parseTime(text);
+    return date ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+  }
+
+  function shortTime(text) {
+    const date = parseTime(text);
+    if (!date) return "";
+    const today = new Date();
+    if (date.toDateString() === today.toDateString()) return clock(text);
+    return date.toLocaleDateString([], { day: "numeric", month: "short" });
+  }
+
+  function longTime(text) {
+    const date = parseTime(text);
+    return date ? date.toLocaleString() : "";
+  }
+
+  function displayName(c) {
+    if (!c) return "";
+    return (
+      c.contact_name || c.contact_profile_name || (c.username ? "@" + c.username : null) ||
+      c.phone_number || c.user_id || `Conversation ${c.id}`
+    );
+  }
+
+  function identityLine(c) {
+    const parts = [];
+    if (c.phone_number) parts.push(c.phone_number);
+    if (c.username) parts.push("@" + c.username);
+    if (!parts.length && c.user_id) parts.push(c.user_id);
+    return parts.join(" · ");
+  }
+
+  function initials(name) {
+    const letters = Array.from(String(name).replace(/[^\p{L}\p{N} ]/gu, "").trim());
+    const words = letters.join("").split(/\s+/).filter(Boolean);
+    const text = words.length > 1 ? Array.from(words[0])[0] + Array.from(words[1])[0] : letters.slice(0, 2).join("");
+    return (text || "#").toUpperCase();
+  }
+
+  function agentName(id) {
+    if (id === null || id === undefined) return null;
+    if (id === myId) return "You";
+    return state.agents.get(id) || `Agent #${id}`;
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), ms);
+    };
+  }
+
+  // Runs `task` now, or once more after the running one when asked again meanwhile.
+  function coalesced(task) {
+    let running = false;
+    let again = false;
+    const run = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        await task();
+      } catch (error) {
+        console.warn(error);
+      } finally {
+        running = false;
+        if (again) {
+          again = false;
+          run();
+        }
+      }
+    };
+    return run;
+  }
+
+  // Text with the search snippet's **bold** markers as <mark>, everything else as text.
+  function highlighted(text) {
+    return String(text).split("**").map((part, i) => (i % 2 ? el("mark", {}, part) : part));
+  }
+
+  // --- conversation list -------------------------------------------------------------------
+
+  const refreshList = coalesced(async () => {
+    const params = new URLSearchParams({ filter: state.filter, limit: "100" });
+    if (state.q) params.set("q", state.q);
+    const answer = await api(`/conversations?${params}`);
+    state.conversations = answer.conversations;
+    state.counts = answer.counts || {};
+    renderList();
+  });
+
+  function renderList() {
+    const list = $("conversation-list");
+    const focusedId = document.activeElement && list.contains(document.activeElement)
+      ? document.activeElement.closest("li")?.dataset.id : null;
+    list.replaceChildren(...state.conversations.map(listItem));
+    $("list-empty").hidden = state.conversations.length > 0;
+    for (const span of document.querySelectorAll("[data-count]")) {
+      const n = state.counts[span.dataset.count];
+      span.textContent = n ? String(n) : "";
+    }
+    if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] button`)?.focus();
+  }
+
+  function listItem(c) {
+    const name = displayName(c);
+    const unread = c.unread_count || 0;
+    const agent = agentName(c.assigned_agent_id);
+    const preview = c.snippet ? highlighted(c.snippet) : c.last_message || "";
+    const button = el(
+      "button",
+      {
+        type: "button",
+        class: "conv" + (unread ? " unread" : ""),
+        "aria-current": c.id === state.currentId ? "true" : null,
+        onclick: () => openConversation(c.id),
+      },
+      el("span", { class: "avatar", "aria-hidden": "true" }, initials(name)),
+      el(
+        "span",
+        { class: "conv-main" },
+        el(
+          "span",
+          { class: "conv-top" },
+          el("span", { class: "conv-name" }, name),
+          el("time", { class: "conv-time", datetime: c.last_message_at, title: longTime(c.last_message_at) }, shortTime(c.last_message_at)),
+        ),
+        el("span", { class: "conv-sub" }, identityLine(c)),
+        el(
+          "span",
+          { class: "conv-bottom" },
+          el("span", { class: "conv-preview" }, preview),
+          unread ? el("span", { class: "badge", "aria-label": `${unread} unread` }, String(unread)) : null,
+        ),
+        el(
+          "span",
+          { class: "conv-tags" },
+          el("span", { class: `status-chip ${c.status}` }, c.status),
+          agent ? el("span", { class: "agent-chip" }, agent) : el("span", { class: "agent-chip none" }, "Unassigned"),
+        ),
+      ),
+    );
+    return el("li", { dataset: { id: String(c.id) } }, button);
+  }
+
+  function setFilter(filter) {
+    state.filter = filter;
+    for (const tab of document.querySelectorAll("[role=tab]")) {
+      tab.setAttribute("aria-selected", String(tab.dataset.filter === filter));
+    }
+    refreshList();
+  }
+
+  // --- one conversation --------------------------------------------------------------------
+
+  let threadSeq = 0;
+
+  async function openConversation(id) {
+    state.currentId = id;
+    state.current = state.conversations.find((c) => c.id === id) || null;
+    state.messages = [];
+    cancelReply();
+    hideSendError();
+    document.body.classList.add("thread-open");
+    $("no-thread").hidden = true;
+    $("thread").hidden = false;
+    $("messages").replaceChildren();
+    for (const li of $("conversation-list").children) {
+      li.firstChild.setAttribute("aria-current", String(Number(li.dataset.id) === id));
+    }
+    if (state.current) renderHead();
+    await refreshThread({ toBottom: true });
+    if (state.current && state.current.unread_count > 0) markRead();
+    $("reply").disabled ? $("messages").focus() : $("reply").focus();
+  }
+
+  function closeThreadView() {
+    document.body.classList.remove("thread-open");
+    const li = $("conversation-list").querySelector(`li[data-id="${state.currentId}"] button`);
+    if (li) li.focus();
+  }
+
+  const refreshThread = async (options = {}) => {
+    const id = state.currentId;
+    if (id === null) return;
+    const seq = ++threadSeq;
+    try {
+      const [conv, thread] = await Promise.all([
+        api(`/conversation?conversation_id=${id}`),
+        api(`/messages?conversation_id=${id}&limit=100&include_raw=true`),
+      ]);
+      if (seq !== threadSeq || id !== state.currentId) return;
+      state.current = conv.conversation;
+      state.messages = thread.messages;
+      renderHead();
+      renderMessages(options.toBottom);
+    } catch (error) {
+      if (error.status === 404 && id === state.currentId) {
+        state.currentId = null;
+        $("thread").hidden = true;
+        $("no-thread").hidden = false;
+        document.body.classList.remove("thread-open");
+      } else {
+        throw error;
+      }
+    }
+  };
+  const refreshThreadLive = coalesced(() => refreshThread());
+
+  async function markRead() {
+    const id = state.currentId;
+    try {
+      await api("/mark-read", { method: "POST", json: { conversation_id: id } });
+    } catch (error) {
+      console.warn("mark-read failed", error);
+    }
+  }
+
+  function renderHead() {
+    const c = state.current;
+    if (!c) return;
+    $("thread-name").textContent = displayName(c);
+    $("thread-sub").textContent = identityLine(c);
+    const chip = $("thread-status");
+    chip.textContent = c.status;
+    chip.className = `status-chip ${c.status}`;
+    renderAssign(c);
+    $("take").hidden = c.assigned_agent_id === myId;
+    $("close-conv").hidden = c.status === "closed";
+    $("reopen-conv").hidden = c.status !== "closed";
+    renderWindow(c);
+  }
+
+  function renderAssign(c) {
+    const select = $("assign");
+    const options = [el("option", { value: "" }, "Unassigned")];
+    const ids = new Set(state.agents.keys());
+    if (c.assigned_agent_id !== null && !ids.has(c.assigned_agent_id)) ids.add(c.assigned_agent_id);
+    for (const id of ids) {
+      options.push(el("option", { value: String(id) }, id === myId ? `${state.agents.get(id) || "Me"} (you)` : agentName(id)));
+    }
+    select.replaceChildren(...options);
+    select.value = c.assigned_agent_id === null ? "" : String(c.assigned_agent_id);
+  }
+
+  function windowOpen(c) {
+    if (!c.window_expires_at) return false;
+    const closes = parseTime(c.window_expires_at);
+    return Boolean(c.can_reply) && closes && closes > new Date();
+  }
+
+  function renderWindow(c) {
+    const open = windowOpen(c);
+    const notice = $("window-notice");
+    notice.hidden = open;
+    if (!open) {
+      notice.textContent = c.window_expires_at
+        ? `The 24-hour window closed ${longTime(c.window_expires_at)}. WhatsApp only allows an approved template until the customer writes again.`
+        : "The customer has not written yet, so WhatsApp only allows an approved template.";
+    }
+    $("reply").disabled = !open;
+    $("attach").disabled = !open;
+    $("send").disabled = !open;
+    $("reply").placeholder = open ? "Type a message" : "Only templates can be sent now";
+  }
+
+  // --- messages ------------------------------------------------------------------------------
+
+  function renderMessages(toBottom) {
+    const box = $("messages");
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    let lastDay = null;
+    const items = [];
+    for (const m of state.messages) {
+      const date = parseTime(m.timestamp);
+      const day = date ? date.toDateString() : "";
+      if (day !== lastDay) {
+        items.push(el("li", { class: "day", role: "separator" }, date ? date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", year: "numeric" }) : ""));
+        lastDay = day;
+      }
+      items.push(bubble(m));
+    }
+    box.replaceChildren(...items);
+    if (toBottom || nearBottom) box.scrollTop = box.scrollHeight;
+  }
+
+  const TICKS = {
+    pending: ["🕓", "Sending"],
+    sent: ["✓", "Sent"],
+    delivered: ["✓✓", "Delivered"],
+    read: ["✓✓", "Read"],
+    played: ["✓✓", "Played"],
+    failed: ["!", "Failed"],
+  };
+
+  function ticks(m) {
+    const [symbol, label] = TICKS[m.status] || ["", m.status];
+    return el("span", { class: `ticks ${m.status}`, "data-status": m.status, title: label, "aria-label": label }, symbol);
+  }
+
+  function failureText(error) {
+    if (!error) return "WhatsApp did not deliver this message.";
+    const parts = [error.title, error.details].filter(Boolean);
+    const code = error.code !== null && error.code !== undefined ? ` (code ${error.code})` : "";
+    return (parts.join(": ") || "WhatsApp did not deliver this message") + code;
+  }
+
+  function bubble(m) {
+    const outbound = m.direction === "outbound";
+    const li = el("li", { class: `msg ${outbound ? "out" : "in"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id) } });
+    if (m.quoted) {
+      li.append(
+        el(
+          "blockquote",
+          { class: "quoted" },
+          el("span", { class: "quoted-who" }, m.quoted.direction === "outbound" ? "You" : displayName(state.current)),
+          el("span", { class: "quoted-text" }, m.quoted.text || `[${m.quoted.type}]`),
+        ),
+      );
+    } else if (m.reply_to) {
+      li.append(el("blockquote", { class: "quoted" }, el("span", { class: "quoted-text" }, "Reply to a message not in this inbox")));
+    }
+    if (m.forwarded) li.append(el("p", { class: "forwarded" }, "Forwarded"));
+    li.append(content(m));
+    if (m.reactions && m.reactions.length) {
+      li.append(
+        el(
+          "span",
+          { class: "reactions", "aria-label": "Reactions" },
+          m.reactions.map((r) => el("span", { class: "reaction", title: r.direction === "inbound" ? "Customer" : "You" }, r.emoji)),
+        ),
+      );
+    }
+    if (outbound && m.status === "failed") {
+      li.append(el("p", { class: "failed-reason" }, "Not delivered: " + failureText(m.error)));
+    }
+    const meta = el(
+      "span",
+      { class: "meta" },
+      m.edited ? el("span", { class: "edited", title: (m.previous_texts || []).join("\n") }, "edited") : null,
+      m.deleted ? el("span", { class: "deleted-note" }, "deleted by the customer") : null,
+      outbound && m.agent_id !== null && m.agent_id !== undefined ? el("span", { class: "by" }, agentName(m.agent_id)) : null,
+      el("time", { datetime: m.timestamp, title: longTime(m.timestamp) }, clock(m.timestamp)),
+      outbound ? ticks(m) : null,
+    );
+    li.append(meta);
+    if (m.whatsapp_message_id) {
+      li.append(el("button", { type: "button", class: "reply-btn", "aria-label": "Reply to this message", title: "Reply", onclick: () => startReply(m) }, "↩"));
+    }
+    return li;
+  }
+
+  function mediaUnavailable(node, what) {
+    node.replaceWith(el("span", { class: "media-missing" }, `${what} not available`));
+  }
+
+  function locationOf(m) {
+    const raw = m.raw || {};
+    const loc = raw.location || (raw.body && raw.body.location) || (raw.payload && raw.payload.location) || null;
+    if (!loc) return null;
+    const lat = Number(loc.latitude);
+    const lon = Number(loc.longitude);
+    if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+    return { lat, lon };
+  }
+
+  function content(m) {
+    const box = el("div", { class: "content" });
+    const media = m.media || null;
+    const url = media && (media.id || media.state) ? `${API}/media/${m.id}` : null;
+    let caption = m.text;
+    switch (m.type) {
+      case "image":
+      case "sticker": {
+        if (url) {
+          const img = el("img", { src: url, class: m.type, alt: m.type === "sticker" ? "Sticker" : m.text || "Image", loading: "lazy" });
+          img.addEventListener("error", () => mediaUnavailable(img, m.type === "sticker" ? "Sticker" : "Image"));
+          box.append(el("a", { href: url, target: "_blank", rel: "noopener", class: "media-link" }, img));
+        } else {
+          box.append(el("span", { class: "media-missing" }, `[${m.type}]`));
+        }
+        if (m.type === "sticker") caption = null;
+        break;
+      }
+      case "video":
+      case "audio": {
+        if (url) {
+          const player = el(m.type, { src: url, controls: true, preload: "metadata", "aria-label": m.type === "video" ? "Video" : "Voice or audio message" });
+          player.addEventListener("error", () => mediaUnavailable(player, m.type === "video" ? "Video" : "Audio"));
+          box.append(player);
+        } else {
+          box.append(el("span", { class: "media-missing" }, `[${m.type}]`));
+        }
+        break;
+      }
+      case "document": {
+        const name = (media && media.filename) || "Document";
+        box.append(
+          url
+            ? el("a", { href: url, download: name, class: "document" }, el("span", { "aria-hidden": "true" }, "📄 "), name)
+            : el("span", { class: "document" }, "📄 ", name),
+        );
+        if (caption === name) caption = null;
+        break;
+      }
+      case "location": {
+        const where = locationOf(m);
+        if (where) {
+          const href = `https://www.openstreetmap.org/?mlat=${where.lat}&mlon=${where.lon}#map=16/${where.lat}/${where.lon}`;
+          box.append(el("a", { href, target: "_blank", rel: "noopener noreferrer", class: "location" }, "📍 ", m.text || `${where.lat}, ${where.lon}`, " (map)"));
+          caption = null;
+        } else {
+          box.append(el("span", { class: "location" }, "📍 "));
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (m.placeholder) {
+      box.append(el("p", { class: "placeholder" }, m.placeholder));
+      caption = null;
+    }
+    if (media && media.state && media.state !== "ready" && m.direction === "inbound") {
+      box.append(el("span", { class: "media-state" }, media.state === "failed" ? "Download failed" : "Downloading…"));
+    }
+    if (caption) box.append(el("p", { class: "text" }, caption));
+    if (!box.childNodes.length) box.append(el("p", { class: "text muted" }, `[${m.type}]`));
+    return box;
+  }
+
+  // --- replying --------------------------------------------------------------------------------
+
+  function startReply(m) {
+    state.replyTo = m;
+    $("reply-text").textContent = m.text || `[${m.type}]`;
+    $("reply-bar").hidden = false;
+    if (!$("reply").disabled) $("reply").focus();
+  }
+
+  function cancelReply() {
+    state.replyTo = null;
+    $("reply-bar").hidden = true;
+    $("reply-text").textContent = "";
+  }
+
+  function showSendError(text) {
+    const box = $("send-error");
+    box.textContent = text;
+    box.hidden = false;
+  }
+
+  function hideSendError() {
+    $("send-error").hidden = true;
+    $("send-error").textContent = "";
+  }
+
+  function idempotencyKey() {
+    return window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
+  }
+
+  async function sendText() {
+    const textarea = $("reply");
+    const text = textarea.value.trim();
+    if (!text || state.currentId === null) return;
+    const body = { conversation_id: state.currentId, message: text };
+    if (state.replyTo && state.replyTo.whatsapp_message_id) body.reply_to = state.replyTo.whatsapp_message_id;
+    hideSendError();
+    $("send").disabled = true;
+    try {
+      await api("/send", { method: "POST", json: body, headers: { "Idempotency-Key": idempotencyKey() } });
+      textarea.value = "";
+      autosize();
+      cancelReply();
+    } catch (error) {
+      showSendError(error.message);
+    } finally {
+      $("send").disabled = false;
+      await refreshThread({ toBottom: true });
+    }
+  }
+
+  async function sendFile(file) {
+    if (!file || state.currentId === null) return;
+    const form = new FormData();
+    form.append("file", file);
+    form.append("conversation_id", String(state.currentId));
+    const caption = $("reply").value.trim();
+    if (caption) form.append("caption", caption);
+    if (state.replyTo && state.replyTo.whatsapp_message_id) form.append("reply_to", state.replyTo.whatsapp_message_id);
+    hideSendError();
+    $("attach").disabled = true;
+    try {
+      await api("/send-media", { method: "POST", form, headers: { "Idempotency-Key": idempotencyKey() } });
+      $("reply").value = "";
+      autosize();
+      cancelReply();
+    } catch (error) {
+      showSendError(error.message);
+    } finally {
+      $("attach").disabled = false;
+      $("file").value = "";
+      await refreshThread({ toBottom: true });
+    }
+  }
+
+  function autosize() {
+    const textarea = $("reply");
+    textarea.style.height = "auto";
+    textarea.style.height = Math.min(textarea.scrollHeight, 160) + "px";
+  }
+
+  // --- templates ------------------------------------------------------------------------------
+
+  async function openTemplates() {
+    const dialog = $("template-dialog");
+    $("template-error").hidden = true;
+    if (!state.templates) {
+      try {
+        state.templates = (await api("/templates")).templates || [];
+      } catch (error) {
+        state.templates = null;
+        $("template-select").replaceChildren();
+        $("template-params").replaceChildren();
+        $("template-preview").textContent = "";
+        templateError(`Templates could not be loaded: ${error.message}`);
+        dialog.showModal();
+        return;
+      }
+    }
+    const select = $("template-select");
+    select.replaceChildren(
+      ...state.templates.map((t, i) => el("option", { value: String(i) }, `${t.name} (${t.language})${t.category ? " · " + t.category.toLowerCase() : ""}`)),
+    );
+    if (!state.templates.length) templateError("There are no approved templates yet.");
+    renderTemplateParams();
+    dialog.showModal();
+    select.focus();
+  }
+
+  function templateError(text) {
+    $("template-error").textContent = text;
+    $("template-error").hidden = false;
+  }
+
+  function selectedTemplate() {
+    const index = Number($("template-select").value);
+    return state.templates && Number.isInteger(index) ? state.templates[index] : null;
+  }
+
+  function paramInput(group, index, label, type = "text") {
+    const id = `tp-${group}-${index}`;
+    return el(
+      "div",
+      { class: "param" },
+      el("label", { for: id }, label),
+      el("input", { id, type, required: true, dataset: { group, index: String(index) } }),
+    );
+  }
+
+  function renderTemplateParams() {
+    const template = selectedTemplate();
+    const box = $("template-params");
+    box.replaceChildren();
+    $("template-preview").textContent = "";
+    if (!template) return;
+    const body = (template.components || []).find((c) => String(c.type).toUpperCase() === "BODY");
+    $("template-preview").textContent = body && body.text ? body.text : "";
+    const needs = template.parameters || {};
+    if (typeof needs.header === "string") {
+      box.append(paramInput("header-media", 0, `Header ${needs.header} (public link)`, "url"));
+    } else {
+      for (let i = 0; i < (needs.header || 0); i++) box.append(paramInput("header", i, `Header {{${i + 1}}}`));
+    }
+    for (let i = 0; i < (needs.body || 0); i++) box.append(paramInput("body", i, `Body {{${i + 1}}}`));
+    (needs.buttons || []).forEach((count, b) => {
+      for (let i = 0; i < count; i++) box.append(paramInput(`button-${b}`, i, `Button ${b + 1} {{${i + 1}}}`));
+    });
+  }
+
+  async function sendTemplate(event) {
+    event.preventDefault();
+    const template = selectedTemplate();
+    if (!template || state.currentId === null) return;
+    const parameters = {};
+    const buttons = [];
+    for (const input of $("template-params").querySelectorAll("input")) {
+      const group = input.dataset.group;
+      const value = input.value.trim();
+      if (group === "header-media") parameters.header = { type: template.parameters.header, link: value };
+      else if (group === "header" || group === "body") (parameters[group] ||= []).push(value);
+      else if (group.startsWith("button-")) (buttons[Number(group.slice(7))] ||= []).push(value);
+    }
+    if (buttons.length) parameters.buttons = Array.from(buttons, (b) => b || []);
+    try {
+      await api("/send", {
+        method: "POST",
+        json: { conversation_id: state.currentId, type: "template", template: { name: template.name, language: template.language, parameters } },
+        headers: { "Idempotency-Key": idempotencyKey() },
+      });
+      $("template-dialog").close();
+      hideSendError();
+    } catch (error) {
+      templateError(error.message);
+    } finally {
+      refreshThread({ toBottom: true });
+    }
+  }
+
+  // --- conversation actions -------------------------------------------------------------------
+
+  async function act(path, body) {
+    hideSendError();
+    try {
+      const answer = await api(path, { method: "POST", json: { conversation_id: state.currentId, ...body } });
+      if (answer.conversation) {
+        state.current = answer.conversation;
+        renderHead();
+      }
+    } catch (error) {
+      showSendError(error.message);
+    }
+    refreshList();
+  }
+
+  // --- live updates ----------------------------------------------------------------------------
+
+  function setLive(mode, text) {
+    const badge = $("live");
+    badge.dataset.state = mode;
+    badge.textContent = text;
+  }
+
+  function handleEvent(event) {
+    refreshListSoon();
+    if (event.conversation_id !== null && event.conversation_id === state.currentId) {
+      refreshThreadLive().then(() => {
+        if (state.current && state.current.unread_count > 0 && document.visibilityState === "visible") markRead();
+      });
+    }
+  }
+
+  const refreshListSoon = debounce(() => refreshList(), 120);
+
+  function connect() {
+    const after = state.lastEventId !== null ? `?after=${state.lastEventId}` : "";
+    const source = new EventSource(`${API}/events/stream${after}`);
+    state.source = source;
+    source.onopen = () => setLive("live", "Live");
+    source.onmessage = (message) => {
+      const id = Number(message.lastEventId);
+      if (Number.isFinite(id)) state.lastEventId = id;
+      try {
+        handleEvent(JSON.parse(message.data));
+      } catch (error) {
+        console.warn("bad event", error);
+      }
+    };
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. the server answered an error): check we are signed in, retry.
+        setLive("offline", "Offline, retrying…");
+        source.close();
+        setTimeout(async () => {
+          try {
+            await api("/me");
+          } catch (_) {
+            /* api() sends us to /login on 401 */
+          }
+          connect();
+          refreshList();
+          refreshThreadLive();
+        }, 3000);
+      } else {
+        setLive("reconnecting", "Reconnecting…");
+      }
+    };
+  }
+
+  // --- keyboard -------------------------------------------------------------------------------
+
+  function typing(target) {
+    return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  }
+
+  function onKey(event) {
+    if (event.key === "/" && !typing(event.target)) {
+      event.preventDefault();
+      $("search").focus();
+      return;
+    }
+    if (event.key === "Escape") {
+      if ($("template-dialog").open) return;
+      if (state.replyTo) cancelReply();
+      else if (document.body.classList.contains("thread-open")) closeThreadView();
+      return;
+    }
+    const list = $("conversation-list");
+    if ((event.key === "ArrowDown" || event.key === "ArrowUp") && list.contains(event.target)) {
+      event.preventDefault();
+      const items = Array.from(list.querySelectorAll("button.conv"));
+      const index = items.indexOf(event.target);
+      const next = items[Math.max(0, Math.min(items.length - 1, index + (event.key === "ArrowDown" ? 1 : -1)))];
+      if (next) next.focus();
+    }
+  }
+
+  // --- start ----------------------------------------------------------------------------------
+
+  async function loadAgents() {
+    const answer = await api("/agents");
+    state.agents = new Map(answer.agents.map((a) => [a.id, a.name]));
+  }
+
+  function wire() {
+    for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => setFilter(tab.dataset.filter));
+    $("search").addEventListener(
+      "input",
+      debounce(() => {
+        state.q = $("search").value.trim();
+        refreshList();
+      }, 250),
+    );
+    $("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      sendText();
+    });
+    $("reply").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        sendText();
+      }
+    });
+    $("reply").addEventListener("input", autosize);
+    $("attach").addEventListener("click", () => $("file").click());
+    $("file").addEventListener("change", () => sendFile($("file").files[0]));
+    $("reply-cancel").addEventListener("click", cancelReply);
+    $("back").addEventListener("click", closeThreadView);
+    $("assign").addEventListener("change", () => {
+      const value = $("assign").value;
+      if (value === "") act("/unassign", {});
+      else act("/assign-agent", { agent_id: Number(value) });
+    });
+    $("take").addEventListener("click", () => act("/assign-agent", { agent_id: myId }));
+    $("close-conv").addEventListener("click", () => act("/close", {}));
+    $("reopen-conv").addEventListener("click", () => act("/reopen", {}));
+    $("template-open").addEventListener("click", openTemplates);
+    $("template-select").addEventListener("change", renderTemplateParams);
+    $("template-form").addEventListener("submit", sendTemplate);
+    $("template-cancel").addEventListener("click", () => $("template-dialog").close());
+    document.addEventListener("keydown", onKey);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && state.current && state.current.unread_count > 0) markRead();
+    });
+    // The window can close while the page is open.
+    setInterval(() => state.current && renderWindow(state.current), 30000);
+  }
+
+  async function start() {
+    wire();
+    try {
+      const log = await api("/events?after=0&limit=1");
+      state.lastEventId = log.last_event_id;
+    } catch (error) {
+      console.warn(error);
+    }
+    await Promise.all([loadAgents().catch(console.warn), refreshList()]);
+    connect();
+    document.body.dataset.ready = "true";
+  }
+
+  start();
+})();

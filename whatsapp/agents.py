@@ -1,0 +1,70 @@
+"""All SQL of sign-in: agents (a sha256 of each key, never the key) and the shared session secret."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from typing import Any
+
+from .db import write_transaction
+from .store import now
+
+KEY_PREFIX = "wak_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    """A random agent key (256 bits); only its hash is stored."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create(conn: sqlite3.Connection, name: str) -> tuple[sqlite3.Row, str]:
+    """Add an agent; returns its row and the key, which exists nowhere else afterwards."""
+    key = new_key()
+    with write_transaction(conn):
+        cur = conn.execute(
+            "INSERT INTO agents (name, key_hash, created_at, active) VALUES (?, ?, ?, 1)",
+            (name, hash_key(key), now()),
+        )
+        row = conn.execute("SELECT * FROM agents WHERE agent_id = ?", (cur.lastrowid,)).fetchone()
+    return row, key
+
+
+def by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+    """The active agent holding this key (looked up by hash, so the key is never compared as text)."""
+    return conn.execute("SELECT * FROM agents WHERE key_hash = ? AND active = 1", (hash_key(key),)).fetchone()
+
+
+def by_id(conn: sqlite3.Connection, agent_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM agents WHERE agent_id = ? AND active = 1", (agent_id,)).fetchone()
+
+
+def list_all(conn: sqlite3.Connection, include_inactive: bool = False) -> list[sqlite3.Row]:
+    where = "" if include_inactive else "WHERE active = 1"
+    return conn.execute(f"SELECT * FROM agents {where} ORDER BY name COLLATE NOCASE, agent_id").fetchall()
+
+
+def set_active(conn: sqlite3.Connection, agent_id: int, active: bool) -> bool:
+    with write_transaction(conn):
+        cur = conn.execute("UPDATE agents SET active = ? WHERE agent_id = ?", (1 if active else 0, agent_id))
+    return cur.rowcount > 0
+
+
+def public(row: sqlite3.Row) -> dict[str, Any]:
+    """An agent as the API shows it (never the hash)."""
+    return {"id": row["agent_id"], "name": row["name"], "created_at": row["created_at"], "active": bool(row["active"])}
+
+
+def shared_secret(conn: sqlite3.Connection, name: str) -> str:
+    """A random secret generated once per database and read by every worker (first writer wins)."""
+    with write_transaction(conn):
+        conn.execute(
+            "INSERT INTO service_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, secrets.token_hex(32), now()),
+        )
+        row = conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()
+    return str(row["value"])

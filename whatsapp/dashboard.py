@@ -1,0 +1,97 @@
+"""The agents' web inbox: its pages, sign-in and sign-out, and the two small routes it reads.
+
+The page is static HTML plus `static/inbox.js`, which talks to the agent API with the session cookie.
+A strict Content-Security-Policy (no inline script) backs up the rule that customer text is rendered
+as text only.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
+
+from . import agents
+from .auth import agent_required, check_csrf, csrf_token, session_agent, sign_in, sign_out
+from .db import get_db
+from .errors import APIError
+
+bp = Blueprint("dashboard", __name__)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("dashboard.inbox"))
+
+
+@bp.get("/inbox")
+def inbox() -> Response | str:
+    agent = session_agent()
+    if agent is None:
+        return redirect(url_for("dashboard.login"))
+    return render_template("inbox.html", agent=agent, csrf_token=csrf_token())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    """The form posts `key`; a JSON client posts {"key": ...} and gets the CSRF token back."""
+    if request.method == "GET":
+        if session_agent() is not None:
+            return redirect(url_for("dashboard.inbox"))
+        return render_template("login.html", error=None)
+    wants_json = request.is_json
+    data = request.get_json(silent=True) if wants_json else request.form
+    key = data.get("key") if hasattr(data, "get") else None
+    agent = sign_in(key) if isinstance(key, str) else None
+    if agent is None:
+        if wants_json:
+            raise APIError(401, "That key does not belong to an active agent")
+        return render_template("login.html", error="That key does not belong to an active agent."), 401
+    if wants_json:
+        return jsonify(success=True, agent=agents.public(agent), csrf_token=csrf_token())
+    return redirect(url_for("dashboard.inbox"), code=303)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Needs the CSRF token (header, or the form field of the sign-out button)."""
+    if session_agent() is not None:
+        check_csrf(request.form.get("csrf_token"))
+    sign_out()
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify(success=True)
+    return redirect(url_for("dashboard.login"), code=303)
+
+
+@bp.get("/api/whatsapp/agents")
+@agent_required
+def list_agents() -> Response:
+    """Active agents (id, name), for the dashboard's assign picker."""
+    rows = agents.list_all(get_db())
+    return jsonify(success=True, agents=[{"id": r["agent_id"], "name": r["name"]} for r in rows], count=len(rows))
+
+
+@bp.get("/api/whatsapp/me")
+@agent_required
+def me() -> Response:
+    """The signed-in agent (null for the service key), and the session's CSRF token."""
+    agent = g.agent
+    body = {"success": True, "agent": agents.public(agent) if agent is not None else None}
+    if agent is not None and csrf_token():
+        body["csrf_token"] = csrf_token()
+    return jsonify(body)

@@ -1,0 +1,122 @@
+"""The event log over HTTP: a JSON page for integrations, and Server-Sent Events for the dashboard.
+
+The stream polls the `events` table (every worker writes there in the same transaction as the change)
+so a dashboard hears about a webhook whichever gunicorn worker received it. Each connection lives a
+few minutes and then ends; EventSource reconnects by itself with `Last-Event-ID`, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import db, store
+from .auth import check_agent_access
+from .db import get_db
+from .errors import APIError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("events", __name__, url_prefix="/api/whatsapp")
+
+POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 15.0
+LIFETIME_SECONDS = 300.0
+RETRY_MS = 1000
+PAGE = 200
+
+
+@bp.before_request
+def _authenticate() -> None:
+    check_agent_access()
+
+
+def event_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["event_id"],
+        "kind": row["kind"],
+        "conversation_id": row["conversation_id"],
+        "message_id": row["message_id"],
+        "created_at": row["created_at"],
+    }
+
+
+def cursor(value: str | None, name: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 15:
+        raise APIError(400, f"{name} must be a non-negative integer")
+    return int(text)
+
+
+@bp.get("/events")
+def events() -> Response:
+    """Events after `after` (default 0), oldest first, at most `limit` (default 100, max 500)."""
+    after = cursor(request.args.get("after"), "after") or 0
+    limit = cursor(request.args.get("limit"), "limit") or 100
+    if not 1 <= limit <= 500:
+        raise APIError(400, "limit must be between 1 and 500")
+    conn = get_db()
+    rows = store.events_after(conn, after, limit)
+    items = [event_json(r) for r in rows]
+    return jsonify(
+        success=True,
+        events=items,
+        count=len(items),
+        next_after=items[-1]["id"] if items else after,
+        last_event_id=store.last_event_id(conn),
+    )
+
+
+@bp.get("/events/stream")
+def stream() -> Response:
+    """Server-Sent Events: `id: <event id>` and `data: <event JSON>`, resuming after Last-Event-ID."""
+    accept = request.headers.get("Accept", "")
+    if "text/event-stream" not in accept:
+        raise APIError(406, "This is a Server-Sent Events stream: send Accept: text/event-stream")
+    resume = cursor(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    if resume is None:
+        resume = cursor(request.args.get("after"), "after")
+    conn = get_db()
+    start = store.last_event_id(conn) if resume is None else resume
+    config = current_app.config
+    path = config["SETTINGS"].database_path
+    timing = (
+        float(config.get("EVENT_POLL_SECONDS", POLL_SECONDS)),
+        float(config.get("EVENT_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
+        float(config.get("EVENT_STREAM_SECONDS", LIFETIME_SECONDS)),
+    )
+    response = Response(_generate(path, start, *timing), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache, no-transform"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
+    return response
+
+
+def _generate(path: str, after: int, poll: float, heartbeat: float, lifetime: float) -> Iterator[str]:
+    """Runs outside the request: its own connection, closed when the client goes or time is up."""
+    conn = db.connect(path)
+    started = last_sent = time.monotonic()
+    try:
+        yield f"retry: {RETRY_MS}\n: connected after {after}\n\n"
+        while time.monotonic() - started < lifetime:
+            rows = store.events_after(conn, after, PAGE)
+            for row in rows:
+                after = int(row["event_id"])
+                yield f"id: {after}\ndata: {json.dumps(event_json(row))}\n\n"
+            if rows:
+                last_sent = time.monotonic()
+                if len(rows) == PAGE:
+                    continue
+            elif time.monotonic() - last_sent >= heartbeat:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            time.sleep(poll)
+        yield ": reconnect\n\n"
+    finally:
+        conn.close()
