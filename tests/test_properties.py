@@ -61,7 +61,10 @@ def assert_handled(answer) -> None:
 
 # --- any JSON at all -----------------------------------------------------------------------
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50)
+# Numbers stay within SQLite's integers: an error code beyond them is a known, reported bug (xfail below).
+SQLITE_INTEGERS = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+FLOATS = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e18, max_value=1e18)
+scalars = st.none() | st.booleans() | SQLITE_INTEGERS | FLOATS | st.text(max_size=50)
 json_values = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
@@ -115,7 +118,7 @@ HOSTILE_STRINGS = [
     "👩🏽‍💻🇨🇱",
     "<script>alert(1)</script>",
     "'); DROP TABLE whatsapp_messages; --",
-    "9" * 40,
+    "9" * 18,  # (longer digit strings as error codes hit the reported overflow bug, tested below)
     "-1",
     "1e309",
     "x" * 100_000,
@@ -125,8 +128,8 @@ HOSTILE_STRINGS = [
 replacements = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False)
+    | SQLITE_INTEGERS
+    | FLOATS
     | st.sampled_from(HOSTILE_STRINGS)
     | st.text(max_size=30)
     | st.just([])
@@ -275,3 +278,16 @@ def test_a_lone_surrogate_escape_in_one_message_does_not_fail_the_messages_batch
         assert_handled(post_webhook(client, raw))
         stored = client.get("/api/whatsapp/messages?phone_number=%2B14155550123").get_json()["messages"]
     assert [m["whatsapp_message_id"] for m in stored] == ["wamid.GOOD==", "wamid.ODD=="]
+
+
+@pytest.mark.xfail(strict=True, reason="reported: an error code beyond SQLite's integers fails its whole delivery")
+@pytest.mark.parametrize(
+    "code", [2**64, 1e300, float("inf"), "9" * 40], ids=["2**64", "1e300", "Infinity", "40 digits as text"]
+)
+@pytest.mark.parametrize("name", ["unsupported", "status_failed"])
+def test_an_error_code_too_large_for_sqlite_does_not_fail_the_delivery(name, code):
+    payload = json.loads((FIXTURES / f"{name}.json").read_text())
+    value = payload["entry"][0]["changes"][0]["value"]
+    (value.get("messages") or value.get("statuses"))[0]["errors"][0]["code"] = code
+    with fresh_client() as client:
+        assert_handled(post_webhook(client, json.dumps(payload).encode()))
