@@ -59,7 +59,8 @@ def cursor(value: str | None, name: str) -> int | None:
 def events() -> Response:
     """Events after `after` (default 0), oldest first, at most `limit` (default 100, max 500)."""
     after = cursor(request.args.get("after"), "after") or 0
-    limit = cursor(request.args.get("limit"), "limit") or 100
+    limit = cursor(request.args.get("limit"), "limit")
+    limit = 100 if limit is None else limit
     if not 1 <= limit <= 500:
         raise APIError(400, "limit must be between 1 and 500")
     conn = get_db()

@@ -1,0 +1,58 @@
+"""The dashboard's pages: who gets them, the headers that keep customer text inert, the static files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .test_auth import create_agent, sign_in
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def test_the_root_and_the_inbox_send_strangers_to_sign_in(anon):
+    assert anon.get("/").headers["Location"].endswith("/inbox")
+    answer = anon.get("/inbox")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/login")
+
+
+def test_the_sign_in_page_is_a_form_that_posts_the_key(anon):
+    page = anon.get("/login").get_data(as_text=True)
+    assert re.search(r'<form method="post" action="/login">', page)
+    assert 'type="password"' in page and 'name="key"' in page
+
+
+def test_the_service_key_alone_does_not_open_the_dashboard(client):
+    assert client.get("/inbox").status_code == 302
+
+
+def test_the_inbox_page_carries_a_strict_content_security_policy(app, runner):
+    browser, csrf = sign_in(app, create_agent(runner, "Ana Souza"))
+    answer = browser.get("/inbox")
+    policy = answer.headers["Content-Security-Policy"]
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["Cache-Control"] == "no-store"
+    assert f'<meta name="csrf-token" content="{csrf}">' in page
+    assert "<script>" not in page, "no inline script"
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", page), "no inline event handlers"
+
+
+def test_an_agent_name_with_markup_is_escaped_on_the_page(app, runner):
+    browser, _ = sign_in(app, create_agent(runner, "<script>alert(1)</script>"))
+    page = browser.get("/inbox").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_script_never_writes_html_from_data():
+    script = (STATIC / "inbox.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script
+
+
+def test_the_script_and_stylesheet_are_served_by_the_app_itself(anon):
+    for name in ("inbox.js", "inbox.css"):
+        answer = anon.get(f"/static/{name}")
+        assert answer.status_code == 200
+        answer.close()

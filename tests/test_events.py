@@ -1,0 +1,109 @@
+"""The event log: a JSON page for integrations and a Server-Sent Events stream that resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .helpers import customer_writes, post_webhook, send_ok, status_update
+
+SEND_PATH = "/v26.0/110293847561029/messages"
+SSE = {"Accept": "text/event-stream"}
+
+
+@pytest.fixture
+def short_streams(app):
+    """Streams that poll fast and end after a moment, so a test can read one to its end."""
+    app.config.update(EVENT_POLL_SECONDS=0.02, EVENT_STREAM_SECONDS=0.3, EVENT_HEARTBEAT_SECONDS=0.1)
+    return app
+
+
+def parse_stream(text: str) -> list[dict]:
+    """The events of an SSE body: each with its `id:` and its decoded `data:`."""
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
+        if "data" in fields:
+            events.append({"id": int(fields["id"]), **json.loads(fields["data"])})
+    return events
+
+
+def test_a_webhook_message_is_an_event_with_its_conversation_and_message(client):
+    customer_writes(client, "Where is my order?")
+    answer = client.get("/api/whatsapp/events?after=0").get_json()
+    created = [e for e in answer["events"] if e["kind"] == "message.created"]
+    assert len(created) == 1
+    message = client.get("/api/whatsapp/messages?conversation_id=1").get_json()["messages"][0]
+    assert created[0]["conversation_id"] == 1 and created[0]["message_id"] == message["id"]
+    assert answer["last_event_id"] == answer["events"][-1]["id"] == answer["next_after"]
+
+
+def test_events_page_by_cursor_without_repeats(client):
+    for n in range(3):
+        customer_writes(client, f"message {n}")
+    everything = client.get("/api/whatsapp/events?after=0").get_json()["events"]
+    first = client.get("/api/whatsapp/events?after=0&limit=2").get_json()
+    rest = client.get(f"/api/whatsapp/events?after={first['next_after']}").get_json()
+    assert [e["id"] for e in first["events"] + rest["events"]] == [e["id"] for e in everything]
+    assert [e["id"] for e in everything] == sorted({e["id"] for e in everything})
+
+
+def test_status_sends_assignment_and_reads_are_all_in_the_log(client, graph):
+    customer_writes(client)
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.EV1"))
+    client.post("/api/whatsapp/send", json={"conversation_id": 1, "message": "On its way"})
+    after = client.get("/api/whatsapp/events").get_json()["last_event_id"]
+    post_webhook(client, status_update("wamid.EV1", "delivered"))
+    client.post("/api/whatsapp/assign-agent", json={"conversation_id": 1, "agent_id": 3})
+    kinds = [e["kind"] for e in client.get(f"/api/whatsapp/events?after={after}").get_json()["events"]]
+    assert kinds == ["message.updated", "conversation.updated"]
+
+
+@pytest.mark.parametrize("query", ["after=-1", "after=abc", "after=١", "limit=0", "limit=501", "after=1e3"])
+def test_bad_cursors_get_400(client, query):
+    answer = client.get(f"/api/whatsapp/events?{query}")
+    assert answer.status_code == 400 and answer.get_json()["success"] is False
+
+
+def test_the_event_routes_need_credentials(anon):
+    assert anon.get("/api/whatsapp/events").status_code == 401
+    assert anon.get("/api/whatsapp/events/stream", headers=SSE).status_code == 401
+
+
+def test_the_stream_sends_ids_and_resumes_after_last_event_id(client, short_streams):
+    for n in range(3):
+        customer_writes(client, f"message {n}")
+    everything = client.get("/api/whatsapp/events?after=0").get_json()["events"]
+    resume_from = everything[1]["id"]
+    answer = client.get("/api/whatsapp/events/stream", headers={**SSE, "Last-Event-ID": str(resume_from)})
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/event-stream" and answer.headers["Cache-Control"].startswith("no-cache")
+    streamed = parse_stream(answer.get_data(as_text=True))
+    assert [e["id"] for e in streamed] == [e["id"] for e in everything if e["id"] > resume_from]
+    assert streamed[0]["kind"] and "conversation_id" in streamed[0]
+
+
+def test_the_stream_takes_after_as_a_query_parameter_too(client, short_streams):
+    customer_writes(client, "one")
+    customer_writes(client, "two")
+    streamed = parse_stream(client.get("/api/whatsapp/events/stream?after=0", headers=SSE).get_data(as_text=True))
+    assert [e["id"] for e in streamed] == [e["id"] for e in client.get("/api/whatsapp/events").get_json()["events"]]
+
+
+def test_a_new_stream_without_a_cursor_starts_from_now(client, short_streams):
+    customer_writes(client, "old news")
+    streamed = parse_stream(client.get("/api/whatsapp/events/stream", headers=SSE).get_data(as_text=True))
+    assert streamed == []
+
+
+def test_an_idle_stream_sends_heartbeats_and_tells_the_browser_how_soon_to_retry(client, short_streams):
+    text = client.get("/api/whatsapp/events/stream", headers=SSE).get_data(as_text=True)
+    assert text.startswith("retry: ")
+    assert ": keep-alive" in text
+    assert text.rstrip().endswith(": reconnect")
+
+
+def test_the_stream_refuses_clients_that_do_not_ask_for_events(client):
+    answer = client.get("/api/whatsapp/events/stream")
+    assert answer.status_code == 406 and answer.get_json()["success"] is False
