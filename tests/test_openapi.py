@@ -77,7 +77,7 @@ def test_the_document_describes_no_route_that_does_not_exist(app, doc):
 
 def test_the_document_is_public_but_agent_routes_need_the_key(anon, doc):
     assert anon.get(DOC_URL).status_code == 200
-    assert doc["security"] == [{"agentKey": []}]
+    assert doc["security"] == [{"agentKey": []}, {"dashboardSession": []}]
     assert doc["paths"]["/api/whatsapp/webhook"]["post"]["security"] == []
 
 

@@ -82,8 +82,10 @@ CUSTOMER_FIELDS = {
     "phone_number": PHONE,
     "user_id": USER_ID,
 }
-# 401 (agent key), 503 (the database stayed busy), 413 (body over 1 MB) apply to every agent route.
+# 401 (no valid key or session) and 503 (the database stayed busy) can answer any agent route; writes
+# made with a dashboard session also need its CSRF token (403).
 AGENT_ERRORS = (401, 503)
+WRITE_ERRORS = (401, 403, 503)
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -376,7 +378,7 @@ CONVERSATION_RESULT = obj(
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed or a parameter is invalid",
     401: "Missing or wrong credentials (agent key, or the webhook's X-Hub-Signature-256)",
-    403: "Webhook verification refused (wrong hub.mode or hub.verify_token)",
+    403: "Webhook verification refused, or a dashboard session's write without its X-CSRF-Token",
     404: "No such conversation, message or media",
     409: "The 24-hour customer-service window is closed: only a template may be sent",
     413: "The body is over the limit (1 MB; the webhook 4 MB; uploads 101 MB)",
@@ -547,7 +549,7 @@ def _paths() -> dict[str, Any]:
                         }
                         for code in (409, 422, 429, 502, 504)
                     },
-                    **errors(400, 404, 413, *AGENT_ERRORS),
+                    **errors(400, 404, 413, *WRITE_ERRORS),
                 },
             }
         },
@@ -585,7 +587,7 @@ def _paths() -> dict[str, Any]:
                         }
                         for code in (409, 422, 429, 502, 504)
                     },
-                    **errors(400, 404, 413, *AGENT_ERRORS),
+                    **errors(400, 404, 413, *WRITE_ERRORS),
                 },
             }
         },
@@ -614,7 +616,7 @@ def _paths() -> dict[str, Any]:
                         "description": "The download failed again",
                         "content": json_content({"anyOf": [ref("MediaRetry"), ref("Error")]}),
                     },
-                    **errors(404, *AGENT_ERRORS),
+                    **errors(404, *WRITE_ERRORS),
                 },
             }
         },
@@ -636,7 +638,7 @@ def _paths() -> dict[str, Any]:
                             ["success", "conversation_id", "unread_count", "read_receipt"],
                         ),
                     ),
-                    **errors(400, 404, 413, *AGENT_ERRORS),
+                    **errors(400, 404, 413, *WRITE_ERRORS),
                 },
             }
         },
@@ -650,7 +652,7 @@ def _paths() -> dict[str, Any]:
                         obj({**CUSTOMER_FIELDS, "agent_id": nullable(identifier(0))}, required=["agent_id"])
                     ),
                 },
-                "responses": {"200": conversation_result, **errors(400, 404, 413, *AGENT_ERRORS)},
+                "responses": {"200": conversation_result, **errors(400, 404, 413, *WRITE_ERRORS)},
             }
         },
         "/api/whatsapp/close": {
@@ -658,7 +660,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Close a conversation (the customer's next message reopens it)",
                 "tags": ["conversations"],
                 "requestBody": lifecycle_body,
-                "responses": {"200": conversation_result, **errors(400, 404, 413, *AGENT_ERRORS)},
+                "responses": {"200": conversation_result, **errors(400, 404, 413, *WRITE_ERRORS)},
             }
         },
         "/api/whatsapp/reopen": {
@@ -666,7 +668,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Reopen a closed conversation",
                 "tags": ["conversations"],
                 "requestBody": lifecycle_body,
-                "responses": {"200": conversation_result, **errors(400, 404, 413, *AGENT_ERRORS)},
+                "responses": {"200": conversation_result, **errors(400, 404, 413, *WRITE_ERRORS)},
             }
         },
         "/api/whatsapp/unassign": {
@@ -674,7 +676,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Remove a conversation's agent",
                 "tags": ["conversations"],
                 "requestBody": lifecycle_body,
-                "responses": {"200": conversation_result, **errors(400, 404, 413, *AGENT_ERRORS)},
+                "responses": {"200": conversation_result, **errors(400, 404, 413, *WRITE_ERRORS)},
             }
         },
         "/api/whatsapp/stats": {
@@ -742,13 +744,23 @@ def document() -> dict[str, Any]:
             "description": (
                 "A WhatsApp Business (Cloud API) agent inbox. Every route answers JSON; every error is "
                 '{"success": false, "error": "<a sentence>"}. Agent routes take '
-                "`Authorization: Bearer <AGENT_API_KEY>` (without a key configured, loopback clients only)."
+                "`Authorization: Bearer <key>` (AGENT_API_KEY, or an agent's own key) or the dashboard's "
+                "session cookie, whose writes also send `X-CSRF-Token`. Without AGENT_API_KEY configured, "
+                "loopback clients are served without credentials."
             ),
         },
-        "security": [{"agentKey": []}],
+        "security": [{"agentKey": []}, {"dashboardSession": []}],
         "paths": _paths(),
         "components": {
-            "securitySchemes": {"agentKey": {"type": "http", "scheme": "bearer", "description": "AGENT_API_KEY"}},
+            "securitySchemes": {
+                "agentKey": {"type": "http", "scheme": "bearer", "description": "AGENT_API_KEY or an agent's key"},
+                "dashboardSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "wa_inbox_session",
+                    "description": "Set by POST /login; writes also need the X-CSRF-Token header from GET /me",
+                },
+            },
             "schemas": {
                 "Conversation": CONVERSATION,
                 "ConversationResult": CONVERSATION_RESULT,
