@@ -254,7 +254,8 @@ VERIFY_SECRET = "vt-5ecret-verify-7f3a91"
 APP_SECRET_VALUE = "as-5ecret-app-9c1e44"
 ACCESS_SECRET = "EAAG-5ecret-access-token"
 AGENT_SECRET = "ak-5ecret-agent-key-d00d"
-SECRETS = (VERIFY_SECRET, APP_SECRET_VALUE, ACCESS_SECRET, AGENT_SECRET)
+SESSION_SECRET = "sk-5ecret-session-signing"
+SECRETS = (VERIFY_SECRET, APP_SECRET_VALUE, ACCESS_SECRET, AGENT_SECRET, SESSION_SECRET)
 
 
 def secret_app(tmp_path, **overrides):
@@ -267,6 +268,7 @@ def secret_app(tmp_path, **overrides):
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
         "WHATSAPP_API_URL": "http://127.0.0.1:9",
         "AGENT_API_KEY": AGENT_SECRET,
+        "SECRET_KEY": SESSION_SECRET,
         "graph_backoff": 0.0,
         "graph_timeout": 1.0,
         "media_auto_download": False,
@@ -305,8 +307,9 @@ def test_neither_the_verify_token_nor_the_app_secret_is_ever_logged(tmp_path, ca
     assert post_webhook(client, body, secret=APP_SECRET_VALUE).status_code == 200
     errors = envelope({"errors": [{"code": 1, "title": "x"}]})
     post_webhook(client, json.dumps(errors).encode(), secret=APP_SECRET_VALUE)
-    # Agent calls: a wrong key, and a send that fails to reach Meta (logged with the token in hand).
+    # Agent calls: a wrong key, a refused dashboard sign-in, and a send that fails to reach Meta.
     client.get("/api/whatsapp/stats", headers={"Authorization": "Bearer nope"})
+    client.post("/login", data={"key": AGENT_SECRET[:-1]})
     client.post(
         "/api/whatsapp/send",
         json={"phone_number": "+14155550123", "message": "hi"},
