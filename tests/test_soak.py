@@ -486,6 +486,13 @@ def test_nothing_is_lost_or_counted_twice_under_load_duplicates_and_a_killed_wor
     assert set(health["deliveries"]) == {"processed"}
     # Every 200 stands for a journaled delivery (more rows: a worker died after a commit, before its answer).
     assert health["deliveries"]["processed"] >= observed.webhooks_acknowledged
+    stats = api(base, "get", "/stats").json()["stats"]
+    assert stats["total_conversations"] == stats["unread_conversations"] == len(conversations)
+
+    # The event log (the dashboard's live updates) announced each stored message exactly once.
+    created = Counter(e["message_id"] for e in all_events(base) if e["kind"] == "message.created")
+    assert set(created.values()) == {1}
+    assert len(created) == sum(len(v) for v in expected.values()) + len(sends)
 
     # 5. No client ever saw a 5xx or "database is locked"; the log agrees.
     assert observed.bad_answers == []
@@ -503,6 +510,18 @@ def all_conversations(base: str) -> list[dict]:
         if len(found) >= answer["total"]:
             return found
     raise AssertionError("more conversations than expected")
+
+
+def all_events(base: str) -> list[dict]:
+    found: list[dict] = []
+    after = 0
+    for _ in range(200):
+        page = api(base, "get", "/events", params={"after": after, "limit": 500}).json()
+        found += page["events"]
+        if not page["events"]:
+            return found
+        after = page["next_after"]
+    raise AssertionError("the event log did not end")
 
 
 def wait_for_workers(master: int, killed: int) -> None:
