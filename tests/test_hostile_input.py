@@ -339,3 +339,21 @@ def test_the_verify_token_stays_out_of_the_access_log_of_a_real_server(tmp_path,
         server.server_close()
     assert "/api/whatsapp/webhook" in logged_text(caplog)  # the request was logged...
     assert VERIFY_SECRET not in logged_text(caplog)  # ...without the token
+
+
+# --- deeply nested JSON --------------------------------------------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB: under every size limit, deeper than Python's recursion limit
+
+
+@pytest.mark.xfail(strict=True, reason="reported: json.loads raises RecursionError, which becomes a 500")
+@pytest.mark.parametrize("path", ["/api/whatsapp/send", "/api/whatsapp/mark-read", "/login"])
+def test_deeply_nested_json_is_a_400_not_a_500(client, path):
+    answer = client.post(path, data=DEEP, content_type="application/json")
+    assert answer.status_code == 400
+
+
+@pytest.mark.xfail(strict=True, reason="reported: json.loads raises RecursionError, which becomes a 500")
+def test_a_signed_deeply_nested_webhook_is_a_400_not_a_500(client):
+    body = b'{"object": "whatsapp_business_account", "entry": ' + DEEP + b"}"
+    assert post_webhook(client, body).status_code == 400
