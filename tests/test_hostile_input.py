@@ -58,11 +58,11 @@ def raw_exchange(address, head: bytes, body_part: bytes) -> bytes:
     with socket.create_connection(address, timeout=30) as sock:
         sock.sendall(head + body_part)
         answer = b""
-        while b"\r\n\r\n" not in answer:
+        for _ in range(1000):  # bounded: the status line and headers fit in a few reads
             chunk = sock.recv(65536)
-            if not chunk:
-                break
             answer += chunk
+            if not chunk or b"\r\n\r\n" in answer:
+                break
         return answer
 
 
