@@ -107,3 +107,9 @@ def test_an_idle_stream_sends_heartbeats_and_tells_the_browser_how_soon_to_retry
 def test_the_stream_refuses_clients_that_do_not_ask_for_events(client):
     answer = client.get("/api/whatsapp/events/stream")
     assert answer.status_code == 406 and answer.get_json()["success"] is False
+
+
+def test_a_worker_with_all_its_stream_threads_taken_refuses_another_stream_with_503(client, app):
+    app.config["EVENT_MAX_STREAMS"] = 0
+    answer = client.get("/api/whatsapp/events/stream", headers=SSE)
+    assert answer.status_code == 503 and answer.get_json()["retry_after"] == 2

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +31,31 @@ HEARTBEAT_SECONDS = 15.0
 LIFETIME_SECONDS = 300.0
 RETRY_MS = 1000
 PAGE = 200
+# Each open stream holds one of the worker's threads; keep a few free for webhooks and the API.
+RESERVED_THREADS = 4
+
+
+class StreamCount:
+    """How many streams this process is serving right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            self.value += delta
+
+
+open_streams = StreamCount()
+
+
+def max_streams() -> int:
+    configured = current_app.config.get("EVENT_MAX_STREAMS")
+    if configured is not None:
+        return int(configured)
+    threads = int(os.environ.get("GUNICORN_THREADS", "32") or 32)
+    return max(1, threads - RESERVED_THREADS)
 
 
 @bp.before_request
@@ -81,6 +108,9 @@ def stream() -> Response:
     accept = request.headers.get("Accept", "")
     if "text/event-stream" not in accept:
         raise APIError(406, "This is a Server-Sent Events stream: send Accept: text/event-stream")
+    if open_streams.value >= max_streams():
+        log.warning("Event stream refused: %d streams already open in this worker", open_streams.value)
+        raise APIError(503, "Too many open event streams in this worker; retry shortly", retry_after=2)
     resume = cursor(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     if resume is None:
         resume = cursor(request.args.get("after"), "after")
@@ -102,6 +132,7 @@ def stream() -> Response:
 def _generate(path: str, after: int, poll: float, heartbeat: float, lifetime: float) -> Iterator[str]:
     """Runs outside the request: its own connection, closed when the client goes or time is up."""
     conn = db.connect(path)
+    open_streams.add(1)
     started = last_sent = time.monotonic()
     try:
         yield f"retry: {RETRY_MS}\n: connected after {after}\n\n"
@@ -120,4 +151,5 @@ def _generate(path: str, after: int, poll: float, heartbeat: float, lifetime: fl
             time.sleep(poll)
         yield ": reconnect\n\n"
     finally:
+        open_streams.add(-1)
         conn.close()
