@@ -5,6 +5,7 @@
 
 (() => {
   const API = "/api/whatsapp";
+  const PAGE = 100;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const myId = Number(document.querySelector('meta[name="agent-id"]').content);
   const $ = (id) => document.getElementById(id);
@@ -17,6 +18,8 @@
     currentId: null,
     current: null,
     messages: [],
+    older: [],
+    moreOlder: false,
     agents: new Map(),
     templates: null,
     replyTo: null,
@@ -171,6 +174,7 @@
     const answer = await api(`/conversations?${params}`);
     state.conversations = answer.conversations;
     state.counts = answer.counts || {};
+    document.title = state.counts.unread ? `(${state.counts.unread}) Inbox · wa-inbox` : "Inbox · wa-inbox";
     renderList();
   });
 
@@ -244,6 +248,8 @@
     state.currentId = id;
     state.current = state.conversations.find((c) => c.id === id) || null;
     state.messages = [];
+    state.older = [];
+    state.moreOlder = false;
     cancelReply();
     hideSendError();
     document.body.classList.add("thread-open");
@@ -272,11 +278,15 @@
     try {
       const [conv, thread] = await Promise.all([
         api(`/conversation?conversation_id=${id}`),
-        api(`/messages?conversation_id=${id}&limit=100&include_raw=true`),
+        api(`/messages?conversation_id=${id}&limit=${PAGE}&include_raw=true`),
       ]);
       if (seq !== threadSeq || id !== state.currentId) return;
       state.current = conv.conversation;
-      state.messages = thread.messages;
+      const latest = new Set(thread.messages.map((m) => m.id));
+      // After "Load earlier", keep every message already shown that the newest page no longer covers.
+      const kept = state.older.length ? state.messages.filter((m) => !latest.has(m.id)) : [];
+      state.messages = kept.concat(thread.messages);
+      if (!state.older.length) state.moreOlder = thread.messages.length === PAGE;
       renderHead();
       renderMessages(options.toBottom);
     } catch (error) {
@@ -291,6 +301,20 @@
     }
   };
   const refreshThreadLive = coalesced(() => refreshThread());
+
+  async function loadOlder() {
+    const id = state.currentId;
+    if (id === null || !state.messages.length) return;
+    const page = await api(`/messages?conversation_id=${id}&limit=${PAGE}&before_id=${state.messages[0].id}&include_raw=true`);
+    if (id !== state.currentId) return;
+    const box = $("messages");
+    const fromBottom = box.scrollHeight - box.scrollTop;
+    state.older = page.messages.concat(state.older);
+    state.moreOlder = page.messages.length === PAGE;
+    state.messages = page.messages.concat(state.messages);
+    renderMessages(false);
+    box.scrollTop = box.scrollHeight - fromBottom;
+  }
 
   async function markRead() {
     const id = state.currentId;
@@ -356,6 +380,9 @@
     const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
     let lastDay = null;
     const items = [];
+    if (state.moreOlder) {
+      items.push(el("li", { class: "older" }, el("button", { type: "button", onclick: () => loadOlder().catch(console.warn) }, "Load earlier messages")));
+    }
     for (const m of state.messages) {
       const date = parseTime(m.timestamp);
       const day = date ? date.toDateString() : "";

@@ -349,6 +349,39 @@ def test_after_the_24_hour_window_only_a_template_can_be_sent(agent_page, inbox)
     assert [p["text"] for p in sent["template"]["components"][0]["parameters"]] == ["Ivy", "#5521", "on Friday"]
 
 
+def test_search_finds_a_conversation_by_message_text_and_shows_the_match(agent_page, inbox):
+    page = agent_page.page
+    kim = Customer("Kim Lee", "14155550109")
+    inbox.customer_says(kim, "My parcel tracking says quarantined at customs")
+    playwright_api.expect(row(page, "Kim Lee")).to_have_count(1, timeout=WAIT_MS)
+    page.get_by_role("tab", name="All").click()
+    page.keyboard.press("/")
+    page.keyboard.type("quarantined")
+    items = page.locator("#conversation-list li")
+    playwright_api.expect(items).to_have_count(1, timeout=WAIT_MS)
+    playwright_api.expect(items.first.locator("mark")).to_have_text("quarantined")
+    page.get_by_label("Search conversations").fill("")
+    playwright_api.expect(row(page, "Carla Mendes")).to_have_count(1, timeout=WAIT_MS)
+
+
+def test_a_long_thread_pages_back_with_load_earlier(agent_page, inbox):
+    page = agent_page.page
+    leo = Customer("Leo Costa", "14155550110")
+    for n in range(105):
+        inbox.customer_says(leo, f"line {n}")
+    playwright_api.expect(row(page, "Leo Costa")).to_have_count(1, timeout=WAIT_MS)
+    open_conversation(page, "Leo Costa")
+    bubbles = page.locator("#messages .msg.in")
+    playwright_api.expect(bubbles).to_have_count(100, timeout=WAIT_MS)
+    playwright_api.expect(bubbles.first).to_contain_text("line 5")
+    page.get_by_role("button", name="Load earlier messages").click()
+    playwright_api.expect(bubbles).to_have_count(105, timeout=WAIT_MS)
+    playwright_api.expect(bubbles.first).to_contain_text("line 0")
+    playwright_api.expect(page.get_by_role("button", name="Load earlier messages")).to_have_count(0)
+    inbox.customer_says(leo, "line 105")  # a live refresh keeps the earlier page
+    playwright_api.expect(bubbles).to_have_count(106, timeout=WAIT_MS)
+
+
 XSS_NAME = "<img src=x onerror=\"window.__pwned='name'\">"
 XSS_TEXT = "<script>window.__pwned='text'</script><b>bold?</b>"
 XSS_FILE = "<img src=x onerror=alert(1)>.pdf"
@@ -421,6 +454,7 @@ def test_screenshot_of_a_living_dashboard_for_the_readme(chromium, tmp_path):
         page.screenshot(path=str(DOCS / "dashboard.png"))
         page.context.close()
         phone = signed_in(chromium, inbox, viewport={"width": 390, "height": 780}).page
+        open_conversation(phone, "Priya Nair")
         phone.screenshot(path=str(DOCS / "dashboard-phone.png"))
         phone.context.close()
     finally:
