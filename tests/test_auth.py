@@ -180,3 +180,10 @@ def test_without_a_service_key_loopback_scripts_are_still_served_but_the_dashboa
     assert local.get("/inbox").status_code == 302
     remote = app.test_client().get("/api/whatsapp/agents", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert remote.status_code == 401
+
+
+def test_the_session_cookie_can_be_limited_to_https(settings):
+    secure_app = create_app({**settings, "SESSION_COOKIE_SECURE": "true"})
+    key = create_agent(secure_app.test_cli_runner(), "Ana Souza")
+    answer = secure_app.test_client().post("/login", json={"key": key})
+    assert "Secure" in answer.headers["Set-Cookie"]

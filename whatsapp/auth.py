@@ -148,6 +148,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_NAME="wa_inbox_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     register_commands(app)

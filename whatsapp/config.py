@@ -36,6 +36,8 @@ class Settings:
     agent_api_key: str = ""
     # Signs the dashboard's session cookie; unset, one is generated and kept in the database.
     secret_key: str = ""
+    # Send the session cookie over HTTPS only (set it in production, behind TLS).
+    session_cookie_secure: bool = False
     database_path: str = ""
     media_dir: str = ""
     port: int = DEFAULT_PORT
@@ -65,6 +67,7 @@ ENV_NAMES: dict[str, str] = {
     "WHATSAPP_BUSINESS_ACCOUNT_ID": "business_account_id",
     "AGENT_API_KEY": "agent_api_key",
     "SECRET_KEY": "secret_key",
+    "SESSION_COOKIE_SECURE": "session_cookie_secure",
     "DATABASE_PATH": "database_path",
     "MEDIA_DIR": "media_dir",
     "PORT": "port",
