@@ -285,7 +285,14 @@
       const latest = new Set(thread.messages.map((m) => m.id));
       // After "Load earlier", keep every message already shown that the newest page no longer covers.
       const kept = state.older.length ? state.messages.filter((m) => !latest.has(m.id)) : [];
+      const known = new Set(state.messages.map((m) => m.id));
+      const arrived = state.messages.length ? thread.messages.filter((m) => !known.has(m.id) && m.direction === "inbound") : [];
       state.messages = kept.concat(thread.messages);
+      if (arrived.length) {
+        // One short announcement for screen readers instead of re-reading the whole thread.
+        const last = arrived[arrived.length - 1];
+        $("announce").textContent = `New message from ${displayName(conv.conversation)}: ${last.text || last.type}`;
+      }
       if (!state.older.length) state.moreOlder = thread.messages.length === PAGE;
       renderHead();
       renderMessages(options.toBottom);

@@ -209,6 +209,9 @@ def test_a_webhook_delivery_appears_live_with_its_unread_badge_and_opening_it_cl
     # A message arriving while the conversation is open shows up in the thread and is read at once.
     inbox.customer_says(carla, "Thanks!")
     playwright_api.expect(page.locator("#messages .msg.in")).to_have_count(3, timeout=WAIT_MS)
+    playwright_api.expect(page.get_by_role("status").filter(has_text="New message")).to_have_text(
+        "New message from Carla Mendes: Thanks!"
+    )
     playwright_api.expect(item.locator(".badge")).to_have_count(0, timeout=WAIT_MS)
 
 
