@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from whatsapp import api, auth, cli, dashboard, db, errors, events, openapi, webhook
 from whatsapp.config import load_settings, warn_about_gaps
@@ -16,11 +18,35 @@ from whatsapp.media import MediaFetcher
 from whatsapp.templates import TemplateCache
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with nesting deeper than Python's recursion limit refused as invalid (a 400)."""
+
+    sort_keys = False
+    ensure_ascii = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+class RedactVerifyToken(logging.Filter):
+    """Access logs print the request line: blank out Meta's hub.verify_token in it."""
+
+    pattern = re.compile(r"(hub\.verify_token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "verify_token" in message:
+            record.msg, record.args = self.pattern.sub(r"\1[redacted]", message), ()
+        return True
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service. `test_config` overrides environment variables (by their names)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = JSONProvider(app)
     settings = load_settings(app.instance_path, test_config)
     app.config["SETTINGS"] = settings
     # A body over the limit gets 413 before it is read. The webhook (Meta sends up to 3 MB) and
@@ -38,6 +64,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(dashboard.bp)
     auth.init_app(app)
+    access_log = logging.getLogger("werkzeug")  # the development server's access log
+    if not any(isinstance(f, RedactVerifyToken) for f in access_log.filters):
+        access_log.addFilter(RedactVerifyToken())
     cli.register(app)
     warn_about_gaps(settings)
     return app

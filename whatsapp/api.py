@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/whatsapp")
 
 MAX_INT = 2**53  # larger ids cannot exist (and SQLite integers stop at 2**63)
+MESSAGE_ID = f"int(max={2**63 - 1})"  # a path id SQLite can hold; a larger one is a plain 404
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -330,7 +331,7 @@ def send_media() -> Response:
     return dispatch(target, outbound)
 
 
-@bp.get("/media/<int:message_id>")
+@bp.get(f"/media/<{MESSAGE_ID}:message_id>")
 def media_file(message_id: int) -> Response:
     """The message's media file with its content type, fetched from Meta first if needed."""
     conn = get_db()
@@ -361,7 +362,7 @@ def media_response(row) -> Response:
     return response
 
 
-@bp.post("/media/<int:message_id>/retry")
+@bp.post(f"/media/<{MESSAGE_ID}:message_id>/retry")
 def retry_media(message_id: int) -> Response:
     """Download the media again now (after a failure), whatever its backoff says."""
     conn = get_db()

@@ -56,7 +56,9 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("login.html", error=None)
     wants_json = request.is_json
     data = request.get_json(silent=True) if wants_json else request.form
-    key = data.get("key") if hasattr(data, "get") else None
+    if wants_json and not isinstance(data, dict):
+        raise APIError(400, 'The request body must be a JSON object: {"key": "..."}')
+    key = data.get("key")
     agent = sign_in(key) if isinstance(key, str) else None
     if agent is None:
         if wants_json:

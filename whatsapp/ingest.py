@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +30,29 @@ def decode(body: bytes) -> Any:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedPayload("the body is not JSON") from None
+    except RecursionError:
+        raise MalformedPayload("the body's JSON is nested too deeply") from None
+    if b"\\u" in body:  # only an escape can smuggle in a lone surrogate, which SQLite cannot store
+        payload = without_lone_surrogates(payload)
     if not isinstance(payload, dict):
         raise MalformedPayload("the body must be a JSON object")
     if payload.get("object") != "whatsapp_business_account" or not isinstance(payload.get("entry"), list):
         raise MalformedPayload("not a WhatsApp Business Account webhook (need object and entry[])")
     return payload
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid pairs, so any left is unpaired
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """The same JSON value with every unpaired surrogate (legal in JSON, not in UTF-8) made U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key): without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def receive(conn: sqlite3.Connection, body: bytes, payload: Any) -> Outcome:

@@ -354,8 +354,13 @@ def _str(value: Any, strip: bool = True) -> str | None:
     return text or None
 
 
+SQLITE_MAX_INT = 2**63 - 1
+
+
 def _int(value: Any) -> int | None:
+    """An integer SQLite can hold, or None (Meta's codes are small; anything else is not a code)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if -SQLITE_MAX_INT - 1 <= number <= SQLITE_MAX_INT else None

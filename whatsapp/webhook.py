@@ -43,14 +43,30 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, received[7:].lower())
 
 
+def read_body(limit: int) -> bytes:
+    """The raw body, read at most one byte past `limit` (a chunked body has no length to check first)."""
+    request.max_content_length = limit + 1  # the app's 1 MB is for agent calls; the check below is ours
+    stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise APIError(413, f"Webhook body over {limit} bytes")
+    return b"".join(chunks)
+
+
 @bp.post("/webhook")
 def receive() -> Response:
     settings = current_app.config["SETTINGS"]
     length = request.content_length
     if length is not None and length > settings.max_webhook_bytes:
         raise APIError(413, f"Webhook body over {settings.max_webhook_bytes} bytes")
-    request.max_content_length = settings.max_webhook_bytes
-    body = request.get_data(cache=False)
+    body = read_body(settings.max_webhook_bytes)
     if settings.app_secret:
         if not signature_valid(settings.app_secret, body, request.headers.get("X-Hub-Signature-256")):
             log.warning("Webhook POST with a missing or wrong X-Hub-Signature-256 refused")
