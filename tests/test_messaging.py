@@ -394,6 +394,33 @@ def test_templates_are_checked_against_the_approved_one_before_meta(client, grap
     assert all(r.path != SEND_PATH for r, _ in graph.log)
 
 
+@pytest.mark.parametrize(
+    "template,error",
+    [
+        (
+            {"components": [{"type": "button", "sub_type": "url", "index": "x", "parameters": []}]},
+            "needs an index",
+        ),
+        ({"components": [{"type": "button", "index": None, "parameters": []}]}, "needs an index"),
+        ({"components": [{"type": "body", "parameters": 5}]}, "body component must be a list"),
+        ({"parameters": {"header": {"type": ["image"], "link": "https://example.com/a.jpg"}}}, "header.type"),
+    ],
+)
+def test_malformed_template_components_get_a_400_not_a_500(client, graph, template, error):
+    serve_templates(graph)
+    answer = client.post(
+        "/api/whatsapp/send",
+        json={
+            "phone_number": "+14155550123",
+            "type": "template",
+            "template": {"name": "order_update", "language": "en_US", **template},
+        },
+    )
+    assert answer.status_code == 400, answer.get_json()
+    assert error in answer.get_json()["error"]
+    assert all(r.path != SEND_PATH for r, _ in graph.log)
+
+
 # --- read receipts and lifecycle ---------------------------------------------------------------
 
 

@@ -146,6 +146,10 @@ def _components(parameters: dict[str, Any]) -> list[dict[str, Any]]:
     if header:
         if isinstance(header, dict):  # a media header: {"type": "image", "link": "..."} or {"id": ...}
             kind = header.get("type", "image")
+            if kind not in MEDIA_FORMATS.values():
+                raise APIError(
+                    400, f"template.parameters.header.type must be one of {', '.join(MEDIA_FORMATS.values())}"
+                )
             source = {k: header[k] for k in ("link", "id", "filename") if k in header}
             components.append({"type": "header", "parameters": [{"type": kind, kind: source}]})
         else:
@@ -192,13 +196,15 @@ def _check(template: dict[str, Any], components: list[dict[str, Any]]) -> None:
             raise APIError(400, "each template component must be an object")
         kind = str(component.get("type", "")).lower()
         params = component.get("parameters") or []
+        if not isinstance(params, list):
+            raise APIError(400, f"the parameters of the template's {kind or 'unnamed'} component must be a list")
         if kind == "header":
             media = [p for p in params if isinstance(p, dict) and p.get("type") in MEDIA_FORMATS.values()]
             given["header"] = media[0]["type"] if media else len(params)
         elif kind == "body":
             given["body"] = len(params)
         elif kind == "button":
-            given["buttons"][int(component.get("index", 0))] = len(params)
+            given["buttons"][_button_index(component.get("index", 0))] = len(params)
     missing = []
     if needs["header"] != given["header"]:
         if isinstance(needs["header"], str):
@@ -212,6 +218,14 @@ def _check(template: dict[str, Any], components: list[dict[str, Any]]) -> None:
             missing.append(f"button {index} needs {count} parameter(s), got {given['buttons'].get(index, 0)}")
     if missing:
         raise APIError(400, f"Template {template.get('name')!r} ({template.get('language')}): " + "; ".join(missing))
+
+
+def _button_index(value: Any) -> int:
+    """Meta's button `index` ("0", "1", ...: the button's position in the template)."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if len(text) != 1 or not text.isascii() or not text.isdigit():
+        raise APIError(400, "a template button component needs an index: the button's position, 0 to 9")
+    return int(text)
 
 
 def render(template: dict[str, Any] | None, components: list[dict[str, Any]]) -> str | None:
