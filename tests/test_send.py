@@ -162,7 +162,29 @@ def test_a_timeout_is_a_504_and_the_message_waits_for_meta_statuses(settings, gr
     [delivered] = thread(client)
     assert delivered["whatsapp_message_id"] == "wamid.LATE"
     assert delivered["status"] == "delivered"
+    assert delivered["error"] is None  # "may or may not have been sent" no longer applies
     finished.wait(5)  # let the stand-in finish before the next test reuses it
+
+
+def test_a_failed_status_that_beats_our_write_of_the_wamid_keeps_its_error(app, client, graph):
+    """Meta's failed status (echoing our id) reaches another worker before the send's answer is stored."""
+    webhook_client = app.test_client()
+    answers: list[int] = []
+
+    def accept_after_the_status(request: Request) -> Response:
+        local_id = request.get_json()["biz_opaque_callback_data"]
+        errors = [{"code": 131026, "title": "Message undeliverable", "error_data": {"details": "Not on WhatsApp"}}]
+        status = status_update("wamid.RACE", "failed", callback=local_id, errors=errors)
+        answers.append(post_webhook(webhook_client, status).status_code)
+        return Response(json.dumps(send_ok(message_id="wamid.RACE")), content_type="application/json")
+
+    graph.expect_request(SEND_PATH, method="POST").respond_with_handler(accept_after_the_status)
+    assert send(client).status_code == 200
+    assert answers == [200]
+    [failed] = thread(client)
+    assert failed["whatsapp_message_id"] == "wamid.RACE"
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": 131026, "title": "Message undeliverable", "details": "Not on WhatsApp"}
 
 
 def test_an_unreachable_graph_api_is_a_502_stored_as_failed(settings):

@@ -230,7 +230,11 @@ def transition(
         f"""UPDATE whatsapp_messages SET
               {column} = COALESCE({column}, :ts),
               status = CASE WHEN status != 'failed' AND (CASE status {ladder} ELSE -1 END) < :rank
-                            THEN :status ELSE status END
+                            THEN :status ELSE status END,
+              -- Meta confirms a send that timed out: its provisional "may not have been sent" goes
+              error_code = CASE WHEN status = 'pending' THEN NULL ELSE error_code END,
+              error_title = CASE WHEN status = 'pending' THEN NULL ELSE error_title END,
+              error_details = CASE WHEN status = 'pending' THEN NULL ELSE error_details END
             WHERE message_id = :id""",
         {"ts": timestamp, "rank": rank, "status": status, "id": message_id},
     )

@@ -86,7 +86,10 @@ def mark_accepted(
     conn.execute(
         """UPDATE whatsapp_messages SET whatsapp_message_id = ?,
              status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
-             error_code = NULL, error_title = NULL, error_details = NULL
+             -- a 'failed' status that beat this write (matched by our local id) keeps Meta's reason
+             error_code = CASE WHEN status = 'failed' THEN error_code END,
+             error_title = CASE WHEN status = 'failed' THEN error_title END,
+             error_details = CASE WHEN status = 'failed' THEN error_details END
            WHERE message_id = ?""",
         (wamid, message_id),
     )
