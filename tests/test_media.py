@@ -6,6 +6,7 @@ import base64
 import hashlib
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from werkzeug import Response
@@ -193,3 +194,35 @@ def test_the_sweeper_retries_a_failed_download_by_itself(auto_client, graph):
     assert message["media"]["size"] == len(JPEG)
     assert [r.path for r, _ in graph.log].count("/v26.0/555001") == 2
     fetcher.stop()
+
+
+def agent_sends_image(client, graph, media: dict) -> dict:
+    """A customer writes (opening the window) and the agent answers with an image."""
+    post_webhook(client, text_message("send me the photo", timestamp=int(time.time()) - 5))
+    graph.expect_request("/v26.0/110293847561029/messages", method="POST").respond_with_json(
+        {"messaging_product": "whatsapp", "messages": [{"id": "wamid.OUTIMG"}]}
+    )
+    answer = client.post("/api/whatsapp/send", json={"phone_number": "+14155550123", "type": "image", "media": media})
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()["message"]
+
+
+@pytest.mark.parametrize("media", [{"link": "https://example.com/receipt.jpg"}, {"id": "6620042381272920"}])
+def test_media_sent_by_link_or_meta_id_has_no_local_copy_and_says_so(client, graph, media):
+    sent = agent_sends_image(client, graph, media)
+    answer = client.get(f"/api/whatsapp/media/{sent['id']}")
+    assert answer.status_code == 404
+    assert "keeps no copy" in answer.get_json()["error"]
+    assert all(r.path.startswith("/v26.0/110293847561029/") for r, _ in graph.log)  # Meta was not asked
+
+
+def test_a_downloaded_file_that_went_missing_is_fetched_again(client, graph):
+    post_webhook(client, image_message())
+    serve_media(graph)
+    message_id = only_message(client)["id"]
+    assert client.get(f"/api/whatsapp/media/{message_id}").status_code == 200
+    for stored in Path(client.application.config["SETTINGS"].media_dir).iterdir():
+        stored.unlink()  # a lost volume, a cleanup script
+    served = client.get(f"/api/whatsapp/media/{message_id}")
+    assert served.status_code == 200, served.get_json()
+    assert served.data == JPEG

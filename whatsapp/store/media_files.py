@@ -10,12 +10,14 @@ from .queries import get_message
 
 def claim_media(conn: sqlite3.Connection, message_id: int, force: bool, stale_before: str) -> sqlite3.Row | None:
     """Take a message's media download for this worker (inside a write transaction), or None if
-    it is ready, not due, or another worker holds a fresh claim."""
+    it is not due, or another worker holds a fresh claim. `force` claims a ready one too (its file
+    went missing, or an agent asked)."""
     due = "" if force else "AND (media_next_attempt_at IS NOT NULL AND media_next_attempt_at <= :now)"
+    states = "'pending', 'failed', 'ready'" if force else "'pending', 'failed'"
     cur = conn.execute(
         f"""UPDATE whatsapp_messages SET media_state = 'downloading', media_next_attempt_at = :now
             WHERE message_id = :id AND media_id IS NOT NULL AND (
-                (media_state IN ('pending', 'failed') {due})
+                (media_state IN ({states}) {due})
                 OR (media_state = 'downloading' AND media_next_attempt_at <= :stale))""",
         {"id": message_id, "now": now(), "stale": stale_before},
     )
