@@ -109,7 +109,8 @@ CREATE INDEX IF NOT EXISTS idx_parked_local ON parked_statuses (local_id) WHERE 
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at TIMESTAMP NOT NULL,
-    kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated'
+    kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated',
+                                 -- 'conversation.merged' (another thread of the same customer was folded in)
     conversation_id INTEGER,
     message_id INTEGER
 );
