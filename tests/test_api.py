@@ -258,8 +258,10 @@ def test_the_right_key_is_served(anon):
     assert answer.status_code == 200
 
 
-def test_without_a_configured_key_only_loopback_clients_are_served(settings):
-    app = create_app({**settings, "AGENT_API_KEY": ""})
+def test_without_a_configured_key_only_loopback_clients_are_served(settings, caplog):
+    with caplog.at_level("WARNING"):
+        app = create_app({**settings, "AGENT_API_KEY": ""})
+    assert any("AGENT_API_KEY is not set" in r.getMessage() for r in caplog.records)  # said at start-up
     local = app.test_client().get("/api/whatsapp/stats")
     assert local.status_code == 200
     remote = app.test_client().get("/api/whatsapp/stats", environ_base={"REMOTE_ADDR": "203.0.113.9"})
