@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 import pytest
@@ -245,6 +246,22 @@ def test_agent_routes_need_the_key(anon, method, url):
     answer = getattr(anon, method)(url)
     assert answer.status_code == 401
     assert answer.get_json()["success"] is False
+
+
+def test_every_agent_route_needs_the_key(app, anon):
+    """All of /api/whatsapp/ but Meta's webhook and the public OpenAPI document, walked from the app."""
+    public = {"/api/whatsapp/webhook", "/api/whatsapp/openapi.json"}
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/whatsapp/") or rule.rule in public:
+            continue
+        url = re.sub(r"<[^>]+>", "1", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            answer = anon.open(url, method=method, headers={"Accept": "text/event-stream"})
+            assert answer.status_code == 401, (method, url, answer.status_code)
+            assert answer.get_json()["success"] is False
+            checked.append(f"{method} {url}")
+    assert len(checked) >= 19  # the spec's seven and every route added since
 
 
 @pytest.mark.parametrize("header", [f"Bearer {AGENT_KEY}x", "Bearer wrong", "Basic " + AGENT_KEY, AGENT_KEY, "Bearer "])
