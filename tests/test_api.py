@@ -123,6 +123,13 @@ def test_mexican_numbers_with_or_without_the_1_are_one_customer(client):
     assert answer.status_code == 200
 
 
+def test_argentine_numbers_with_or_without_the_9_are_one_customer(client):
+    seed(client, ("5491123456789", "hola", 1795500000))
+    answer = client.get("/api/whatsapp/conversation", query_string={"phone_number": "+54 11 2345-6789"})
+    assert answer.status_code == 200
+    assert answer.get_json()["conversation"]["phone_number"] == "+5491123456789"
+
+
 @pytest.mark.parametrize(
     "params,status,error",
     [
