@@ -89,6 +89,8 @@ def test_health_reports_the_last_delivery_and_what_is_waiting(client):
         "parked_statuses": 0,
         "media_pending": 0,
         "media_failed": 0,
+        "failed_sends_last_24h": 0,
+        "last_send_error": None,
     }
     post_webhook(client, fixture_bytes("image"))
     post_webhook(client, fixture_bytes("status_read"))

@@ -91,6 +91,10 @@ def test_an_expired_token_is_explained(client, graph):
     body = answer.get_json()
     assert "access token is invalid or expired" in body["error"] and body["error_code"] == 190
     assert thread(client)[0]["status"] == "failed"
+    # Every send fails until an operator replaces the token: the health route says why.
+    health = client.get("/api/whatsapp/health").get_json()["health"]
+    assert health["failed_sends_last_24h"] == 1
+    assert health["last_send_error"]["code"] == 190 and health["last_send_error"]["at"] is not None
 
 
 def test_a_template_error_names_meta_code_and_details(client, graph):

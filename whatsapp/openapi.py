@@ -336,6 +336,14 @@ HEALTH = obj(
         "parked_statuses": {"type": "integer", "minimum": 0},
         "media_pending": {"type": "integer", "minimum": 0},
         "media_failed": {"type": "integer", "minimum": 0},
+        "failed_sends_last_24h": {"type": "integer", "minimum": 0},
+        "last_send_error": nullable(
+            obj(
+                {"code": nullable("integer"), "title": nullable("string"), "details": nullable("string"), "at": TIME},
+                required=["code", "title", "details", "at"],
+            ),
+            description="Meta's latest refusal of a send in the last 24 hours (e.g. 190: the access token expired)",
+        ),
     },
     required=["last_webhook_at", "deliveries", "parked_statuses"],
 )

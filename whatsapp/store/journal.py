@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .common import now
+from .common import ago, now
 
 
 def journal_insert(conn: sqlite3.Connection, body: bytes) -> int:
@@ -39,12 +39,37 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
                   COALESCE(SUM(media_state = 'failed'), 0)
            FROM whatsapp_messages WHERE media_state IN ('pending', 'downloading', 'failed')"""
     ).fetchone()
+    # An expired token (190) or a blocked account fails every send: show Meta's latest refusal.
+    since = ago(24)
+    failed_sends = conn.execute(
+        """SELECT COUNT(*) FROM whatsapp_messages
+           WHERE timestamp >= ? AND direction = 'outbound' AND status = 'failed'""",
+        (since,),
+    ).fetchone()[0]
+    last_error = conn.execute(
+        """SELECT error_code, error_title, error_details, COALESCE(failed_at, timestamp) AS at
+           FROM whatsapp_messages
+           WHERE timestamp >= ? AND direction = 'outbound' AND status = 'failed'
+           ORDER BY timestamp DESC, message_id DESC LIMIT 1""",
+        (since,),
+    ).fetchone()
     return {
         "last_webhook_at": last,
         "deliveries": journal_counts(conn),
         "parked_statuses": int(parked),
         "media_pending": int(media[0]),
         "media_failed": int(media[1]),
+        "failed_sends_last_24h": int(failed_sends),
+        "last_send_error": (
+            {
+                "code": last_error["error_code"],
+                "title": last_error["error_title"],
+                "details": last_error["error_details"],
+                "at": last_error["at"],
+            }
+            if last_error
+            else None
+        ),
     }
 
 
