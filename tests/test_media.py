@@ -226,3 +226,21 @@ def test_a_downloaded_file_that_went_missing_is_fetched_again(client, graph):
     served = client.get(f"/api/whatsapp/media/{message_id}")
     assert served.status_code == 200, served.get_json()
     assert served.data == JPEG
+
+
+def test_media_being_downloaded_by_another_thread_says_so(auto_client, graph):
+    release = threading.Event()
+
+    def slow_info(request):
+        release.wait(10)
+        return Response('{"error": {"message": "gone", "code": 100}}', status=400, content_type="application/json")
+
+    graph.expect_request("/v26.0/555001", method="GET").respond_with_handler(slow_info)
+    post_webhook(auto_client, image_message())
+    wait_for_state(auto_client, "downloading")
+    answer = auto_client.get(f"/api/whatsapp/media/{only_message(auto_client)['id']}")
+    release.set()
+    assert answer.status_code == 503
+    assert "being downloaded" in answer.get_json()["error"]
+    assert answer.get_json()["retry_after"] == 2
+    wait_for_state(auto_client, "failed")

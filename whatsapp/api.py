@@ -344,6 +344,10 @@ def media_file(message_id: int) -> Response:
     if row["media_state"] != "ready" or not row["media_path"] or not os.path.exists(row["media_path"]):
         state = current_app.extensions["media"].fetch(message_id, force=True)
         row = store.get_message(conn, message_id)
+        if state == "downloading":  # another thread or worker holds a fresh claim on it
+            raise APIError(
+                503, "The media is being downloaded from WhatsApp right now; try again shortly", retry_after=2
+            )
         if state != "ready" or not row["media_path"]:
             raise APIError(502, f"The media could not be fetched from WhatsApp: {row['media_error'] or state}")
     return media_response(row)

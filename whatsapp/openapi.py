@@ -393,7 +393,8 @@ ERROR_DESCRIPTIONS = {
     422: "WhatsApp refused the message (Meta's code, title and details included)",
     429: "WhatsApp is rate limiting (after bounded retries)",
     502: "WhatsApp failed or could not be reached",
-    503: "The inbox is busy (Retry-After), or the webhook has no app secret configured",
+    503: "The inbox is busy (Retry-After), a setting is missing (the app secret, the business account id), "
+    "or the media is being downloaded right now (retry_after)",
     504: "WhatsApp did not answer in time: the message may or may not have been sent",
 }
 
@@ -609,7 +610,7 @@ def _paths() -> dict[str, Any]:
                         "description": "The file; not images, video or audio are served as attachments",
                         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                     },
-                    **errors(404, 502, *AGENT_ERRORS),
+                    **errors(404, 502, 503, *AGENT_ERRORS),
                 },
             }
         },
