@@ -167,3 +167,81 @@ CREATE TABLE IF NOT EXISTS service_secrets (
     value TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
+
+-- How many conversations sit behind each tab and stat, kept by triggers, so the conversation list
+-- and /stats read one row however many conversations there are (BENCHMARKS.md). Filled from the
+-- table the first time this schema meets a database that lacks it.
+CREATE TABLE IF NOT EXISTS conversation_counts (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    total INTEGER NOT NULL,
+    open INTEGER NOT NULL,              -- status 'open'
+    assigned INTEGER NOT NULL,          -- status 'assigned'
+    closed INTEGER NOT NULL,            -- status 'closed'
+    unread INTEGER NOT NULL,            -- unread_count > 0, whatever the status
+    unread_active INTEGER NOT NULL,     -- not closed and unread (the 'unread' tab)
+    unassigned_active INTEGER NOT NULL  -- not closed and no agent (the 'unassigned' tab)
+);
+INSERT OR IGNORE INTO conversation_counts
+SELECT 1, COUNT(*), COALESCE(SUM(status = 'open'), 0), COALESCE(SUM(status = 'assigned'), 0),
+       COALESCE(SUM(status = 'closed'), 0), COALESCE(SUM(unread_count > 0), 0),
+       COALESCE(SUM(status != 'closed' AND unread_count > 0), 0),
+       COALESCE(SUM(status != 'closed' AND assigned_agent_id IS NULL), 0)
+FROM whatsapp_conversations;
+-- Not closed conversations of each agent (the 'mine' tab).
+CREATE TABLE IF NOT EXISTS agent_conversation_counts (
+    agent_id INTEGER PRIMARY KEY,
+    active INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO agent_conversation_counts
+SELECT assigned_agent_id, COUNT(*) FROM whatsapp_conversations
+WHERE assigned_agent_id IS NOT NULL AND status != 'closed' AND NOT EXISTS (SELECT 1 FROM agent_conversation_counts)
+GROUP BY assigned_agent_id;
+
+CREATE TRIGGER IF NOT EXISTS conversation_counts_insert AFTER INSERT ON whatsapp_conversations BEGIN
+    UPDATE conversation_counts SET
+        total = total + 1,
+        open = open + (new.status = 'open'),
+        assigned = assigned + (new.status = 'assigned'),
+        closed = closed + (new.status = 'closed'),
+        unread = unread + (new.unread_count > 0),
+        unread_active = unread_active + (new.status != 'closed' AND new.unread_count > 0),
+        unassigned_active = unassigned_active + (new.status != 'closed' AND new.assigned_agent_id IS NULL)
+    WHERE id = 1;
+    INSERT INTO agent_conversation_counts (agent_id, active)
+    SELECT new.assigned_agent_id, 1 WHERE new.assigned_agent_id IS NOT NULL AND new.status != 'closed'
+    ON CONFLICT (agent_id) DO UPDATE SET active = active + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS conversation_counts_delete AFTER DELETE ON whatsapp_conversations BEGIN
+    UPDATE conversation_counts SET
+        total = total - 1,
+        open = open - (old.status = 'open'),
+        assigned = assigned - (old.status = 'assigned'),
+        closed = closed - (old.status = 'closed'),
+        unread = unread - (old.unread_count > 0),
+        unread_active = unread_active - (old.status != 'closed' AND old.unread_count > 0),
+        unassigned_active = unassigned_active - (old.status != 'closed' AND old.assigned_agent_id IS NULL)
+    WHERE id = 1;
+    UPDATE agent_conversation_counts SET active = active - 1
+    WHERE agent_id = old.assigned_agent_id AND old.status != 'closed';
+END;
+-- Only when what is counted changes (not on each message's unread_count + 1 beyond the first).
+CREATE TRIGGER IF NOT EXISTS conversation_counts_update
+AFTER UPDATE OF status, unread_count, assigned_agent_id ON whatsapp_conversations
+WHEN old.status IS NOT new.status OR (old.unread_count > 0) IS NOT (new.unread_count > 0)
+     OR old.assigned_agent_id IS NOT new.assigned_agent_id BEGIN
+    UPDATE conversation_counts SET
+        open = open + (new.status = 'open') - (old.status = 'open'),
+        assigned = assigned + (new.status = 'assigned') - (old.status = 'assigned'),
+        closed = closed + (new.status = 'closed') - (old.status = 'closed'),
+        unread = unread + (new.unread_count > 0) - (old.unread_count > 0),
+        unread_active = unread_active + (new.status != 'closed' AND new.unread_count > 0)
+            - (old.status != 'closed' AND old.unread_count > 0),
+        unassigned_active = unassigned_active + (new.status != 'closed' AND new.assigned_agent_id IS NULL)
+            - (old.status != 'closed' AND old.assigned_agent_id IS NULL)
+    WHERE id = 1;
+    UPDATE agent_conversation_counts SET active = active - 1
+    WHERE agent_id = old.assigned_agent_id AND old.status != 'closed';
+    INSERT INTO agent_conversation_counts (agent_id, active)
+    SELECT new.assigned_agent_id, 1 WHERE new.assigned_agent_id IS NOT NULL AND new.status != 'closed'
+    ON CONFLICT (agent_id) DO UPDATE SET active = active + 1;
+END;

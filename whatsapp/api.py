@@ -146,15 +146,17 @@ def conversations() -> Response:
     offset = int_param(request.args.get("offset"), "offset", default=0, low=0)
     conn = get_db()
     filters = {"status": status, "unread_only": unread_only, "tab": tab, "agent_id": me}
-    snippets: dict[int, str | None] = {}
+    matches: dict[int, int | None] = {}
     if query:
-        snippets = store.search(conn, query)
-        filters["ids"] = list(snippets)
+        matches = store.search(conn, query)
+        filters["ids"] = list(matches)
     rows = store.list_conversations(conn, **filters, limit=limit, offset=offset)
     items = [present.conversation(r) for r in rows]
     if query:
+        shown = [matches[item["id"]] for item in items if matches.get(item["id"])]
+        snippets = store.snippets(conn, query, shown)
         for item in items:
-            item["snippet"] = snippets.get(item["id"])
+            item["snippet"] = snippets.get(matches.get(item["id"]) or 0)
     return jsonify(
         success=True,
         conversations=items,

@@ -16,6 +16,7 @@ DEFAULT_API_VERSION = "v26.0"
 DEFAULT_PORT = 8001
 
 _TRUE = {"1", "true", "yes", "on"}
+SYNCHRONOUS_LEVELS = ("FULL", "EXTRA", "NORMAL")
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,9 @@ class Settings:
     send_read_receipts: bool = True
     # Download inbound media in the background as soon as a webhook is answered.
     media_auto_download: bool = True
+    # SQLite's synchronous level: FULL (default) fsyncs every commit, so a webhook answered 200
+    # survives a power cut; NORMAL survives a crash of the process but not of the machine.
+    sqlite_synchronous: str = "FULL"
     # Largest webhook body accepted; Meta's deliveries are at most about 3 MB.
     max_webhook_bytes: int = 4 * 1024 * 1024
 
@@ -75,6 +79,7 @@ ENV_NAMES: dict[str, str] = {
     "WHATSAPP_GRAPH_TIMEOUT": "graph_timeout",
     "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",
     "MEDIA_AUTO_DOWNLOAD": "media_auto_download",
+    "SQLITE_SYNCHRONOUS": "sqlite_synchronous",
 }
 
 
@@ -119,6 +124,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"WHATSAPP_API_VERSION must look like v26.0, got {settings.api_version!r}")
     if not settings.api_url.startswith(("http://", "https://")):
         raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
+    if settings.sqlite_synchronous.upper() not in SYNCHRONOUS_LEVELS:
+        raise ConfigError(f"SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got {settings.sqlite_synchronous!r}")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"PORT must be between 1 and 65535, got {settings.port}")
 

@@ -3,12 +3,21 @@
 Durability settings (see README "Reliability"):
 - journal_mode=WAL: readers never block the writer, so several gunicorn workers share one file.
 - synchronous=FULL: a transaction is on disk when COMMIT returns; a webhook answered 200 survives
-  a power cut, at the cost of one fsync per delivery (measured in bench/).
+  a power cut, at the cost of one fsync per delivery (measured in bench/, see BENCHMARKS.md);
+  SQLITE_SYNCHRONOUS=NORMAL trades that for speed.
 - busy_timeout: a worker waits for the write lock instead of failing with "database is locked".
+
+Two measured changes from the one-connection-per-request of Flask's tutorial (BENCHMARKS.md):
+- Each thread keeps its connection between requests (`get_db`): opening one costs little, but closing
+  the last connection to a WAL database checkpoints it, which cost a third of a webhook's time.
+- Writers queue for a file lock (`write_lock`) before BEGIN IMMEDIATE: the kernel wakes the next one
+  the moment the lock is free, where SQLite's busy handler polls with sleeps of up to 100 ms.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -65,30 +74,77 @@ def schema_statements() -> list[str]:
     return statements
 
 
+class WriteLock:
+    """Writers of one database file take turns: a thread lock within a process, flock across them."""
+
+    def __init__(self, path: str) -> None:
+        self.threads = threading.Lock()
+        self.fd = os.open(path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self.threads.acquire()
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.threads.release()
+
+
+_write_locks: dict[tuple[int, str], WriteLock] = {}
+_write_locks_lock = threading.Lock()
+
+
+def write_lock(conn: sqlite3.Connection) -> WriteLock:
+    """This process's lock for the file behind `conn` (opened after a fork: flock is per open file)."""
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    key = (os.getpid(), path)
+    lock = _write_locks.get(key)
+    if lock is None:
+        with _write_locks_lock:
+            lock = _write_locks.get(key) or _write_locks.setdefault(key, WriteLock(path))
+    return lock
+
+
 @contextmanager
 def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One unit of work: BEGIN IMMEDIATE takes the write lock up front so read-then-write is safe."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    with write_lock(conn):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+_threads = threading.local()
 
 
 def get_db() -> sqlite3.Connection:
-    """The request's connection, opened on first use."""
+    """The request's connection: this thread's, kept from one request to the next."""
     if "db" not in g:
         settings = current_app.config["SETTINGS"]
-        g.db = connect(settings.database_path, current_app.config.get("SQLITE_SYNCHRONOUS", SYNCHRONOUS))
+        level = current_app.config.get("SQLITE_SYNCHRONOUS", settings.sqlite_synchronous.upper())
+        key = (os.getpid(), settings.database_path, level)
+        cached = getattr(_threads, "db", None)
+        if cached is None or cached[0] != key:
+            if cached is not None:
+                cached[1].close()  # one cached connection a thread (tests switch files constantly)
+            _threads.db = (key, connect(settings.database_path, level))
+        g.db = _threads.db[1]
     return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
+    """End of request: the connection stays open for the thread's next request, never mid-transaction."""
     conn = g.pop("db", None)
-    if conn is not None:
-        conn.close()
+    if conn is not None and conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def init_app(app: Flask) -> None:

@@ -54,6 +54,7 @@ from .queries import (  # noqa: F401
     message_in_conversation,
     messages_by_wamid,
     search,
+    snippets,
     stats,
     tab_counts,
 )

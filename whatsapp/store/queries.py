@@ -42,23 +42,38 @@ def count_conversations(
     agent_id: int | None = None,
     ids: list[int] | None = None,
 ) -> int:
+    """How many conversations match: from the trigger-kept counts for a plain filter or tab."""
+    if ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
+        counts = _counts(conn)
+        if status:
+            return counts[status]
+        if unread_only:
+            return counts["unread"]
+        if tab is None:
+            return counts["total"]
+        return tab_counts(conn, agent_id, counts)[tab]
     clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return int(conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations {where}", params).fetchone()[0])
 
 
-def tab_counts(conn: sqlite3.Connection, agent_id: int | None) -> dict[str, int]:
-    """How many conversations sit behind each dashboard tab, in one pass over a covering index."""
-    row = conn.execute(
-        """SELECT COALESCE(SUM(status != 'closed'), 0),
-                  COALESCE(SUM(status != 'closed' AND unread_count > 0), 0),
-                  COALESCE(SUM(status != 'closed' AND assigned_agent_id = ?), 0),
-                  COALESCE(SUM(status != 'closed' AND assigned_agent_id IS NULL), 0),
-                  COALESCE(SUM(status = 'closed'), 0)
-           FROM whatsapp_conversations""",
-        (agent_id,),
-    ).fetchone()
-    return dict(zip(TABS, (int(v) for v in row), strict=True))
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """The row of conversation_counts (schema.sql keeps it by triggers)."""
+    row = conn.execute("SELECT * FROM conversation_counts WHERE id = 1").fetchone()
+    return {key: int(row[key]) for key in row.keys() if key != "id"}
+
+
+def tab_counts(conn: sqlite3.Connection, agent_id: int | None, counts: dict[str, int] | None = None) -> dict[str, int]:
+    """How many conversations sit behind each dashboard tab: two rows read, whatever the inbox's size."""
+    counts = counts or _counts(conn)
+    mine = conn.execute("SELECT active FROM agent_conversation_counts WHERE agent_id = ?", (agent_id,)).fetchone()
+    return {
+        "all": counts["total"] - counts["closed"],
+        "unread": counts["unread_active"],
+        "mine": int(mine[0]) if mine else 0,
+        "unassigned": counts["unassigned_active"],
+        "closed": counts["closed"],
+    }
 
 
 def conversation_filters(
@@ -92,25 +107,35 @@ def conversation_filters(
     return clauses, params
 
 
-def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, str | None]:
-    """Conversations matching a search (names, number, message text), best message matches first.
+def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, int | None]:
+    """Conversations matching a search (names, number, message text), newest matching message first.
 
-    Returns {conversation_id: snippet of the matching message or None}. Accent-insensitive.
+    Returns {conversation_id: message_id of its newest matching message, or None for a name or
+    number match}; `snippets` makes the snippets of the page shown. Accent-insensitive. FTS5 walks
+    its index newest first and stops at the limit, so the cost does not grow with the inbox.
     """
-    words = re.findall(r"\w+", query)
-    found: dict[int, str | None] = {}
-    if not words:
+    match = match_expression(query)
+    found: dict[int, int | None] = {}
+    if match is None:
         return found
-    match = " ".join(f'"{w}"*' for w in words)
-    for row in conn.execute(
-        """SELECT m.conversation_id, snippet(messages_fts, 0, '**', '**', '…', 12) AS snippet
-           FROM messages_fts JOIN whatsapp_messages m ON m.message_id = messages_fts.rowid
-           WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?""",
+    hits = conn.execute(
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
         (match, limit * 5),
-    ):
-        found.setdefault(int(row["conversation_id"]), row["snippet"])
+    ).fetchall()
+    ids = [int(r[0]) for r in hits]
+    if ids:
+        marks = ",".join("?" * len(ids))
+        owners = dict(
+            conn.execute(
+                f"SELECT message_id, conversation_id FROM whatsapp_messages WHERE message_id IN ({marks})", ids
+            ).fetchall()
+        )
+        for message_id in ids:
+            if message_id in owners:
+                found.setdefault(int(owners[message_id]), message_id)
     for row in conn.execute(
-        "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? LIMIT ?", (match, limit)
+        "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+        (match, limit),
     ):
         found.setdefault(int(row["rowid"]), None)
     digits = re.sub(r"\D", "", query)
@@ -120,7 +145,29 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
             (f"%{digits}%", limit),
         ):
             found.setdefault(int(row["conversation_id"]), None)
-    return found
+    return dict(list(found.items())[:limit])
+
+
+def match_expression(query: str) -> str | None:
+    """Every word of the query as a prefix ('caf' finds 'Café'), all of them required."""
+    words = re.findall(r"\w+", query)
+    return " ".join(f'"{w}"*' for w in words) if words else None
+
+
+def snippets(conn: sqlite3.Connection, query: str, message_ids: list[int]) -> dict[int, str]:
+    """The matching words of these messages in context, **marked**: only for the page shown."""
+    match = match_expression(query)
+    if match is None or not message_ids:
+        return {}
+    marks = ",".join("?" * len(message_ids))
+    return {
+        int(row[0]): row[1]
+        for row in conn.execute(
+            f"""SELECT rowid, snippet(messages_fts, 0, '**', '**', '…', 12) FROM messages_fts
+                WHERE messages_fts MATCH ? AND rowid IN ({marks})""",
+            (match, *message_ids),
+        )
+    }
 
 
 def list_messages(
@@ -195,15 +242,13 @@ def get_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, int]:
-    row = conn.execute(
-        """SELECT COUNT(*) AS total_conversations,
-                  COALESCE(SUM(unread_count > 0), 0) AS unread_conversations,
-                  COALESCE(SUM(status = 'open'), 0) AS open_conversations,
-                  COALESCE(SUM(status = 'assigned'), 0) AS assigned_conversations,
-                  COALESCE(SUM(status = 'closed'), 0) AS closed_conversations
-           FROM whatsapp_conversations"""
-    ).fetchone()
+    counts = _counts(conn)
     recent = conn.execute("SELECT COUNT(*) FROM whatsapp_messages WHERE timestamp >= ?", (ago(24),)).fetchone()[0]
-    result = {key: int(row[key]) for key in row.keys()}
-    result["messages_last_24h"] = int(recent)
-    return result
+    return {
+        "total_conversations": counts["total"],
+        "unread_conversations": counts["unread"],
+        "open_conversations": counts["open"],
+        "assigned_conversations": counts["assigned"],
+        "closed_conversations": counts["closed"],
+        "messages_last_24h": int(recent),
+    }
