@@ -1,0 +1,139 @@
+"""The benchmark suite, one command: `python -m bench.run` (add --smoke for a seconds-long check).
+
+1. Webhook ingest through gunicorn against a baseline app under the same settings (wrk, pre-signed).
+2. Agent reads (p50/p99) with 10 thousand and with 1 million messages, their ratio, worker memory,
+   and the query plan of every statement those reads run.
+3. The durability cost: synchronous=FULL against NORMAL.
+
+Prints a summary and writes every figure to bench/results.json (BENCHMARKS.md explains them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import ingest, plans, reads
+from .common import KEY, ROOT
+
+log = logging.getLogger("bench")
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": wrk[0] if wrk else "?",
+        "workers": int(os.environ.get("WEB_CONCURRENCY", "4")),
+        "threads": int(os.environ.get("GUNICORN_THREADS", "32")),
+    }
+
+
+def query_plans(database: Path, conversation_id: int) -> dict[str, Any]:
+    from app import create_app
+
+    app = create_app({"DATABASE_PATH": str(database), "AGENT_API_KEY": KEY, "MEDIA_AUTO_DOWNLOAD": "false"})
+    paths = {
+        "conversations": "/api/whatsapp/conversations",
+        "thread (newest 50)": f"/api/whatsapp/messages?conversation_id={conversation_id}",
+        "stats": "/api/whatsapp/stats",
+        "search": "/api/whatsapp/conversations?q=refund",
+    }
+    return plans.explain(app, database, paths, KEY)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and runs: proves the suite works")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary databases")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="wa-bench-"))
+    sizes = (
+        {"small": 1_000, "large": 10_000, "rounds": 20}
+        if args.smoke
+        else {"small": 10_000, "large": 1_000_000, "rounds": 300}
+    )
+    try:
+        results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke}
+        log.info("== ingest")
+        results["ingest"] = ingest.run(
+            workdir / "ingest", seconds=2 if args.smoke else 10, bodies=5_000 if args.smoke else 60_000
+        )
+        log.info("== reads")
+        results["reads"] = reads.run(
+            workdir / "reads", small=sizes["small"], large=sizes["large"], rounds=sizes["rounds"]
+        )
+        large = workdir / "reads" / "large" / "inbox.sqlite3"
+        with sqlite3.connect(large) as conn:
+            busiest = conn.execute(
+                "SELECT conversation_id FROM whatsapp_messages GROUP BY conversation_id ORDER BY COUNT(*) DESC LIMIT 1"
+            ).fetchone()[0]
+        results["query_plans"] = query_plans(large, busiest)
+        scans = {name: [s for s in stmts if s["full_scans"]] for name, stmts in results["query_plans"].items()}
+        results["full_scans"] = {name: found for name, found in scans.items() if found}
+        summary(results)
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        log.info("figures written to %s", args.out)
+        return results
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def summary(results: dict[str, Any]) -> None:
+    i, r = results["ingest"], results["reads"]
+    log.info("== summary")
+    log.info(
+        "ingest: baseline %.0f/s, wa-inbox FULL %.0f/s (ratio %.2f), NORMAL %.0f/s (ratio %.2f); "
+        "FULL/NORMAL %.2f; every delivery stored: %s",
+        i["baseline"]["per_second"],
+        i["full"]["per_second"],
+        i["ratio_full_to_baseline"],
+        i["normal"]["per_second"],
+        i["ratio_normal_to_baseline"],
+        i["ratio_full_to_normal"],
+        i["every_delivery_stored"],
+    )
+    for name, ratio in r["p50_ratio_large_to_small"].items():
+        log.info(
+            "reads %-20s p50 %6.2f ms -> %6.2f ms (x%.2f)",
+            name,
+            r["small"]["reads"][name]["p50_ms"],
+            r["large"]["reads"][name]["p50_ms"],
+            ratio,
+        )
+    log.info(
+        "worker RSS: %d KiB -> %d KiB (x%.2f)",
+        r["small"]["worker_rss_kib_after_reads"],
+        r["large"]["worker_rss_kib_after_reads"],
+        r["rss_ratio_large_to_small"],
+    )
+    log.info("full scans in the reads' query plans: %s", results["full_scans"] or "none")
+
+
+if __name__ == "__main__":
+    main()
