@@ -1,7 +1,7 @@
 """Do open dashboards slow the webhook down? Webhook latency against gunicorn without and with
 fifty Server-Sent Event streams open, and how soon every stream hears of each delivery.
 
-    python bench/dashboard_streams.py [--streams 50] [--deliveries 200]
+    python -m bench.dashboard_streams [--streams 50] [--deliveries 200]
 
 Starts gunicorn with gunicorn.conf.py on a free loopback port over a temporary database, and prints
 medians, 95th percentiles and their ratio (the figure in README "Dashboard streams").
@@ -10,17 +10,10 @@ medians, 95th percentiles and their ratio (the figure in README "Dashboard strea
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
-import json
 import logging
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,49 +21,19 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret"
-KEY = "bench-key"
+from bench.common import KEY, WEBHOOK, Gunicorn, delivery, sign
+
 log = logging.getLogger("bench")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def delivery(n: int) -> bytes:
-    message = {
-        "from": f"1415555{n % 1000:04d}",
-        "id": f"wamid.BENCH{time.time_ns()}{n}",
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": f"bench message {n}"},
-    }
-    contact = {"profile": {"name": f"Bench {n % 1000}"}, "wa_id": message["from"]}
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "1555", "phone_number_id": "1"},
-        "contacts": [contact],
-        "messages": [message],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
-
-
 def post(base: str, session: requests.Session, n: int) -> float:
-    body = delivery(n)
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    body = delivery(n, prefix=f"STREAMS{time.time_ns()}x")
     started = time.perf_counter()
     answer = session.post(
-        f"{base}/api/whatsapp/webhook",
+        base + WEBHOOK,
         data=body,
         timeout=30,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)},
     )
     elapsed = time.perf_counter() - started
     assert answer.status_code == 200, answer.text
@@ -134,32 +97,8 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tmp = tempfile.mkdtemp(prefix="wa-bench-")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_PATH": f"{tmp}/inbox.sqlite3",
-        "MEDIA_DIR": f"{tmp}/media",
-        "WHATSAPP_APP_SECRET": SECRET,
-        "AGENT_API_KEY": KEY,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "MEDIA_AUTO_DOWNLOAD": "false",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(f"{tmp}/gunicorn.log", "w"),  # noqa: SIM115 - lives as long as the server
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/api/whatsapp/openapi.json", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    with Gunicorn("wsgi:app", Path(tempfile.mkdtemp(prefix="wa-bench-"))) as server:
+        base = server.base
         warm = requests.Session()
         for n in range(50):  # every worker's caches and lazy imports, before anything is timed
             post(base, warm, 10**6 + n)
@@ -192,9 +131,6 @@ def main() -> None:
                 f"median {statistics.median(lags) * 1000:.0f} ms, "
                 f"max {max(lags) * 1000:.0f} ms ({len(lags)}/{args.deliveries} deliveries)"
             )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from whatsapp import db, store
-from whatsapp.updates import parse_delivery
+from whatsapp.updates import parse_delivery, to_db_time
 
 from .common import KEY, Gunicorn, median, percentile
 
@@ -58,7 +58,7 @@ def generate(path: Path, messages: int, seed: int = 7) -> dict[str, int]:
             phone = f"1415{customer:07d}"
             stamp = str(start + n * 86_400 // MESSAGES_PER_DAY)
             if n % 3 == 2:
-                replies.append((phone, text_for(rng, n), n))
+                replies.append((phone, text_for(rng, n), n, stamp))
                 continue
             items.append(
                 {
@@ -91,7 +91,7 @@ def generate(path: Path, messages: int, seed: int = 7) -> dict[str, int]:
         }
         with db.write_transaction(conn):
             store.apply_delivery(conn, parse_delivery(payload))
-            for phone, text, n in replies:
+            for phone, text, n, stamp in replies:
                 row = store.find_conversation(conn, phone_number="+" + phone)
                 if row is None:
                     continue
@@ -104,8 +104,16 @@ def generate(path: Path, messages: int, seed: int = 7) -> dict[str, int]:
                     local_id=store.new_local_id(),
                 )
                 store.mark_accepted(conn, local, f"wamid.OUT{n:09d}", phone, None)
+                # Backdated: the storage code stamps a send with the current time.
+                conn.execute(
+                    "UPDATE whatsapp_messages SET timestamp = ? WHERE message_id = ?", (to_db_time(stamp), local)
+                )
         written += count
     with db.write_transaction(conn):  # the state of a working inbox: most read, some assigned, many closed
+        conn.execute(
+            """UPDATE whatsapp_conversations SET last_message_at = (SELECT MAX(timestamp) FROM whatsapp_messages m
+               WHERE m.conversation_id = whatsapp_conversations.conversation_id)"""
+        )
         ids = [r[0] for r in conn.execute("SELECT conversation_id FROM whatsapp_conversations")]
         for cid in ids:
             roll = rng.random()

@@ -547,6 +547,20 @@ def test_search_finds_names_numbers_and_text_accent_insensitively_with_snippets(
     assert client.get("/api/whatsapp/conversations?q=%22%27*").get_json()["conversations"] == []
 
 
+def test_search_matches_word_beginnings_after_whole_words_and_marks_them_in_the_snippet(client):
+    post_webhook(client, text_message("Um café, por favor", wa_id="5511999990001", name="Ana"))
+    post_webhook(client, text_message("the caf is closed", wa_id="14155550002", name="Bob"))
+    post_webhook(client, text_message("my refund please", wa_id="14155550003", name="Cy"))
+    found = client.get("/api/whatsapp/conversations?q=caf").get_json()["conversations"]
+    assert {c["contact_name"] for c in found} == {"Ana", "Bob"}
+    snippets = {c["contact_name"]: c["snippet"] for c in found}
+    assert "**caf**" in snippets["Bob"] and "**café**" in snippets["Ana"]
+    partial = client.get("/api/whatsapp/conversations?q=refu").get_json()["conversations"]
+    assert [c["contact_name"] for c in partial] == ["Cy"] and "**refund**" in partial[0]["snippet"]
+    # Words under three letters match whole only: 'ca' is no prefix search over the whole inbox.
+    assert client.get("/api/whatsapp/conversations?q=ca").get_json()["conversations"] == []
+
+
 def test_the_list_returns_the_counts_behind_each_tab_and_filters_by_them(client):
     for i in range(1, 5):
         post_webhook(client, text_message("hi", wa_id=f"1415555000{i}", timestamp=1795500000 + i))

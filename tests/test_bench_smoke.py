@@ -1,0 +1,74 @@
+"""The benchmark suite in its smoke mode: tiny sizes, seconds long, so it cannot rot. It checks that
+every part ran and measured something, never how fast (timings belong to BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+READS = ("conversations", "thread (newest 50)", "stats", "search")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_ingest_measured_the_baseline_and_both_durability_settings_and_stored_every_delivery(results):
+    ingest = results["ingest"]
+    for name in ("baseline", "full", "normal"):
+        assert ingest[name]["requests"] > 0 and ingest[name]["status_errors"] == 0, ingest[name]
+        assert 0 < ingest[name]["p50_ms"] <= ingest[name]["p99_ms"]
+    for name in ("full", "normal"):
+        assert ingest[name]["stored"] >= ingest[name]["requests"]  # every 200 is a stored message
+    assert ingest["every_delivery_stored"] is True
+    assert ingest["ratio_full_to_baseline"] == pytest.approx(
+        ingest["full"]["per_second"] / ingest["baseline"]["per_second"], rel=0.01
+    )
+
+
+def test_reads_ran_at_both_sizes_through_the_service(results):
+    reads = results["reads"]
+    assert reads["large"]["messages"] > 5 * reads["small"]["messages"] > 0
+    assert reads["large"]["conversations"] > reads["small"]["conversations"]
+    for size in ("small", "large"):
+        assert set(reads[size]["reads"]) == set(READS)
+        for figures in reads[size]["reads"].values():
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+        assert reads[size]["worker_rss_kib_after_reads"] > 0
+    assert set(reads["p50_ratio_large_to_small"]) == set(READS)
+
+
+def test_every_read_has_its_query_plans_and_none_scans_a_whole_table(results):
+    plans = results["query_plans"]
+    assert set(plans) == set(READS)
+    for name, statements in plans.items():
+        assert statements, name
+        assert all(s["plan"] for s in statements)
+    assert results["full_scans"] == {}
+
+
+def test_the_dashboard_streams_benchmark_runs():
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.dashboard_streams", "--streams", "3", "--deliveries", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "3 streams" in run.stderr and "seen by all 3 streams" in run.stderr
