@@ -92,6 +92,7 @@ class Gunicorn:
             "AGENT_API_KEY": KEY,
             "MEDIA_AUTO_DOWNLOAD": "false",
             "WHATSAPP_API_URL": "http://127.0.0.1:9",  # nothing here may reach Meta
+            "WHATSAPP_PHONE_NUMBER_ID": "1",  # the number of the deliveries below
             **(env or {}),
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
         }

@@ -9,6 +9,7 @@ import pytest
 from app import create_app
 
 from .helpers import (
+    AGENT_KEY,
     APP_SECRET,
     VERIFY_TOKEN,
     envelope,
@@ -388,3 +389,24 @@ def test_an_unsupported_message_keeps_meta_reason(client):
         "title": "Message type unknown",
         "details": "Message type is currently not supported.",
     }
+
+
+def test_a_change_for_another_number_of_the_business_is_acknowledged_and_skipped(client, caplog):
+    """One app can serve several numbers of a business account: only this inbox's number is stored."""
+    ours = text_message("for us", wa_id="14155550001")
+    theirs = text_message("for the other number", wa_id="14155550002")
+    theirs["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999999999999"
+    ours["entry"][0]["changes"].append(theirs["entry"][0]["changes"][0])
+    answer = post_webhook(client, ours)
+    assert answer.status_code == 200 and answer.get_json()["stored"] == 1
+    phones = [c["phone_number"] for c in client.get("/api/whatsapp/conversations").get_json()["conversations"]]
+    assert phones == ["+14155550001"]
+    assert "999999999999999" in caplog.text and "not this inbox" in caplog.text
+
+
+def test_without_a_configured_number_every_change_is_stored(settings):
+    client = create_app({**settings, "WHATSAPP_PHONE_NUMBER_ID": ""}).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+    payload = text_message("for the other number", wa_id="14155550002")
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999999999999"
+    assert post_webhook(client, payload).get_json()["stored"] == 1

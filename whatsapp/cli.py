@@ -22,7 +22,7 @@ def register(app: Flask) -> None:
         """Process journaled webhook deliveries that failed or were not processed (idempotent)."""
         conn = db.connect(app.config["SETTINGS"].database_path)
         try:
-            outcomes = ingest.replay(conn, include_processed)
+            outcomes = ingest.replay(conn, include_processed, app.config["SETTINGS"].phone_number_id)
             processed = sum(1 for o in outcomes if o.state == "processed")
             failed = [o for o in outcomes if o.state == "failed"]
             click.echo(f"Replayed {len(outcomes)} deliveries: {processed} processed, {len(failed)} failed")

@@ -62,6 +62,7 @@ def without_lone_surrogates(value: Any) -> Any:
 class _Waiting:
     body: bytes
     payload: Any
+    phone_number_id: str
     done: threading.Event
     outcome: Outcome | None = None
     error: BaseException | None = None
@@ -86,8 +87,8 @@ class GroupCommit:
         self.leader = threading.Lock()
         self.conn: sqlite3.Connection | None = None  # used only by the leader
 
-    def submit(self, body: bytes, payload: Any) -> Outcome:
-        waiting = _Waiting(body, payload, threading.Event())
+    def submit(self, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
+        waiting = _Waiting(body, payload, phone_number_id, threading.Event())
         self.queue.put(waiting)
         with self.leader:
             while not waiting.done.is_set():
@@ -121,7 +122,7 @@ class GroupCommit:
                 conn.execute("SAVEPOINT delivery")
                 try:
                     delivery_id = store.journal_insert(conn, waiting.body)
-                    waiting.outcome = _process(conn, delivery_id, waiting.payload)
+                    waiting.outcome = _process(conn, delivery_id, waiting.payload, waiting.phone_number_id)
                 except Exception as exc:  # not even journaled: this one request fails, the rest stand
                     conn.execute("ROLLBACK TO delivery")
                     waiting.error = exc
@@ -132,17 +133,17 @@ _committers: dict[tuple[int, str, str], GroupCommit] = {}
 _committers_lock = threading.Lock()
 
 
-def receive_grouped(path: str, synchronous: str, body: bytes, payload: Any) -> Outcome:
+def receive_grouped(path: str, synchronous: str, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
     """`receive`, through this process's group commit for the database file."""
     key = (os.getpid(), path, synchronous)  # a forked gunicorn worker has its own
     committer = _committers.get(key)
     if committer is None:
         with _committers_lock:
             committer = _committers.get(key) or _committers.setdefault(key, GroupCommit(path, synchronous))
-    return committer.submit(body, payload)
+    return committer.submit(body, payload, phone_number_id)
 
 
-def receive(conn: sqlite3.Connection, body: bytes, payload: Any) -> Outcome:
+def receive(conn: sqlite3.Connection, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
     """Journal the body and process it in the same transaction (one fsync).
 
     If processing raises, its writes are rolled back to a savepoint and the body stays journaled as
@@ -150,10 +151,10 @@ def receive(conn: sqlite3.Connection, body: bytes, payload: Any) -> Outcome:
     """
     with write_transaction(conn):
         delivery_id = store.journal_insert(conn, body)
-        return _process(conn, delivery_id, payload)
+        return _process(conn, delivery_id, payload, phone_number_id)
 
 
-def replay(conn: sqlite3.Connection, include_processed: bool = False) -> list[Outcome]:
+def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_number_id: str = "") -> list[Outcome]:
     """Process journaled deliveries again (idempotent): by default those not processed yet."""
     outcomes = []
     for row in store.journal_unprocessed(conn, include_processed):
@@ -164,14 +165,14 @@ def replay(conn: sqlite3.Connection, include_processed: bool = False) -> list[Ou
                 store.journal_finish(conn, row["delivery_id"], "failed", str(exc))
                 outcomes.append(Outcome(row["delivery_id"], "failed", None, str(exc)))
                 continue
-            outcomes.append(_process(conn, row["delivery_id"], payload))
+            outcomes.append(_process(conn, row["delivery_id"], payload, phone_number_id))
     return outcomes
 
 
-def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any) -> Outcome:
+def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any, phone_number_id: str = "") -> Outcome:
     conn.execute("SAVEPOINT process_delivery")
     try:
-        delivery = parse_delivery(payload)
+        delivery = parse_delivery(payload, phone_number_id)
         result = store.apply_delivery(conn, delivery)
     except Exception as exc:  # a bug or a shape we do not know yet: keep the body, record why
         conn.execute("ROLLBACK TO process_delivery")
@@ -183,6 +184,10 @@ def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any) -> Outcom
     conn.execute("RELEASE process_delivery")
     for problem in delivery.problems:
         log.warning("Delivery %s: skipped %s", delivery_id, problem)
+    for number in delivery.other_numbers:
+        log.warning(
+            "Delivery %s: skipped a change for phone_number_id %s, not this inbox's number", delivery_id, number
+        )
     for name in delivery.ignored_fields:
         log.info("Delivery %s: acknowledged webhook field %r (not handled)", delivery_id, name)
     problems = "; ".join(delivery.problems)[:2000] or None

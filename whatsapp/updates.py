@@ -127,10 +127,16 @@ class Delivery:
     statuses: list[StatusUpdate] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     ignored_fields: list[str] = field(default_factory=list)
+    # phone_number_ids of changes for another number of the same business account, skipped
+    other_numbers: list[str] = field(default_factory=list)
 
 
-def parse_delivery(body: Any) -> Delivery:
-    """Parse a decoded webhook body. Raises MalformedPayload only when the envelope itself is wrong."""
+def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
+    """Parse a decoded webhook body. Raises MalformedPayload only when the envelope itself is wrong.
+
+    With `phone_number_id`, a change whose `metadata.phone_number_id` names another number (the
+    same app can serve several numbers of a business account) is skipped: it is not this inbox's.
+    """
     if not isinstance(body, dict):
         raise MalformedPayload("the body must be a JSON object")
     entries = body.get("entry")
@@ -153,6 +159,11 @@ def parse_delivery(body: Any) -> Delivery:
             value = change.get("value")
             if not isinstance(value, dict):
                 delivery.problems.append(f"{where}.value is not an object")
+                continue
+            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            number = metadata.get("phone_number_id")
+            if phone_number_id and number is not None and str(number) != phone_number_id:
+                delivery.other_numbers.append(str(number))
                 continue
             _parse_value(value, where, delivery)
     return delivery

@@ -81,7 +81,7 @@ def receive() -> Response:
     except MalformedPayload as exc:
         raise APIError(400, f"Invalid webhook body: {exc}") from None
     level = current_app.config.get("SQLITE_SYNCHRONOUS", settings.sqlite_synchronous.upper())
-    outcome = ingest.receive_grouped(settings.database_path, level, body, payload)
+    outcome = ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id)
     if outcome.result is not None:
         # After the commit, so the download threads see the rows; the answer does not wait for them.
         current_app.extensions["media"].schedule(outcome.result.media_message_ids)
