@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from app import create_app
@@ -70,6 +72,19 @@ def test_a_conversation_reports_when_its_window_closes(client):
     conv = conversation(client)
     assert conv["can_reply"] is True
     assert conv["window_expires_at"] > conv["last_inbound_at"]
+
+
+@pytest.mark.parametrize("minutes_ago,open_", [(24 * 60 - 3, True), (24 * 60 - 1, False)])
+def test_replies_stop_two_minutes_before_metas_24_hours(client, graph, minutes_ago, open_):
+    written = now_ts() - minutes_ago * 60
+    post_webhook(client, text_message("nearly a day ago", timestamp=written))
+    conv = conversation(client)
+    assert conv["can_reply"] is open_
+    closes = datetime.strptime(conv["window_expires_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert closes.timestamp() == written + 24 * 3600 - 120
+    if not open_:
+        answer = client.post("/api/whatsapp/send", json={"phone_number": "+14155550123", "message": "hi"})
+        assert answer.status_code == 409 and graph.log == []
 
 
 def test_an_old_message_leaves_the_window_closed(client):

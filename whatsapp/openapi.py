@@ -106,7 +106,10 @@ CONVERSATION = obj(
         "username": nullable("string"),
         "last_message_type": nullable("string"),
         "last_inbound_at": TIME,
-        "window_expires_at": TIME,
+        "window_expires_at": {
+            **TIME,
+            "description": "When free-form replies stop: 24 hours after the customer's last message, less 2 minutes",
+        },
         "can_reply": {"type": "boolean", "description": "Whether the 24-hour window allows free-form replies"},
         "created_at": TIME,
         "updated_at": TIME,

@@ -10,15 +10,18 @@ from typing import Any
 from .store import LOCAL_PREFIX
 
 WINDOW = timedelta(hours=24)
+# Stop free-form replies a little early: a send Meta receives just after the 24 hours is accepted
+# and then failed by a status webhook (131047), and clocks differ (cloud-api-pitfalls.md, item 9).
+WINDOW_MARGIN = timedelta(minutes=2)
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def window(last_inbound_at: str | None, at: datetime | None = None) -> tuple[str | None, bool]:
-    """When the 24-hour customer-service window closes, and whether free-form replies are allowed now."""
+    """When free-form replies stop (the 24-hour window less a 2-minute margin), and whether they're allowed now."""
     if not last_inbound_at:
         return None, False
     opened = datetime.strptime(last_inbound_at, _FORMAT).replace(tzinfo=UTC)
-    closes = opened + WINDOW
+    closes = opened + WINDOW - WINDOW_MARGIN
     return closes.strftime(_FORMAT), (at or datetime.now(UTC)) < closes
 
 
