@@ -245,3 +245,11 @@ WHEN old.status IS NOT new.status OR (old.unread_count > 0) IS NOT (new.unread_c
     SELECT new.assigned_agent_id, 1 WHERE new.assigned_agent_id IS NOT NULL AND new.status != 'closed'
     ON CONFLICT (agent_id) DO UPDATE SET active = active + 1;
 END;
+
+-- The last delivery of each webhook field ('messages', 'message_template_status_update', ...):
+-- "webhook verified, but no messages arrive" shows as a field that never appears (GET /health).
+CREATE TABLE IF NOT EXISTS webhook_fields (
+    field TEXT PRIMARY KEY,
+    last_received_at TIMESTAMP NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 0
+);

@@ -85,6 +85,7 @@ def test_health_reports_the_last_delivery_and_what_is_waiting(client):
     empty = client.get("/api/whatsapp/health").get_json()["health"]
     assert empty == {
         "last_webhook_at": None,
+        "webhook_fields": {},
         "deliveries": {},
         "parked_statuses": 0,
         "media_pending": 0,
@@ -98,3 +99,29 @@ def test_health_reports_the_last_delivery_and_what_is_waiting(client):
     assert health["last_webhook_at"] is not None
     assert health["deliveries"] == {"processed": 2}
     assert health["parked_statuses"] == 1 and health["media_pending"] == 1
+    assert health["webhook_fields"]["messages"]["deliveries"] == 2
+
+
+def test_health_shows_the_last_delivery_of_each_webhook_field(client):
+    post_webhook(client, fixture_bytes("text"))
+    template_update = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "109283746501928",
+                "changes": [
+                    {
+                        "field": "message_template_status_update",
+                        "value": {"event": "APPROVED", "message_template_name": "order_update"},
+                    }
+                ],
+            }
+        ],
+    }
+    assert post_webhook(client, template_update).status_code == 200
+    assert post_webhook(client, template_update).status_code == 200
+    fields = client.get("/api/whatsapp/health").get_json()["health"]["webhook_fields"]
+    assert set(fields) == {"messages", "message_template_status_update"}
+    assert fields["messages"]["deliveries"] == 1
+    assert fields["message_template_status_update"]["deliveries"] == 2
+    assert fields["messages"]["last_received_at"] <= fields["message_template_status_update"]["last_received_at"]

@@ -174,6 +174,7 @@ def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any, phone_num
     try:
         delivery = parse_delivery(payload, phone_number_id)
         result = store.apply_delivery(conn, delivery)
+        store.note_fields(conn, delivery.fields)
     except Exception as exc:  # a bug or a shape we do not know yet: keep the body, record why
         conn.execute("ROLLBACK TO process_delivery")
         conn.execute("RELEASE process_delivery")

@@ -331,6 +331,15 @@ STATS = obj(
 HEALTH = obj(
     {
         "last_webhook_at": TIME,
+        "webhook_fields": {
+            "type": "object",
+            "additionalProperties": obj(
+                {"last_received_at": TIME, "deliveries": {"type": "integer", "minimum": 0}},
+                required=["last_received_at", "deliveries"],
+            ),
+            "description": "Per webhook field (messages, message_template_status_update, ...): its last delivery "
+            "and how many; a field you subscribed to that never appears is not reaching this service",
+        },
         "deliveries": {
             "type": "object",
             "additionalProperties": {"type": "integer"},

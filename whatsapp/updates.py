@@ -129,6 +129,8 @@ class Delivery:
     ignored_fields: list[str] = field(default_factory=list)
     # phone_number_ids of changes for another number of the same business account, skipped
     other_numbers: list[str] = field(default_factory=list)
+    # the `field` of every change, handled or not (delivery health, per field)
+    fields: list[str] = field(default_factory=list)
 
 
 def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
@@ -153,6 +155,8 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
             if not isinstance(change, dict):
                 delivery.problems.append(f"{where} is not an object")
                 continue
+            if isinstance(change.get("field"), str) and change["field"] not in delivery.fields:
+                delivery.fields.append(change["field"][:100])
             if change.get("field") != "messages":
                 delivery.ignored_fields.append(str(change.get("field")))
                 continue

@@ -40,7 +40,14 @@ from .inbound import (  # noqa: F401
     store_inbound,
     transition,
 )
-from .journal import delivery_health, journal_counts, journal_finish, journal_insert, journal_unprocessed  # noqa: F401
+from .journal import (  # noqa: F401
+    delivery_health,
+    journal_counts,
+    journal_finish,
+    journal_insert,
+    journal_unprocessed,
+    note_fields,
+)
 from .media_files import claim_media, media_due, media_failed, media_ready  # noqa: F401
 from .outbound import create_outbound, find_by_client_id, mark_accepted, mark_failed, mark_unknown, new_local_id  # noqa: F401
 from .queries import (  # noqa: F401

@@ -30,6 +30,17 @@ def journal_unprocessed(conn: sqlite3.Connection, include_processed: bool = Fals
     return conn.execute(f"SELECT delivery_id, body FROM webhook_deliveries {where} ORDER BY delivery_id").fetchall()
 
 
+def note_fields(conn: sqlite3.Connection, fields: list[str]) -> None:
+    """Count a delivery under each webhook field it carried."""
+    for name in fields:
+        conn.execute(
+            """INSERT INTO webhook_fields (field, last_received_at, deliveries) VALUES (?, ?, 1)
+               ON CONFLICT (field) DO UPDATE SET last_received_at = excluded.last_received_at,
+                                                 deliveries = deliveries + 1""",
+            (name, now()),
+        )
+
+
 def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
     """What an operator checks first when messages stop arriving."""
     last = conn.execute("SELECT MAX(received_at) FROM webhook_deliveries").fetchone()[0]
@@ -53,8 +64,13 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
            ORDER BY timestamp DESC, message_id DESC LIMIT 1""",
         (since,),
     ).fetchone()
+    by_field = {
+        row["field"]: {"last_received_at": row["last_received_at"], "deliveries": row["deliveries"]}
+        for row in conn.execute("SELECT * FROM webhook_fields ORDER BY field LIMIT 100")
+    }
     return {
         "last_webhook_at": last,
+        "webhook_fields": by_field,
         "deliveries": journal_counts(conn),
         "parked_statuses": int(parked),
         "media_pending": int(media[0]),
