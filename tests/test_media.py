@@ -83,7 +83,8 @@ def test_inbound_media_is_downloaded_in_the_background_and_served(auto_client, g
     assert "attachment" not in served.headers.get("Content-Disposition", "")
 
 
-def test_the_webhook_answer_does_not_wait_for_the_media(auto_client, graph):
+def meta_stalls(graph) -> threading.Event:
+    """Meta holds the media lookup until the returned event is set, then refuses it."""
     release = threading.Event()
 
     def slow_info(request):
@@ -91,6 +92,11 @@ def test_the_webhook_answer_does_not_wait_for_the_media(auto_client, graph):
         return Response('{"error": {"message": "gone", "code": 100}}', status=400, content_type="application/json")
 
     graph.expect_request("/v26.0/555001", method="GET").respond_with_handler(slow_info)
+    return release
+
+
+def test_the_webhook_answer_does_not_wait_for_the_media(auto_client, graph):
+    release = meta_stalls(graph)
     answer = post_webhook(auto_client, image_message())
     assert answer.status_code == 200
     assert only_message(auto_client)["media_state"] in ("pending", "downloading")
@@ -229,13 +235,7 @@ def test_a_downloaded_file_that_went_missing_is_fetched_again(client, graph):
 
 
 def test_media_being_downloaded_by_another_thread_says_so(auto_client, graph):
-    release = threading.Event()
-
-    def slow_info(request):
-        release.wait(10)
-        return Response('{"error": {"message": "gone", "code": 100}}', status=400, content_type="application/json")
-
-    graph.expect_request("/v26.0/555001", method="GET").respond_with_handler(slow_info)
+    release = meta_stalls(graph)
     post_webhook(auto_client, image_message())
     wait_for_state(auto_client, "downloading")
     answer = auto_client.get(f"/api/whatsapp/media/{only_message(auto_client)['id']}")
