@@ -1,4 +1,5 @@
-"""gunicorn.conf.py takes its settings from .env too, like the app: a deployment configures one file."""
+"""How the service starts: `python app.py` serves on PORT, and gunicorn.conf.py takes its settings
+from .env too, like the app."""
 
 from __future__ import annotations
 
@@ -39,3 +40,34 @@ def test_the_example_dotenv_copied_as_is_gives_the_defaults(tmp_path):
 def test_the_environment_wins_over_the_dotenv(tmp_path):
     (tmp_path / ".env").write_text("WEB_CONCURRENCY=3\n")
     assert settings_in(tmp_path, WEB_CONCURRENCY="2").startswith("2 ")
+
+
+def test_python_app_py_serves_on_port(tmp_path):
+    """`python app.py` is the README's first command: it serves the API on PORT (default 8001)."""
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PORT": str(port), "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"), "AGENT_API_KEY": "k"}
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = requests.get(
+                    f"http://127.0.0.1:{port}/api/whatsapp/stats", headers={"Authorization": "Bearer k"}
+                )
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "app.py did not start"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.json()["success"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
