@@ -253,3 +253,6 @@ CREATE TABLE IF NOT EXISTS webhook_fields (
     last_received_at TIMESTAMP NOT NULL,
     deliveries INTEGER NOT NULL DEFAULT 0
 );
+
+-- Outbound messages still waiting for Meta's answer (GET /health counts the stale ones).
+CREATE INDEX IF NOT EXISTS idx_messages_pending ON whatsapp_messages (timestamp) WHERE status = 'pending';

@@ -85,6 +85,7 @@ def test_health_reports_the_last_delivery_and_what_is_waiting(client):
     empty = client.get("/api/whatsapp/health").get_json()["health"]
     assert empty == {
         "last_webhook_at": None,
+        "sends_pending_over_10_min": 0,
         "webhook_fields": {},
         "deliveries": {},
         "parked_statuses": 0,

@@ -276,3 +276,36 @@ def test_a_send_with_a_non_json_body_is_refused(client, graph):
     answer = client.post("/api/whatsapp/send", data="phone_number=1", content_type="application/x-www-form-urlencoded")
     assert answer.status_code == 400
     assert "JSON object" in answer.get_json()["error"]
+
+
+def test_a_send_cut_off_by_a_crash_says_so_and_a_later_status_settles_it(client, settings):
+    """The process wrote the pending row, then died before Meta answered (or before it was called)."""
+    import sqlite3
+
+    from whatsapp import db, store
+
+    customer_writes(client)
+    [conv] = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+    conn = db.connect(settings["DATABASE_PATH"])
+    with db.write_transaction(conn):  # the first step of a send, as sending.py does it
+        local_id = store.new_local_id()
+        message_id = store.create_outbound(
+            conn, conv["id"], message_type="text", text="sent just before the crash", agent_id=None, local_id=local_id
+        )
+    conn.close()
+    [fresh] = thread(client)
+    assert fresh["status"] == "pending" and fresh["error"] is None  # a send in flight is not an error yet
+    with sqlite3.connect(settings["DATABASE_PATH"]) as raw:  # ...eleven minutes later
+        raw.execute(
+            "UPDATE whatsapp_messages SET timestamp = datetime('now', '-11 minutes') WHERE message_id = ?",
+            (message_id,),
+        )
+    [stale] = thread(client)
+    assert stale["status"] == "pending" and "may or may not have been sent" in stale["error"]["title"]
+    assert client.get("/api/whatsapp/health").get_json()["health"]["sends_pending_over_10_min"] == 1
+    # Meta had sent it: its status echoes our id, and the message gets its wamid, ticks, and no error.
+    assert post_webhook(client, status_update("wamid.AFTERCRASH", "delivered", callback=local_id)).status_code == 200
+    [settled] = thread(client)
+    assert settled["whatsapp_message_id"] == "wamid.AFTERCRASH" and settled["status"] == "delivered"
+    assert settled["error"] is None
+    assert client.get("/api/whatsapp/health").get_json()["health"]["sends_pending_over_10_min"] == 0

@@ -346,6 +346,11 @@ HEALTH = obj(
             "description": "Journaled webhook deliveries per state: pending, processed, failed",
         },
         "parked_statuses": {"type": "integer", "minimum": 0},
+        "sends_pending_over_10_min": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Sends with no answer from Meta recorded after 10 minutes (the service stopped mid-send)",
+        },
         "media_pending": {"type": "integer", "minimum": 0},
         "media_failed": {"type": "integer", "minimum": 0},
         "failed_sends_last_24h": {"type": "integer", "minimum": 0},

@@ -13,6 +13,12 @@ WINDOW = timedelta(hours=24)
 # Stop free-form replies a little early: a send Meta receives just after the 24 hours is accepted
 # and then failed by a status webhook (131047), and clocks differ (cloud-api-pitfalls.md, item 9).
 WINDOW_MARGIN = timedelta(minutes=2)
+# A send still pending after this long lost its answer from Meta (the process stopped mid-send).
+STALE_PENDING = timedelta(minutes=10)
+STALE_PENDING_TITLE = (
+    "No answer from WhatsApp was recorded for this send (the service may have stopped while sending): "
+    "it may or may not have been sent; a status from WhatsApp will settle it"
+)
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -23,6 +29,14 @@ def window(last_inbound_at: str | None, at: datetime | None = None) -> tuple[str
     opened = datetime.strptime(last_inbound_at, _FORMAT).replace(tzinfo=UTC)
     closes = opened + WINDOW - WINDOW_MARGIN
     return closes.strftime(_FORMAT), (at or datetime.now(UTC)) < closes
+
+
+def _older_than(stamp: str | None, age: timedelta) -> bool:
+    try:
+        then = datetime.strptime(stamp or "", _FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return datetime.now(UTC) - then > age
 
 
 def conversation(row: sqlite3.Row) -> dict[str, Any]:
@@ -131,6 +145,8 @@ def message(
     error = None
     if row["error_code"] is not None or row["error_title"]:
         error = {"code": row["error_code"], "title": row["error_title"], "details": row["error_details"]}
+    elif row["status"] == "pending" and _older_than(row["timestamp"], STALE_PENDING):
+        error = {"code": None, "title": STALE_PENDING_TITLE, "details": None}
     data = {
         "id": row["message_id"],
         "whatsapp_message_id": None if wamid.startswith(LOCAL_PREFIX) else wamid,

@@ -68,8 +68,13 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
         row["field"]: {"last_received_at": row["last_received_at"], "deliveries": row["deliveries"]}
         for row in conn.execute("SELECT * FROM webhook_fields ORDER BY field LIMIT 100")
     }
+    # Sends whose process stopped between writing them and hearing from Meta (present.STALE_PENDING).
+    stuck = conn.execute(
+        "SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'pending' AND timestamp < ?", (ago(10 / 60),)
+    ).fetchone()[0]
     return {
         "last_webhook_at": last,
+        "sends_pending_over_10_min": int(stuck),
         "webhook_fields": by_field,
         "deliveries": journal_counts(conn),
         "parked_statuses": int(parked),
