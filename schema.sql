@@ -112,7 +112,8 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated',
                                  -- 'conversation.merged' (another thread of the same customer was folded in)
     conversation_id INTEGER,
-    message_id INTEGER
+    message_id INTEGER,
+    merged_from INTEGER          -- conversation.merged: the conversation folded in (now deleted)
 );
 
 CREATE INDEX IF NOT EXISTS idx_conversations_agent_activity

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .helpers import customer_writes, post_webhook, send_ok, status_update
+from .helpers import AGENT_KEY, customer_writes, post_webhook, send_ok, status_update, text_message
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 SSE = {"Accept": "text/event-stream"}
@@ -113,3 +113,37 @@ def test_a_worker_with_all_its_stream_threads_taken_refuses_another_stream_with_
     app.config["EVENT_MAX_STREAMS"] = 0
     answer = client.get("/api/whatsapp/events/stream", headers=SSE)
     assert answer.status_code == 503 and answer.get_json()["retry_after"] == 2
+
+
+def test_a_merge_names_the_conversation_folded_in(client):
+    post_webhook(client, text_message("by user id", wa_id=None, user_id="US.4242", username="@ada"))
+    post_webhook(client, text_message("by phone", wa_id="15551234567", user_id=None))
+    ids = sorted(c["id"] for c in client.get("/api/whatsapp/conversations").get_json()["conversations"])
+    post_webhook(client, text_message("both", wa_id="15551234567", user_id="US.4242"))
+    [merged] = [
+        e for e in client.get("/api/whatsapp/events?after=0").get_json()["events"] if e["kind"] == "conversation.merged"
+    ]
+    assert sorted([merged["conversation_id"], merged["merged_from"]]) == ids
+    gone = client.get("/api/whatsapp/conversation", query_string={"conversation_id": merged["merged_from"]})
+    assert gone.status_code == 404
+    kept = client.get("/api/whatsapp/conversation", query_string={"conversation_id": merged["conversation_id"]})
+    assert kept.get_json()["conversation"]["user_id"] == "US.4242"
+
+
+def test_an_event_log_from_before_merged_from_gains_the_column(settings):
+    import sqlite3
+
+    from app import create_app
+
+    with sqlite3.connect(settings["DATABASE_PATH"]) as old:
+        old.execute(
+            """CREATE TABLE events (event_id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TIMESTAMP NOT NULL,
+               kind TEXT NOT NULL, conversation_id INTEGER, message_id INTEGER)"""
+        )
+        old.execute("INSERT INTO events (created_at, kind, conversation_id) VALUES ('2026-11-01 10:00:00', 'x', 7)")
+    client = create_app(settings).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+    customer_writes(client)
+    events = client.get("/api/whatsapp/events?after=0").get_json()["events"]
+    assert events[0]["kind"] == "x" and events[0]["merged_from"] is None
+    assert [e["kind"] for e in events[1:]].count("message.created") == 1

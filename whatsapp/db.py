@@ -56,9 +56,21 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
             return
         conn.execute("PRAGMA journal_mode = WAL")
         with write_transaction(conn):
+            for table, column, kind in ADDED_COLUMNS:  # before the statements, which may use them
+                add_column(conn, table, column, kind)
             for statement in schema_statements():
                 conn.execute(statement)
         _initialised.add(key)
+
+
+# Columns added to a table after its first release: a database made before them gains them.
+ADDED_COLUMNS = [("events", "merged_from", "INTEGER")]
+
+
+def add_column(conn: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    existing = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if existing and column not in existing:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def schema_statements() -> list[str]:

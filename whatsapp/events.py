@@ -69,6 +69,7 @@ def event_json(row: Any) -> dict[str, Any]:
         "kind": row["kind"],
         "conversation_id": row["conversation_id"],
         "message_id": row["message_id"],
+        "merged_from": row["merged_from"],
         "created_at": row["created_at"],
     }
 

@@ -33,9 +33,13 @@ EVENT = {
         "kind": {"enum": ["message.created", "message.updated", "conversation.updated", "conversation.merged"]},
         "conversation_id": {"type": ["integer", "null"]},
         "message_id": {"type": ["integer", "null"]},
+        "merged_from": {
+            "type": ["integer", "null"],
+            "description": "conversation.merged: the conversation folded into conversation_id, now deleted",
+        },
         "created_at": {"type": "string"},
     },
-    "required": ["id", "kind", "conversation_id", "message_id", "created_at"],
+    "required": ["id", "kind", "conversation_id", "message_id", "merged_from", "created_at"],
 }
 
 AGENT = {

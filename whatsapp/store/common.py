@@ -32,11 +32,17 @@ def preview(message_type: str, text: str | None) -> str:
     return f"[{message_type}]"
 
 
-def emit(conn: sqlite3.Connection, kind: str, conversation_id: int | None, message_id: int | None = None) -> None:
+def emit(
+    conn: sqlite3.Connection,
+    kind: str,
+    conversation_id: int | None,
+    message_id: int | None = None,
+    merged_from: int | None = None,
+) -> None:
     """Append to the event log, in the caller's transaction (so an event exists iff its change does)."""
     conn.execute(
-        "INSERT INTO events (created_at, kind, conversation_id, message_id) VALUES (?, ?, ?, ?)",
-        (now(), kind, conversation_id, message_id),
+        "INSERT INTO events (created_at, kind, conversation_id, message_id, merged_from) VALUES (?, ?, ?, ?, ?)",
+        (now(), kind, conversation_id, message_id, merged_from),
     )
 
 

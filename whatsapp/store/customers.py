@@ -118,7 +118,7 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
             "keep": keep,
         },
     )
-    emit(conn, "conversation.merged", keep)
+    emit(conn, "conversation.merged", keep, merged_from=drop)
 
 
 def find_conversation(
