@@ -213,13 +213,32 @@ def agent_sends_image(client, graph, media: dict) -> dict:
     return answer.get_json()["message"]
 
 
-@pytest.mark.parametrize("media", [{"link": "https://example.com/receipt.jpg"}, {"id": "6620042381272920"}])
-def test_media_sent_by_link_or_meta_id_has_no_local_copy_and_says_so(client, graph, media):
-    sent = agent_sends_image(client, graph, media)
+def test_media_sent_by_link_has_no_local_copy_and_says_so(client, graph):
+    sent = agent_sends_image(client, graph, {"link": "https://example.com/receipt.jpg"})
     answer = client.get(f"/api/whatsapp/media/{sent['id']}")
     assert answer.status_code == 404
     assert "keeps no copy" in answer.get_json()["error"]
     assert all(r.path.startswith("/v26.0/110293847561029/") for r, _ in graph.log)  # Meta was not asked
+
+
+def test_media_sent_by_meta_media_id_is_fetched_from_meta_and_then_kept(client, graph):
+    sent = agent_sends_image(client, graph, {"id": "6620042381272920"})
+    serve_media(graph, media_id="6620042381272920", url_path="/cdn/6620042381272920")
+    first = client.get(f"/api/whatsapp/media/{sent['id']}")
+    assert first.status_code == 200, first.get_json()
+    assert first.data == JPEG and first.mimetype == "image/jpeg"
+    again = client.get(f"/api/whatsapp/media/{sent['id']}")
+    assert again.status_code == 200 and again.data == JPEG
+    assert [r.path for r, _ in graph.log].count("/v26.0/6620042381272920") == 1  # the second came from disk
+
+
+def test_media_sent_by_meta_media_id_that_meta_no_longer_has_is_a_502(client, graph):
+    sent = agent_sends_image(client, graph, {"id": "6620042381272920"})
+    graph.expect_request("/v26.0/6620042381272920", method="GET").respond_with_json(
+        {"error": {"message": "(#100) Invalid parameter", "code": 100}}, status=400
+    )
+    answer = client.get(f"/api/whatsapp/media/{sent['id']}")
+    assert answer.status_code == 502 and "could not be fetched" in answer.get_json()["error"]
 
 
 def test_a_downloaded_file_that_went_missing_is_fetched_again(client, graph):

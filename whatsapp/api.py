@@ -341,8 +341,11 @@ def media_file(message_id: int) -> Response:
     if row is None or not (row["media_id"] or row["media_path"] or row["media_url"]):
         raise APIError(404, "This message has no media")
     if row["direction"] == "outbound" and not (row["media_path"] and os.path.exists(row["media_path"])):
-        # Only uploads (send-media) are kept; Meta fetched a link itself, and a media id is Meta's.
-        raise APIError(404, "The inbox keeps no copy of this media: it was sent by link or by Meta media id")
+        if not row["media_id"]:  # WhatsApp fetched the link itself; it may be gone or changed since
+            raise APIError(404, "The inbox keeps no copy of this media: it was sent by link")
+        # Sent by Meta media id (or an upload whose file went missing): Meta keeps it for 30 days.
+        with write_transaction(conn):
+            store.media_fetchable(conn, message_id)
     if row["media_state"] != "ready" or not row["media_path"] or not os.path.exists(row["media_path"]):
         state = current_app.extensions["media"].fetch(message_id, force=True)
         row = store.get_message(conn, message_id)

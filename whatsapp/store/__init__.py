@@ -48,7 +48,7 @@ from .journal import (  # noqa: F401
     journal_unprocessed,
     note_fields,
 )
-from .media_files import claim_media, media_due, media_failed, media_ready  # noqa: F401
+from .media_files import claim_media, media_due, media_failed, media_fetchable, media_ready  # noqa: F401
 from .outbound import create_outbound, find_by_client_id, mark_accepted, mark_failed, mark_unknown, new_local_id  # noqa: F401
 from .queries import (  # noqa: F401
     TABS,

@@ -24,6 +24,15 @@ def claim_media(conn: sqlite3.Connection, message_id: int, force: bool, stale_be
     return get_message(conn, message_id) if cur.rowcount == 1 else None
 
 
+def media_fetchable(conn: sqlite3.Connection, message_id: int) -> None:
+    """Let an outbound message's media (sent by Meta media id) be downloaded like an inbound one's."""
+    conn.execute(
+        """UPDATE whatsapp_messages SET media_state = 'pending'
+           WHERE message_id = ? AND media_state IS NULL AND media_id IS NOT NULL""",
+        (message_id,),
+    )
+
+
 def media_due(conn: sqlite3.Connection, stale_before: str, limit: int = 20) -> list[int]:
     rows = conn.execute(
         """SELECT message_id FROM whatsapp_messages
