@@ -20,11 +20,16 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from flask import Flask, current_app, g
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 BUSY_TIMEOUT_MS = 30_000
@@ -86,6 +91,28 @@ def schema_statements() -> list[str]:
     return statements
 
 
+class Recent(Generic[K, V]):
+    """This process's one object per key, built on first use; only the most recently used `size`
+    are kept (a service uses one database file; the test suite, hundreds)."""
+
+    def __init__(self, build: Callable[[K], V], size: int = 8) -> None:
+        self.build = build
+        self.size = size
+        self.items: OrderedDict[K, V] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: K) -> V:
+        with self.lock:
+            item = self.items.get(key)
+            if item is None:
+                item = self.items[key] = self.build(key)
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)  # its users keep it until they are done
+            else:
+                self.items.move_to_end(key)
+            return item
+
+
 class WriteLock:
     """Writers of one database file take turns: a thread lock within a process, flock across them."""
 
@@ -105,20 +132,19 @@ class WriteLock:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.threads.release()
 
+    def __del__(self) -> None:
+        if hasattr(self, "fd"):
+            os.close(self.fd)
 
-_write_locks: dict[tuple[int, str], WriteLock] = {}
-_write_locks_lock = threading.Lock()
+
+# Keyed by process too: flock locks an open file, which a forked worker would share with its parent.
+_write_locks: Recent[tuple[int, str], WriteLock] = Recent(lambda key: WriteLock(key[1]))
 
 
 def write_lock(conn: sqlite3.Connection) -> WriteLock:
     """This process's lock for the file behind `conn` (opened after a fork: flock is per open file)."""
     path = conn.execute("PRAGMA database_list").fetchone()[2]
-    key = (os.getpid(), path)
-    lock = _write_locks.get(key)
-    if lock is None:
-        with _write_locks_lock:
-            lock = _write_locks.get(key) or _write_locks.setdefault(key, WriteLock(path))
-    return lock
+    return _write_locks.get((os.getpid(), path))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import store
-from .db import connect, write_transaction
+from .db import Recent, connect, write_transaction
 from .updates import MalformedPayload, parse_delivery
 
 log = logging.getLogger(__name__)
@@ -129,18 +129,13 @@ class GroupCommit:
                 conn.execute("RELEASE delivery")
 
 
-_committers: dict[tuple[int, str, str], GroupCommit] = {}
-_committers_lock = threading.Lock()
+_committers: Recent[tuple[int, str, str], GroupCommit] = Recent(lambda key: GroupCommit(key[1], key[2]))
 
 
 def receive_grouped(path: str, synchronous: str, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
     """`receive`, through this process's group commit for the database file."""
     key = (os.getpid(), path, synchronous)  # a forked gunicorn worker has its own
-    committer = _committers.get(key)
-    if committer is None:
-        with _committers_lock:
-            committer = _committers.get(key) or _committers.setdefault(key, GroupCommit(path, synchronous))
-    return committer.submit(body, payload, phone_number_id)
+    return _committers.get(key).submit(body, payload, phone_number_id)
 
 
 def receive(conn: sqlite3.Connection, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
