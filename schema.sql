@@ -257,3 +257,22 @@ CREATE TABLE IF NOT EXISTS webhook_fields (
 
 -- Outbound messages still waiting for Meta's answer (GET /health counts the stale ones).
 CREATE INDEX IF NOT EXISTS idx_messages_pending ON whatsapp_messages (timestamp) WHERE status = 'pending';
+
+-- Phone numbers by any run of their digits ('0003' finds +14155550003) without reading every
+-- conversation: a trigram index, kept by triggers, filled once for a database from before it.
+CREATE VIRTUAL TABLE IF NOT EXISTS phones_fts USING fts5(phone_number, tokenize = 'trigram');
+INSERT INTO phones_fts (rowid, phone_number)
+SELECT conversation_id, phone_number FROM whatsapp_conversations
+WHERE phone_number IS NOT NULL AND NOT EXISTS (SELECT 1 FROM phones_fts);
+CREATE TRIGGER IF NOT EXISTS phones_fts_insert AFTER INSERT ON whatsapp_conversations
+WHEN new.phone_number IS NOT NULL BEGIN
+    INSERT INTO phones_fts (rowid, phone_number) VALUES (new.conversation_id, new.phone_number);
+END;
+CREATE TRIGGER IF NOT EXISTS phones_fts_update AFTER UPDATE OF phone_number ON whatsapp_conversations BEGIN
+    DELETE FROM phones_fts WHERE rowid = old.conversation_id;
+    INSERT INTO phones_fts (rowid, phone_number)
+    SELECT new.conversation_id, new.phone_number WHERE new.phone_number IS NOT NULL;
+END;
+CREATE TRIGGER IF NOT EXISTS phones_fts_delete AFTER DELETE ON whatsapp_conversations BEGIN
+    DELETE FROM phones_fts WHERE rowid = old.conversation_id;
+END;

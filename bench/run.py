@@ -58,6 +58,7 @@ def query_plans(database: Path, conversation_id: int) -> dict[str, Any]:
         "thread (newest 50)": f"/api/whatsapp/messages?conversation_id={conversation_id}",
         "stats": "/api/whatsapp/stats",
         "search": "/api/whatsapp/conversations?q=refund",
+        "search by number": "/api/whatsapp/conversations?q=0000012",
     }
     return plans.explain(app, database, paths, KEY)
 

@@ -576,6 +576,46 @@ def test_search_matches_word_beginnings_after_whole_words_and_marks_them_in_the_
     assert client.get("/api/whatsapp/conversations?q=ca").get_json()["conversations"] == []
 
 
+def test_search_by_number_follows_number_changes_and_merges(client, settings):
+    import sqlite3
+
+    from .helpers import fixture_bytes
+
+    def by_number(digits):
+        return [
+            c["phone_number"] for c in client.get(f"/api/whatsapp/conversations?q={digits}").get_json()["conversations"]
+        ]
+
+    post_webhook(client, fixture_bytes("text"))  # +14155550123
+    assert by_number("5550123") == ["+14155550123"]
+    post_webhook(client, fixture_bytes("system_number_change"))  # now +14155550177
+    assert by_number("5550123") == [] and by_number("0177") == ["+14155550177"]
+    # A thread known only by user id joins the phone thread: one conversation, found by its number.
+    post_webhook(client, text_message("by user id", wa_id=None, user_id="US.777"))
+    post_webhook(client, text_message("both", wa_id="14155550177", user_id="US.777"))
+    assert by_number("0177") == ["+14155550177"]
+    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:  # the index holds exactly the live numbers
+        indexed = conn.execute("SELECT rowid, phone_number FROM phones_fts ORDER BY rowid").fetchall()
+        live = conn.execute(
+            "SELECT conversation_id, phone_number FROM whatsapp_conversations WHERE phone_number IS NOT NULL"
+        ).fetchall()
+    assert indexed == live
+
+
+def test_a_database_from_before_the_number_index_gets_it_filled(client, settings):
+    import sqlite3
+
+    post_webhook(client, text_message("hi", wa_id="5511999990001"))
+    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+        conn.execute("DROP TABLE phones_fts")
+    from whatsapp import db
+
+    db._initialised.clear()  # a new process meets the old file
+    db._threads.__dict__.pop("db", None)
+    found = client.get("/api/whatsapp/conversations?q=99990001").get_json()["conversations"]
+    assert [c["phone_number"] for c in found] == ["+5511999990001"]
+
+
 def test_the_list_returns_the_counts_behind_each_tab_and_filters_by_them(client):
     for i in range(1, 5):
         post_webhook(client, text_message("hi", wa_id=f"1415555000{i}", timestamp=1795500000 + i))

@@ -24,6 +24,8 @@ def list_conversations(
     offset: int = 0,
 ) -> list[sqlite3.Row]:
     """Conversations, newest activity first, filtered by status, unread, a dashboard tab or ids."""
+    if ids == []:
+        return []
     clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return conn.execute(
@@ -43,6 +45,8 @@ def count_conversations(
     ids: list[int] | None = None,
 ) -> int:
     """How many conversations match: from the trigger-kept counts for a plain filter or tab."""
+    if ids == []:
+        return 0
     if ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
         counts = _counts(conn)
         if status:
@@ -141,12 +145,12 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
     ):
         found.setdefault(int(row["rowid"]), None)
     digits = re.sub(r"\D", "", query)
-    if len(digits) >= 4:
+    if len(digits) >= 4:  # any run of the number's digits, through the trigram index
         for row in conn.execute(
-            "SELECT conversation_id FROM whatsapp_conversations WHERE phone_number LIKE ? LIMIT ?",
+            "SELECT rowid FROM phones_fts WHERE phone_number LIKE ? ORDER BY rowid DESC LIMIT ?",
             (f"%{digits}%", limit),
         ):
-            found.setdefault(int(row["conversation_id"]), None)
+            found.setdefault(int(row["rowid"]), None)
     return dict(list(found.items())[:limit])
 
 
