@@ -752,6 +752,11 @@
 
   function handleEvent(event) {
     refreshListSoon();
+    if (event.kind === "conversation.merged" && event.merged_from === state.currentId) {
+      // The open thread was folded into another of the same customer's: follow it there.
+      openConversation(event.conversation_id);
+      return;
+    }
     if (event.conversation_id !== null && event.conversation_id === state.currentId) {
       refreshThreadLive().then(() => {
         if (state.current && state.current.unread_count > 0 && document.visibilityState === "visible") markRead();

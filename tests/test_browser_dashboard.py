@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from whatsapp import agents, db
-from whatsapp.simulate import Customer, FakeGraph, inbound, png, sign, status
+from whatsapp.simulate import Customer, FakeGraph, envelope, inbound, new_wamid, png, sign, status
 
 pytestmark = pytest.mark.browser
 
@@ -365,6 +365,33 @@ def test_search_finds_a_conversation_by_message_text_and_shows_the_match(agent_p
     playwright_api.expect(items.first.locator("mark")).to_have_text("quarantined")
     page.get_by_label("Search conversations").fill("")
     playwright_api.expect(row(page, "Carla Mendes")).to_have_count(1, timeout=WAIT_MS)
+
+
+def test_an_open_thread_folded_into_the_same_customers_other_thread_follows_it(agent_page, inbox):
+    page = agent_page.page
+    gil = Customer("Gil Ramos", "14155550109")
+
+    def by_user_id(body: str, with_phone: bool) -> None:
+        contact = {"profile": {"name": "Gil Ramos", "username": "@gil"}, "user_id": "US.51505150"}
+        message = {
+            "from_user_id": "US.51505150",
+            "id": new_wamid(),
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": body},
+        }
+        if with_phone:
+            contact["wa_id"] = message["from"] = gil.wa_id
+        inbox.deliver(envelope({"contacts": [contact], "messages": [message]}, PHONE_NUMBER_ID))
+
+    inbox.customer_says(gil, "by phone")
+    by_user_id("by user id", with_phone=False)
+    playwright_api.expect(row(page, "Gil Ramos")).to_have_count(2, timeout=WAIT_MS)
+    row(page, "Gil Ramos").filter(has_text="by user id").click()
+    playwright_api.expect(page.locator("#messages .msg.in")).to_have_count(1, timeout=WAIT_MS)
+    by_user_id("both", with_phone=True)  # Meta now sends both ids: the two threads are one customer's
+    playwright_api.expect(row(page, "Gil Ramos")).to_have_count(1, timeout=WAIT_MS)
+    playwright_api.expect(page.locator("#messages .msg.in")).to_have_count(3, timeout=WAIT_MS)
 
 
 def test_a_long_thread_pages_back_with_load_earlier(agent_page, inbox):
