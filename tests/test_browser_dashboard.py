@@ -369,7 +369,7 @@ def test_search_finds_a_conversation_by_message_text_and_shows_the_match(agent_p
 
 def test_an_open_thread_folded_into_the_same_customers_other_thread_follows_it(agent_page, inbox):
     page = agent_page.page
-    gil = Customer("Gil Ramos", "14155550109")
+    gil = Customer("Gil Ramos", "14155550131")
 
     def by_user_id(body: str, with_phone: bool) -> None:
         contact = {"profile": {"name": "Gil Ramos", "username": "@gil"}, "user_id": "US.51505150"}
