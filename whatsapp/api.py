@@ -18,13 +18,14 @@ from .auth import acting_agent_id, check_agent_access
 from .db import get_db, write_transaction
 from .errors import APIError
 from .graph import GraphError, GraphUnavailable
+from .updates import SQLITE_MAX_INT
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/whatsapp")
 
 MAX_INT = 2**53  # larger ids cannot exist (and SQLite integers stop at 2**63)
-MESSAGE_ID = f"int(max={2**63 - 1})"  # a path id SQLite can hold; a larger one is a plain 404
+MESSAGE_ID = f"int(max={SQLITE_MAX_INT})"  # a path id SQLite can hold; a larger one is a plain 404
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -151,6 +152,7 @@ def conversations() -> Response:
         matches = store.search(conn, query)
         filters["ids"] = list(matches)
     rows = store.list_conversations(conn, **filters, limit=limit, offset=offset)
+    counts = store.conversation_counts(conn)
     items = [present.conversation(r) for r in rows]
     if query:
         shown = [matches[item["id"]] for item in items if matches.get(item["id"])]
@@ -161,10 +163,10 @@ def conversations() -> Response:
         success=True,
         conversations=items,
         count=len(rows),
-        total=store.count_conversations(conn, **filters),
+        total=store.count_conversations(conn, **filters, counts=counts),
         limit=limit,
         offset=offset,
-        counts=store.tab_counts(conn, me),
+        counts=store.tab_counts(conn, me, counts),
     )
 
 

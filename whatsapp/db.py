@@ -163,11 +163,16 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 _threads = threading.local()
 
 
+def synchronous_level() -> str:
+    """The app's SQLite synchronous level (SQLITE_SYNCHRONOUS; tests may set it in app.config)."""
+    return current_app.config.get("SQLITE_SYNCHRONOUS", current_app.config["SETTINGS"].sqlite_synchronous.upper())
+
+
 def get_db() -> sqlite3.Connection:
     """The request's connection: this thread's, kept from one request to the next."""
     if "db" not in g:
         settings = current_app.config["SETTINGS"]
-        level = current_app.config.get("SQLITE_SYNCHRONOUS", settings.sqlite_synchronous.upper())
+        level = synchronous_level()
         key = (os.getpid(), settings.database_path, level)
         cached = getattr(_threads, "db", None)
         if cached is None or cached[0] != key:

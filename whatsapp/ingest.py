@@ -63,7 +63,7 @@ class _Waiting:
     body: bytes
     payload: Any
     phone_number_id: str
-    done: threading.Event
+    done: bool = False  # set by the leader before it lets go of the leader lock
     outcome: Outcome | None = None
     error: BaseException | None = None
 
@@ -88,10 +88,10 @@ class GroupCommit:
         self.conn: sqlite3.Connection | None = None  # used only by the leader
 
     def submit(self, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
-        waiting = _Waiting(body, payload, phone_number_id, threading.Event())
+        waiting = _Waiting(body, payload, phone_number_id)
         self.queue.put(waiting)
         with self.leader:
-            while not waiting.done.is_set():
+            while not waiting.done:
                 self._lead()
         if waiting.error is not None:
             raise waiting.error
@@ -113,7 +113,7 @@ class GroupCommit:
             for waiting in batch:
                 waiting.outcome, waiting.error = None, exc
         for waiting in batch:
-            waiting.done.set()
+            waiting.done = True
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, batch: list[_Waiting]) -> None:
@@ -133,20 +133,14 @@ _committers: Recent[tuple[int, str, str], GroupCommit] = Recent(lambda key: Grou
 
 
 def receive_grouped(path: str, synchronous: str, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
-    """`receive`, through this process's group commit for the database file."""
-    key = (os.getpid(), path, synchronous)  # a forked gunicorn worker has its own
-    return _committers.get(key).submit(body, payload, phone_number_id)
-
-
-def receive(conn: sqlite3.Connection, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
-    """Journal the body and process it in the same transaction (one fsync).
+    """Journal the body and process it in the same transaction, shared with the deliveries arriving
+    with it (this process's group commit for the database file).
 
     If processing raises, its writes are rolled back to a savepoint and the body stays journaled as
     'failed' with the error, for `flask replay-webhooks`; the caller can still answer 200.
     """
-    with write_transaction(conn):
-        delivery_id = store.journal_insert(conn, body)
-        return _process(conn, delivery_id, payload, phone_number_id)
+    key = (os.getpid(), path, synchronous)  # a forked gunicorn worker has its own
+    return _committers.get(key).submit(body, payload, phone_number_id)
 
 
 def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_number_id: str = "") -> list[Outcome]:

@@ -7,14 +7,12 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .store import LOCAL_PREFIX
+from .store import LOCAL_PREFIX, STALE_PENDING
 
 WINDOW = timedelta(hours=24)
 # Stop free-form replies a little early: a send Meta receives just after the 24 hours is accepted
 # and then failed by a status webhook (131047), and clocks differ (cloud-api-pitfalls.md, item 9).
 WINDOW_MARGIN = timedelta(minutes=2)
-# A send still pending after this long lost its answer from Meta (the process stopped mid-send).
-STALE_PENDING = timedelta(minutes=10)
 STALE_PENDING_TITLE = (
     "No answer from WhatsApp was recorded for this send (the service may have stopped while sending): "
     "it may or may not have been sent; a status from WhatsApp will settle it"

@@ -155,8 +155,9 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
             if not isinstance(change, dict):
                 delivery.problems.append(f"{where} is not an object")
                 continue
-            if isinstance(change.get("field"), str) and change["field"] not in delivery.fields:
-                delivery.fields.append(change["field"][:100])
+            name = change["field"][:100] if isinstance(change.get("field"), str) else None
+            if name is not None and name not in delivery.fields:
+                delivery.fields.append(name)
             if change.get("field") != "messages":
                 delivery.ignored_fields.append(str(change.get("field")))
                 continue

@@ -9,6 +9,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import ingest
+from .db import synchronous_level
 from .errors import APIError
 from .updates import MalformedPayload
 
@@ -80,8 +81,9 @@ def receive() -> Response:
         payload = ingest.decode(body)
     except MalformedPayload as exc:
         raise APIError(400, f"Invalid webhook body: {exc}") from None
-    level = current_app.config.get("SQLITE_SYNCHRONOUS", settings.sqlite_synchronous.upper())
-    outcome = ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id)
+    outcome = ingest.receive_grouped(
+        settings.database_path, synchronous_level(), body, payload, settings.phone_number_id
+    )
     if outcome.result is not None:
         # After the commit, so the download threads see the rows; the answer does not wait for them.
         current_app.extensions["media"].schedule(outcome.result.media_message_ids)

@@ -7,6 +7,7 @@ webhook delivery or one send step is one unit of work.
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,
     LOCAL_PREFIX,
+    STALE_PENDING,
     STATUS_RANK,
     ago,
     emit,
@@ -53,6 +54,7 @@ from .outbound import create_outbound, find_by_client_id, mark_accepted, mark_fa
 from .queries import (  # noqa: F401
     TABS,
     annotations_for,
+    conversation_counts,
     conversation_filters,
     count_conversations,
     get_message,

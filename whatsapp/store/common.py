@@ -19,6 +19,10 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+# A send still pending after this long lost its answer from Meta (the process stopped mid-send).
+STALE_PENDING = timedelta(minutes=10)
+
+
 def ago(hours: float) -> str:
     return (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .common import ago, now
+from .common import STALE_PENDING, ago, now
 
 
 def journal_insert(conn: sqlite3.Connection, body: bytes) -> int:
@@ -68,9 +68,10 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
         row["field"]: {"last_received_at": row["last_received_at"], "deliveries": row["deliveries"]}
         for row in conn.execute("SELECT * FROM webhook_fields ORDER BY field LIMIT 100")
     }
-    # Sends whose process stopped between writing them and hearing from Meta (present.STALE_PENDING).
+    # Sends whose process stopped between writing them and hearing from Meta.
     stuck = conn.execute(
-        "SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'pending' AND timestamp < ?", (ago(10 / 60),)
+        "SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'pending' AND timestamp < ?",
+        (ago(STALE_PENDING.total_seconds() / 3600),),
     ).fetchone()[0]
     return {
         "last_webhook_at": last,

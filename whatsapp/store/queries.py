@@ -43,12 +43,13 @@ def count_conversations(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> int:
     """How many conversations match: from the trigger-kept counts for a plain filter or tab."""
     if ids == []:
         return 0
     if ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
-        counts = _counts(conn)
+        counts = counts or conversation_counts(conn)
         if status:
             return counts[status]
         if unread_only:
@@ -61,7 +62,7 @@ def count_conversations(
     return int(conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations {where}", params).fetchone()[0])
 
 
-def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+def conversation_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """The row of conversation_counts (schema.sql keeps it by triggers)."""
     row = conn.execute("SELECT * FROM conversation_counts WHERE id = 1").fetchone()
     return {key: int(row[key]) for key in row.keys() if key != "id"}
@@ -69,7 +70,7 @@ def _counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 def tab_counts(conn: sqlite3.Connection, agent_id: int | None, counts: dict[str, int] | None = None) -> dict[str, int]:
     """How many conversations sit behind each dashboard tab: two rows read, whatever the inbox's size."""
-    counts = counts or _counts(conn)
+    counts = counts or conversation_counts(conn)
     mine = conn.execute("SELECT active FROM agent_conversation_counts WHERE agent_id = ?", (agent_id,)).fetchone()
     return {
         "all": counts["total"] - counts["closed"],
@@ -263,7 +264,7 @@ def get_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, int]:
-    counts = _counts(conn)
+    counts = conversation_counts(conn)
     recent = conn.execute("SELECT COUNT(*) FROM whatsapp_messages WHERE timestamp >= ?", (ago(24),)).fetchone()[0]
     return {
         "total_conversations": counts["total"],
