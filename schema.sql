@@ -88,6 +88,32 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 );
 CREATE INDEX IF NOT EXISTS idx_deliveries_unprocessed
     ON webhook_deliveries (delivery_id) WHERE state != 'processed';
+-- Pruning (WEBHOOK_JOURNAL_DAYS) finds the bodies processed longest ago here.
+CREATE INDEX IF NOT EXISTS idx_deliveries_processed ON webhook_deliveries (processed_at)
+    WHERE state = 'processed';
+-- Deliveries by state for /health, kept by triggers (counting the journal would read every body).
+-- Filled from the journal the first time this schema meets a database that lacks it.
+CREATE TABLE IF NOT EXISTS webhook_delivery_counts (
+    state TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO webhook_delivery_counts
+SELECT state, COUNT(*) FROM webhook_deliveries
+WHERE NOT EXISTS (SELECT 1 FROM webhook_delivery_counts)
+GROUP BY state;
+CREATE TRIGGER IF NOT EXISTS delivery_counts_insert AFTER INSERT ON webhook_deliveries BEGIN
+    INSERT INTO webhook_delivery_counts (state, n) VALUES (new.state, 1)
+    ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS delivery_counts_update AFTER UPDATE OF state ON webhook_deliveries
+WHEN old.state IS NOT new.state BEGIN
+    UPDATE webhook_delivery_counts SET n = n - 1 WHERE state = old.state;
+    INSERT INTO webhook_delivery_counts (state, n) VALUES (new.state, 1)
+    ON CONFLICT (state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS delivery_counts_delete AFTER DELETE ON webhook_deliveries BEGIN
+    UPDATE webhook_delivery_counts SET n = n - 1 WHERE state = old.state;
+END;
 
 -- Statuses that arrived before the message they describe was stored; applied when it is.
 CREATE TABLE IF NOT EXISTS parked_statuses (

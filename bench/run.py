@@ -59,6 +59,7 @@ def query_plans(database: Path, conversation_id: int) -> dict[str, Any]:
         "stats": "/api/whatsapp/stats",
         "search": "/api/whatsapp/conversations?q=refund",
         "search by number": "/api/whatsapp/conversations?q=0000012",
+        "health": "/api/whatsapp/health",
     }
     return plans.explain(app, database, paths, KEY)
 

@@ -55,7 +55,7 @@ def test_reads_ran_at_both_sizes_through_the_service(results):
 
 def test_every_read_has_its_query_plans_and_none_scans_a_whole_table(results):
     plans = results["query_plans"]
-    assert set(plans) == {*READS, "search by number"}
+    assert set(plans) == {*READS, "search by number", "health"}
     for name, statements in plans.items():
         assert statements, name
         assert all(s["plan"] for s in statements)

@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask --app app init-db`, `flask --app app replay-webhooks`."""
+"""Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,24 @@ def register(app: Flask) -> None:
         conn = db.connect(app.config["SETTINGS"].database_path)
         conn.close()
         click.echo(f"Database ready at {app.config['SETTINGS'].database_path}")
+
+    @app.cli.command("prune-webhooks")
+    @click.option("--days", type=click.IntRange(min=1), default=None, help="Override WEBHOOK_JOURNAL_DAYS.")
+    def prune_webhooks(days: int | None) -> None:
+        """Delete journaled webhook bodies processed more than WEBHOOK_JOURNAL_DAYS days ago."""
+        settings = app.config["SETTINGS"]
+        days = days or settings.webhook_journal_days
+        if not days:
+            click.echo("WEBHOOK_JOURNAL_DAYS is 0: the journal is kept forever")
+            return
+        conn = db.connect(settings.database_path)
+        try:
+            total = 0
+            while removed := ingest.prune(conn, days):
+                total += removed
+            click.echo(f"Pruned {total} bodies processed over {days} days ago. Journal: {store.journal_counts(conn)}")
+        finally:
+            conn.close()
 
     @app.cli.command("replay-webhooks")
     @click.option("--all", "include_processed", is_flag=True, help="Also re-run deliveries already processed.")

@@ -58,6 +58,9 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     # Largest webhook body accepted; Meta's deliveries are at most about 3 MB.
     max_webhook_bytes: int = 4 * 1024 * 1024
+    # Days a processed webhook body stays in the journal for replay (0: forever). Failed and
+    # unprocessed bodies stay until they are processed.
+    webhook_journal_days: int = 30
 
 
 # Environment variable -> Settings field.
@@ -80,6 +83,7 @@ ENV_NAMES: dict[str, str] = {
     "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",
     "MEDIA_AUTO_DOWNLOAD": "media_auto_download",
     "SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+    "WEBHOOK_JOURNAL_DAYS": "webhook_journal_days",
 }
 
 
@@ -126,6 +130,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
     if settings.sqlite_synchronous.upper() not in SYNCHRONOUS_LEVELS:
         raise ConfigError(f"SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got {settings.sqlite_synchronous!r}")
+    if settings.webhook_journal_days < 0:
+        raise ConfigError(f"WEBHOOK_JOURNAL_DAYS must be 0 (keep forever) or more, got {settings.webhook_journal_days}")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"PORT must be between 1 and 65535, got {settings.port}")
 

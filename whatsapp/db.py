@@ -39,10 +39,19 @@ _initialised: set[str] = set()
 _init_lock = threading.Lock()
 
 
+class Connection(sqlite3.Connection):
+    """A connection that remembers the file it was opened on (its write lock is that file's)."""
+
+    path = ""
+
+
 def connect(path: str, synchronous: str = SYNCHRONOUS) -> sqlite3.Connection:
     """Open a connection with our pragmas; transactions are explicit (BEGIN IMMEDIATE / COMMIT)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, factory=Connection
+    )
+    conn.path = conn.execute("PRAGMA database_list").fetchone()[2]
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -143,7 +152,7 @@ _write_locks: Recent[tuple[int, str], WriteLock] = Recent(lambda key: WriteLock(
 
 def write_lock(conn: sqlite3.Connection) -> WriteLock:
     """This process's lock for the file behind `conn` (opened after a fork: flock is per open file)."""
-    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    path = getattr(conn, "path", "") or conn.execute("PRAGMA database_list").fetchone()[2]
     return _write_locks.get((os.getpid(), path))
 
 

@@ -1,7 +1,9 @@
-"""From a verified webhook body to stored rows: journal first, then process, in one transaction."""
+"""From a verified webhook body to stored rows: the body is journaled in the same transaction that
+processes it, with the outcome ('processed', or 'failed' with the error, for replay)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -9,11 +11,13 @@ import queue
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import store
 from .db import Recent, connect, write_transaction
+from .store.common import ago
 from .updates import MalformedPayload, parse_delivery
 
 log = logging.getLogger(__name__)
@@ -121,8 +125,13 @@ class GroupCommit:
             for waiting in batch:
                 conn.execute("SAVEPOINT delivery")
                 try:
-                    delivery_id = store.journal_insert(conn, waiting.body)
-                    waiting.outcome = _process(conn, delivery_id, waiting.payload, waiting.phone_number_id)
+                    body = waiting.body
+                    waiting.outcome = _process(
+                        conn,
+                        waiting.payload,
+                        waiting.phone_number_id,
+                        lambda state, error, body=body: store.journal_insert(conn, body, state, error),
+                    )
                 except Exception as exc:  # not even journaled: this one request fails, the rest stand
                     conn.execute("ROLLBACK TO delivery")
                     waiting.error = exc
@@ -143,6 +152,41 @@ def receive_grouped(path: str, synchronous: str, body: bytes, payload: Any, phon
     return _committers.get(key).submit(body, payload, phone_number_id)
 
 
+# The journal keeps processed bodies WEBHOOK_JOURNAL_DAYS days; each process prunes it a little
+# after every PRUNE_EVERY deliveries it answers, at most PRUNE_LIMIT rows at a time.
+PRUNE_EVERY = 500
+PRUNE_LIMIT = 1000
+_answered = itertools.count(1)
+
+
+def prune_due() -> bool:
+    """Count one answered delivery: True once every PRUNE_EVERY."""
+    return next(_answered) % PRUNE_EVERY == 0
+
+
+def prune(conn: sqlite3.Connection, days: int, limit: int = PRUNE_LIMIT) -> int:
+    """Delete up to `limit` bodies processed more than `days` days ago (none when days is 0)."""
+    if days <= 0:
+        return 0
+    with write_transaction(conn):
+        removed = store.journal_prune(conn, ago(days * 24), limit)
+    if removed:
+        log.info("Pruned %d webhook bodies processed over %d days ago from the journal", removed, days)
+    return removed
+
+
+def prune_file(path: str, synchronous: str, days: int) -> None:
+    """prune() on its own connection, for after a response has gone out; errors are only logged."""
+    try:
+        conn = connect(path, synchronous)
+        try:
+            prune(conn, days)
+        finally:
+            conn.close()
+    except Exception:
+        log.exception("Pruning the webhook journal failed (it is retried after the next deliveries)")
+
+
 def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_number_id: str = "") -> list[Outcome]:
     """Process journaled deliveries again (idempotent): by default those not processed yet."""
     outcomes = []
@@ -154,11 +198,20 @@ def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_numb
                 store.journal_finish(conn, row["delivery_id"], "failed", str(exc))
                 outcomes.append(Outcome(row["delivery_id"], "failed", None, str(exc)))
                 continue
-            outcomes.append(_process(conn, row["delivery_id"], payload, phone_number_id))
+            delivery_id = row["delivery_id"]
+
+            def finish(state: str, error: str | None, delivery_id: int = delivery_id) -> int:
+                store.journal_finish(conn, delivery_id, state, error)
+                return delivery_id
+
+            outcomes.append(_process(conn, payload, phone_number_id, finish))
     return outcomes
 
 
-def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any, phone_number_id: str = "") -> Outcome:
+def _process(
+    conn: sqlite3.Connection, payload: Any, phone_number_id: str, record: Callable[[str, str | None], int]
+) -> Outcome:
+    """Apply a delivery under a savepoint; `record(state, error)` writes its journal row, giving its id."""
     conn.execute("SAVEPOINT process_delivery")
     try:
         delivery = parse_delivery(payload, phone_number_id)
@@ -168,10 +221,12 @@ def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any, phone_num
         conn.execute("ROLLBACK TO process_delivery")
         conn.execute("RELEASE process_delivery")
         error = f"{type(exc).__name__}: {exc}"
+        delivery_id = record("failed", error[:2000])
         log.exception("Delivery %s could not be processed; kept in the journal for replay", delivery_id)
-        store.journal_finish(conn, delivery_id, "failed", error[:2000])
         return Outcome(delivery_id, "failed", None, error)
     conn.execute("RELEASE process_delivery")
+    problems = "; ".join(delivery.problems)[:2000] or None
+    delivery_id = record("processed", problems)
     for problem in delivery.problems:
         log.warning("Delivery %s: skipped %s", delivery_id, problem)
     for number in delivery.other_numbers:
@@ -180,6 +235,4 @@ def _process(conn: sqlite3.Connection, delivery_id: int, payload: Any, phone_num
         )
     for name in delivery.ignored_fields:
         log.info("Delivery %s: acknowledged webhook field %r (not handled)", delivery_id, name)
-    problems = "; ".join(delivery.problems)[:2000] or None
-    store.journal_finish(conn, delivery_id, "processed", problems)
     return Outcome(delivery_id, "processed", result, problems)

@@ -95,4 +95,8 @@ def receive() -> Response:
             statuses_applied=outcome.result.statuses_applied,
             statuses_parked=outcome.result.statuses_parked,
         )
-    return jsonify(answer)
+    response = jsonify(answer)
+    if settings.webhook_journal_days and ingest.prune_due():
+        path, level, days = settings.database_path, synchronous_level(), settings.webhook_journal_days
+        response.call_on_close(lambda: ingest.prune_file(path, level, days))  # after Meta has its answer
+    return response

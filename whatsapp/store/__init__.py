@@ -46,6 +46,7 @@ from .journal import (  # noqa: F401
     journal_counts,
     journal_finish,
     journal_insert,
+    journal_prune,
     journal_unprocessed,
     note_fields,
 )

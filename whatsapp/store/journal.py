@@ -8,10 +8,13 @@ from typing import Any
 from .common import STALE_PENDING, ago, now
 
 
-def journal_insert(conn: sqlite3.Connection, body: bytes) -> int:
+def journal_insert(conn: sqlite3.Connection, body: bytes, state: str = "pending", error: str | None = None) -> int:
+    """Journal a body, already processed ('processed' or 'failed', in the same transaction) or not."""
+    at = now()
     cur = conn.execute(
-        "INSERT INTO webhook_deliveries (received_at, body, state, attempts) VALUES (?, ?, 'pending', 0)",
-        (now(), body),
+        """INSERT INTO webhook_deliveries (received_at, body, state, error, attempts, processed_at)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        (at, body, state, error, int(state != "pending"), at if state == "processed" else None),
     )
     return int(cur.lastrowid)
 
@@ -30,6 +33,17 @@ def journal_unprocessed(conn: sqlite3.Connection, include_processed: bool = Fals
     return conn.execute(f"SELECT delivery_id, body FROM webhook_deliveries {where} ORDER BY delivery_id").fetchall()
 
 
+def journal_prune(conn: sqlite3.Connection, processed_before: str, limit: int = 1000) -> int:
+    """Delete up to `limit` bodies processed before the cutoff (their rows live on in the inbox)."""
+    cur = conn.execute(
+        """DELETE FROM webhook_deliveries WHERE delivery_id IN (
+               SELECT delivery_id FROM webhook_deliveries
+               WHERE state = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?)""",
+        (processed_before, limit),
+    )
+    return cur.rowcount
+
+
 def note_fields(conn: sqlite3.Connection, fields: list[str]) -> None:
     """Count a delivery under each webhook field it carried."""
     for name in fields:
@@ -43,7 +57,14 @@ def note_fields(conn: sqlite3.Connection, fields: list[str]) -> None:
 
 def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
     """What an operator checks first when messages stop arriving."""
-    last = conn.execute("SELECT MAX(received_at) FROM webhook_deliveries").fetchone()[0]
+    # The newest delivery by id (MAX(received_at) would read every body); the fields' counter keeps
+    # the time once old deliveries are pruned.
+    last = conn.execute(
+        """SELECT MAX(at) FROM (
+               SELECT received_at AS at FROM webhook_deliveries
+               WHERE delivery_id = (SELECT MAX(delivery_id) FROM webhook_deliveries)
+               UNION ALL SELECT MAX(last_received_at) FROM webhook_fields)"""
+    ).fetchone()[0]
     parked = conn.execute("SELECT COUNT(*) FROM parked_statuses").fetchone()[0]
     media = conn.execute(
         """SELECT COALESCE(SUM(media_state IN ('pending', 'downloading')), 0),
@@ -96,5 +117,6 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def journal_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    rows = conn.execute("SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state").fetchall()
+    """Deliveries in the journal by state (kept by triggers: one small read however big it is)."""
+    rows = conn.execute("SELECT state, n FROM webhook_delivery_counts WHERE n > 0 ORDER BY state").fetchall()
     return {row["state"]: row["n"] for row in rows}
