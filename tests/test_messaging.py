@@ -643,3 +643,41 @@ def test_the_spec_routes_keep_their_fields_with_the_new_ones(client):
     assert list(body["conversations"][0])[: len(SPEC_CONVERSATION_FIELDS)] == SPEC_CONVERSATION_FIELDS
     message = client.get("/api/whatsapp/messages?phone_number=%2B14155550123").get_json()["messages"][0]
     assert list(message)[: len(SPEC_MESSAGE_FIELDS)] == SPEC_MESSAGE_FIELDS
+
+
+def test_search_reads_matches_in_chunks_with_the_same_result_as_reading_them_all(app, client):
+    """Whole words first, newest first, then word beginnings; the chunks (limit + limit/4 messages)
+    stop as soon as the list is full, and give what looking at limit * 5 matches at once gave."""
+    import random
+
+    from whatsapp import store
+    from whatsapp.db import connect
+    from whatsapp.store.queries import match_expression
+
+    rng = random.Random(5)
+    customers = [f"1415555{n:04d}" for n in range(9)]
+    for n in range(60):
+        words = rng.choice(["apple pie", "applesauce", "pear", "apple", "appletini now"])
+        post_webhook(client, text_message(f"{words} {n}", wa_id=rng.choice(customers), name=None))
+
+    def reference(conn, query: str, limit: int) -> list[int]:
+        newest = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+        exact = match_expression(query, prefix=False)
+        prefix = match_expression(query, prefix=True)
+        wanted = limit * 5
+        ids = [r[0] for r in conn.execute(newest, (exact, wanted))]
+        if len(ids) < wanted and prefix != exact:
+            ids += [r[0] for r in conn.execute(newest, (prefix, wanted)) if r[0] not in ids][: wanted - len(ids)]
+        found: dict[int, int] = {}
+        for message_id in ids:
+            owner = conn.execute("SELECT conversation_id FROM whatsapp_messages WHERE message_id = ?", (message_id,))
+            found.setdefault(owner.fetchone()[0], message_id)
+        return list(found.items())[:limit]
+
+    conn = connect(app.config["SETTINGS"].database_path)
+    try:
+        for query in ("apple", "app", "applesauce", "pear", "apple pie"):
+            for limit in (1, 2, 3, 4, 8, 20):
+                assert list(store.search(conn, query, limit).items()) == reference(conn, query, limit), (query, limit)
+    finally:
+        conn.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 from ..updates import ANNOTATION_TYPES
@@ -125,12 +126,9 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
     exact, prefix = match_expression(query, prefix=False), match_expression(query, prefix=True)
     if exact is None or prefix is None:
         return found
-    wanted = limit * 5
-    ids = _newest_matches(conn, exact, wanted)
-    if len(ids) < wanted and prefix != exact:
-        seen = set(ids)
-        ids += [i for i in _newest_matches(conn, prefix, wanted) if i not in seen][: wanted - len(ids)]
-    if ids:
+    # Matching messages newest first, a chunk at a time: most searches fill the list from the first
+    # chunk, so only its messages are looked up (at most limit * 5 are, as a cap on rare words' cost).
+    for ids in _matching_messages(conn, exact, prefix, wanted=limit * 5, chunk=limit + limit // 4):
         marks = ",".join("?" * len(ids))
         owners = dict(
             conn.execute(
@@ -140,6 +138,8 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
         for message_id in ids:
             if message_id in owners:
                 found.setdefault(int(owners[message_id]), message_id)
+        if len(found) >= limit:  # later matches would fall beyond the cut below
+            break
     for row in conn.execute(
         "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
         (prefix, limit),
@@ -155,9 +155,32 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
     return dict(list(found.items())[:limit])
 
 
-def _newest_matches(conn: sqlite3.Connection, match: str, limit: int) -> list[int]:
+def _matching_messages(
+    conn: sqlite3.Connection, exact: str, prefix: str, *, wanted: int, chunk: int
+) -> Iterator[list[int]]:
+    """Ids of matching messages in chunks, newest first: whole words, then (while fewer than `wanted`
+    were found) word beginnings not matched already; `wanted` in all at most."""
+    seen: set[int] = set()
+    for match in (exact,) if prefix == exact else (exact, prefix):
+        examined, before = 0, None
+        while examined < wanted and len(seen) < wanted:
+            size = min(chunk, wanted - examined)
+            rows = _newest_matches(conn, match, size, before)
+            examined += len(rows)
+            new = [i for i in rows if i not in seen][: wanted - len(seen)]
+            seen.update(new)
+            if new:
+                yield new
+            if len(rows) < size:
+                break
+            before = rows[-1]
+
+
+def _newest_matches(conn: sqlite3.Connection, match: str, limit: int, before: int | None = None) -> list[int]:
+    """Newest first: FTS5 walks its index backwards from `before` and stops at the limit."""
     rows = conn.execute(
-        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?", (match, limit)
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+        (match, before if before is not None else 2**63 - 1, limit),
     )
     return [int(r[0]) for r in rows]
 
