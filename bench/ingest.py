@@ -134,6 +134,14 @@ def run(workdir: Path, *, seconds: int = 10, connections: int = 16, bodies: int 
     baseline = measure(
         "baseline (read body, 200)", "bench.baseline_app:app", workdir / "baseline", body_file, warmup_file, **common
     )
+    durable = measure(
+        "durable baseline (commit body, 200)",
+        "bench.baseline_durable_app:app",
+        workdir / "durable",
+        body_file,
+        warmup_file,
+        **common,
+    )
     full = measure(
         "wa-inbox, synchronous=FULL",
         "wsgi:app",
@@ -159,11 +167,13 @@ def run(workdir: Path, *, seconds: int = 10, connections: int = 16, bodies: int 
             log.warning("%s ran out of distinct bodies: raise --bodies", result.label)
     return {
         "baseline": baseline.as_dict(),
+        "durable_baseline": durable.as_dict(),
         "full": full.as_dict(),
         "normal": normal.as_dict(),
         "ratio_full_to_baseline": round(full.per_second / baseline.per_second, 3),
         "ratio_normal_to_baseline": round(normal.per_second / baseline.per_second, 3),
         "ratio_full_to_normal": round(full.per_second / normal.per_second, 3),
+        "ratio_full_to_durable_baseline": round(full.per_second / durable.per_second, 3),
         # wrk counts the answers within its run; requests still in flight when it stops are stored too.
         "every_delivery_stored": all(
             r.status_errors == 0 and r.requests <= (r.stored or 0) <= r.requests + connections for r in (full, normal)

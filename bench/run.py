@@ -1,6 +1,7 @@
 """The benchmark suite, one command: `python -m bench.run` (add --smoke for a seconds-long check).
 
-1. Webhook ingest through gunicorn against a baseline app under the same settings (wrk, pre-signed).
+1. Webhook ingest through gunicorn against a baseline app under the same settings (wrk, pre-signed),
+   and against a second baseline that commits each body to SQLite before answering.
 2. Agent reads (p50/p99) with 10 thousand and with 1 million messages, their ratio, worker memory,
    and the query plan of every statement those reads run.
 3. The durability cost: synchronous=FULL against NORMAL.
@@ -111,13 +112,15 @@ def summary(results: dict[str, Any]) -> None:
     log.info("== summary")
     log.info(
         "ingest: baseline %.0f/s, wa-inbox FULL %.0f/s (ratio %.2f), NORMAL %.0f/s (ratio %.2f); "
-        "FULL/NORMAL %.2f; every delivery stored: %s",
+        "FULL/NORMAL %.2f; durable baseline %.0f/s (FULL's ratio to it %.2f); every delivery stored: %s",
         i["baseline"]["per_second"],
         i["full"]["per_second"],
         i["ratio_full_to_baseline"],
         i["normal"]["per_second"],
         i["ratio_normal_to_baseline"],
         i["ratio_full_to_normal"],
+        i["durable_baseline"]["per_second"],
+        i["ratio_full_to_durable_baseline"],
         i["every_delivery_stored"],
     )
     for name, ratio in r["p50_ratio_large_to_small"].items():

@@ -30,7 +30,7 @@ def results(tmp_path_factory) -> dict:
 
 def test_ingest_measured_the_baseline_and_both_durability_settings_and_stored_every_delivery(results):
     ingest = results["ingest"]
-    for name in ("baseline", "full", "normal"):
+    for name in ("baseline", "durable_baseline", "full", "normal"):
         assert ingest[name]["requests"] > 0 and ingest[name]["status_errors"] == 0, ingest[name]
         assert 0 < ingest[name]["p50_ms"] <= ingest[name]["p99_ms"]
     for name in ("full", "normal"):
