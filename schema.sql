@@ -142,6 +142,9 @@ CREATE TABLE IF NOT EXISTS events (
     merged_from INTEGER          -- conversation.merged: the conversation folded in (now deleted)
 );
 
+-- Where a merged conversation went (a 404 for it names the thread it was folded into).
+CREATE INDEX IF NOT EXISTS idx_events_merged_from ON events (merged_from) WHERE merged_from IS NOT NULL;
+
 CREATE INDEX IF NOT EXISTS idx_conversations_agent_activity
     ON whatsapp_conversations (assigned_agent_id, last_message_at DESC, conversation_id DESC);
 

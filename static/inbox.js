@@ -297,7 +297,10 @@
       renderHead();
       renderMessages(options.toBottom);
     } catch (error) {
-      if (error.status === 404 && id === state.currentId) {
+      if (error.status === 404 && id === state.currentId && error.body && error.body.merged_into) {
+        // Folded into the same customer's other thread (its event may still be on its way): follow it.
+        openConversation(error.body.merged_into);
+      } else if (error.status === 404 && id === state.currentId) {
         state.currentId = null;
         $("thread").hidden = true;
         $("no-thread").hidden = false;

@@ -126,6 +126,7 @@ def test_a_merge_names_the_conversation_folded_in(client):
     assert sorted([merged["conversation_id"], merged["merged_from"]]) == ids
     gone = client.get("/api/whatsapp/conversation", query_string={"conversation_id": merged["merged_from"]})
     assert gone.status_code == 404
+    assert gone.get_json()["merged_into"] == merged["conversation_id"]  # where a client holding the id goes
     kept = client.get("/api/whatsapp/conversation", query_string={"conversation_id": merged["conversation_id"]})
     assert kept.get_json()["conversation"]["user_id"] == "US.4242"
 
@@ -147,3 +148,37 @@ def test_an_event_log_from_before_merged_from_gains_the_column(settings):
     events = client.get("/api/whatsapp/events?after=0").get_json()["events"]
     assert events[0]["kind"] == "x" and events[0]["merged_from"] is None
     assert [e["kind"] for e in events[1:]].count("message.created") == 1
+
+
+def test_a_conversation_merged_twice_answers_404_with_where_it_finally_went(client):
+    def thread_of(**ids) -> int:
+        post_webhook(client, text_message("hi", **ids))
+        return max(c["id"] for c in client.get("/api/whatsapp/conversations").get_json()["conversations"])
+
+    first = thread_of(wa_id=None, user_id="US.777", username="@lu")
+    second = thread_of(wa_id="15550007777", user_id=None)
+    post_webhook(client, text_message("both", wa_id="15550007777", user_id="US.777"))
+    [kept] = [c["id"] for c in client.get("/api/whatsapp/conversations").get_json()["conversations"]]
+    dropped = first if kept == second else second
+    for path in ("/api/whatsapp/conversation", "/api/whatsapp/messages"):
+        answer = client.get(path, query_string={"conversation_id": dropped})
+        assert answer.status_code == 404 and answer.get_json()["merged_into"] == kept
+    send = client.post("/api/whatsapp/send", json={"conversation_id": dropped, "message": "hello"})
+    assert send.status_code == 404 and send.get_json()["merged_into"] == kept
+    never = client.get("/api/whatsapp/conversation", query_string={"conversation_id": 9999})
+    assert never.status_code == 404 and "merged_into" not in never.get_json()
+
+    # The kept thread is later folded into a third: the first id now leads there.
+    from whatsapp.db import connect, write_transaction
+    from whatsapp.store.customers import merge
+
+    third = thread_of(wa_id="15550008888", user_id=None)
+    assert third > max(first, second)  # the merged-away id is never given to another customer
+    conn = connect(client.application.config["SETTINGS"].database_path)
+    try:
+        with write_transaction(conn):
+            merge(conn, keep=third, drop=kept)
+    finally:
+        conn.close()
+    answer = client.get("/api/whatsapp/conversation", query_string={"conversation_id": dropped})
+    assert answer.get_json()["merged_into"] == third

@@ -112,8 +112,20 @@ def find_conversation_or_404(source: Any):
         raise APIError(400, "conversation_id, phone_number or user_id is required")
     row = store.find_conversation(get_db(), conversation_id, phone, user_id)
     if row is None:
-        raise APIError(404, "Conversation not found")
+        raise conversation_not_found(conversation_id)
     return row
+
+
+def conversation_not_found(conversation_id: int | None) -> APIError:
+    """A 404; for a conversation folded into the same customer's other one, it says which."""
+    target = store.merged_into(get_db(), conversation_id) if conversation_id is not None else None
+    if target is None:
+        return APIError(404, "Conversation not found")
+    return APIError(
+        404,
+        f"Conversation {conversation_id} was merged into conversation {target} (the same customer's)",
+        merged_into=target,
+    )
 
 
 def agent_param(data: dict[str, Any]) -> int | None:
@@ -273,7 +285,7 @@ def prepare_send(data: Any, kind: str) -> SendTarget | tuple[Response, int]:
             return send_response(sending.outcome_of(earlier, repeated=True))
     conv = store.find_conversation(conn, conversation_id, phone, user_id)
     if conversation_id is not None and conv is None:
-        raise APIError(404, "Conversation not found")
+        raise conversation_not_found(conversation_id)
     if kind != "template":
         expires_at, open_now = present.window(conv["last_inbound_at"] if conv else None)
         if not open_now:

@@ -236,6 +236,10 @@ ERROR = obj(
         "error_details": nullable("string"),
         "window_expires_at": TIME,
         "can_reply": {"type": "boolean"},
+        "merged_into": {
+            "type": "integer",
+            "description": "404 for a conversation folded into the same customer's other one: that one's id",
+        },
     },
     required=["success", "error"],
 )

@@ -25,6 +25,7 @@ from .customers import (  # noqa: F401
     learn_identity,
     mark_read,
     merge,
+    merged_into,
     release_identifier,
     resolve_conversation,
     set_status,

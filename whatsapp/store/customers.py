@@ -43,10 +43,15 @@ def resolve_conversation(
     row = by_user or by_phone
     stamp = now()
     if row is None:
+        # A new id past every id ever given, merged-away ones included: SQLite would reuse the highest
+        # after a merge deleted it, and whoever still held that id would see another customer.
         cur = conn.execute(
             """INSERT INTO whatsapp_conversations
-               (phone_number, user_id, username, contact_name, contact_profile_name, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+               (conversation_id, phone_number, user_id, username, contact_name, contact_profile_name,
+                created_at, updated_at)
+               VALUES (1 + MAX(COALESCE((SELECT MAX(conversation_id) FROM whatsapp_conversations), 0),
+                               COALESCE((SELECT MAX(merged_from) FROM events WHERE merged_from IS NOT NULL), 0)),
+                       ?, ?, ?, ?, ?, ?, ?)""",
             (phone_number, user_id, username, name, name, stamp, stamp),
         )
         return int(cur.lastrowid)
@@ -119,6 +124,23 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
         },
     )
     emit(conn, "conversation.merged", keep, merged_from=drop)
+
+
+def merged_into(conn: sqlite3.Connection, conversation_id: int) -> int | None:
+    """The live conversation a deleted one was folded into (following later merges), or None."""
+    current, seen = conversation_id, {conversation_id}
+    while True:
+        row = conn.execute(
+            """SELECT conversation_id FROM events WHERE merged_from = ? AND kind = 'conversation.merged'
+               ORDER BY event_id DESC LIMIT 1""",
+            (current,),
+        ).fetchone()
+        if row is None or row[0] in seen:
+            return None if current == conversation_id else current
+        current = row[0]
+        seen.add(current)
+        if conn.execute("SELECT 1 FROM whatsapp_conversations WHERE conversation_id = ?", (current,)).fetchone():
+            return current
 
 
 def find_conversation(
