@@ -216,7 +216,7 @@ SELECT 1, COUNT(*), COALESCE(SUM(status = 'open'), 0), COALESCE(SUM(status = 'as
        COALESCE(SUM(status = 'closed'), 0), COALESCE(SUM(unread_count > 0), 0),
        COALESCE(SUM(status != 'closed' AND unread_count > 0), 0),
        COALESCE(SUM(status != 'closed' AND assigned_agent_id IS NULL), 0)
-FROM whatsapp_conversations;
+FROM whatsapp_conversations WHERE NOT EXISTS (SELECT 1 FROM conversation_counts);
 -- Not closed conversations of each agent (the 'mine' tab).
 CREATE TABLE IF NOT EXISTS agent_conversation_counts (
     agent_id INTEGER PRIMARY KEY,

@@ -3,6 +3,7 @@ processes it, with the outcome ('processed', or 'failed' with the error, for rep
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -125,13 +126,8 @@ class GroupCommit:
             for waiting in batch:
                 conn.execute("SAVEPOINT delivery")
                 try:
-                    body = waiting.body
-                    waiting.outcome = _process(
-                        conn,
-                        waiting.payload,
-                        waiting.phone_number_id,
-                        lambda state, error, body=body: store.journal_insert(conn, body, state, error),
-                    )
+                    record = functools.partial(store.journal_insert, conn, waiting.body)
+                    waiting.outcome = _process(conn, waiting.payload, waiting.phone_number_id, record)
                 except Exception as exc:  # not even journaled: this one request fails, the rest stand
                     conn.execute("ROLLBACK TO delivery")
                     waiting.error = exc

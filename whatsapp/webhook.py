@@ -81,9 +81,8 @@ def receive() -> Response:
         payload = ingest.decode(body)
     except MalformedPayload as exc:
         raise APIError(400, f"Invalid webhook body: {exc}") from None
-    outcome = ingest.receive_grouped(
-        settings.database_path, synchronous_level(), body, payload, settings.phone_number_id
-    )
+    level = synchronous_level()
+    outcome = ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id)
     if outcome.result is not None:
         # After the commit, so the download threads see the rows; the answer does not wait for them.
         current_app.extensions["media"].schedule(outcome.result.media_message_ids)
@@ -97,6 +96,6 @@ def receive() -> Response:
         )
     response = jsonify(answer)
     if settings.webhook_journal_days and ingest.prune_due():
-        path, level, days = settings.database_path, synchronous_level(), settings.webhook_journal_days
+        path, days = settings.database_path, settings.webhook_journal_days
         response.call_on_close(lambda: ingest.prune_file(path, level, days))  # after Meta has its answer
     return response

@@ -33,7 +33,7 @@ def journal_unprocessed(conn: sqlite3.Connection, include_processed: bool = Fals
     return conn.execute(f"SELECT delivery_id, body FROM webhook_deliveries {where} ORDER BY delivery_id").fetchall()
 
 
-def journal_prune(conn: sqlite3.Connection, processed_before: str, limit: int = 1000) -> int:
+def journal_prune(conn: sqlite3.Connection, processed_before: str, limit: int) -> int:
     """Delete up to `limit` bodies processed before the cutoff (their rows live on in the inbox)."""
     cur = conn.execute(
         """DELETE FROM webhook_deliveries WHERE delivery_id IN (

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from ..updates import ANNOTATION_TYPES
+from ..updates import ANNOTATION_TYPES, SQLITE_MAX_INT
 from .common import ago, one
 
 TABS = ("all", "unread", "mine", "unassigned", "closed")
@@ -124,7 +124,7 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
     """
     found: dict[int, int | None] = {}
     exact, prefix = match_expression(query, prefix=False), match_expression(query, prefix=True)
-    if exact is None or prefix is None:
+    if exact is None:  # no words: prefix is None too
         return found
     # Matching messages newest first, a chunk at a time: most searches fill the list from the first
     # chunk, so only its messages are looked up (at most limit * 5 are, as a cap on rare words' cost).
@@ -180,7 +180,7 @@ def _newest_matches(conn: sqlite3.Connection, match: str, limit: int, before: in
     """Newest first: FTS5 walks its index backwards from `before` and stops at the limit."""
     rows = conn.execute(
         "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
-        (match, before if before is not None else 2**63 - 1, limit),
+        (match, before if before is not None else SQLITE_MAX_INT, limit),
     )
     return [int(r[0]) for r in rows]
 
