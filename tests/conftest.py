@@ -9,6 +9,16 @@ from app import create_app
 
 from .helpers import AGENT_KEY, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 
+# Markers whose tests are slow by nature (real browsers, gunicorn under load): `pytest -m "not slow"`
+# leaves them out of the everyday loop; the README's command runs everything.
+SLOW_BY_NATURE = ("browser", "soak")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_BY_NATURE):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def graph(httpserver: HTTPServer) -> HTTPServer:

@@ -12,9 +12,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from .helpers import AGENT_KEY, APP_SECRET, sign, text_message
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS = 12

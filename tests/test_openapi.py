@@ -144,6 +144,7 @@ def no_internal_error(ctx, response, case) -> None:
     assert "database is locked" not in response.text
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(case):

@@ -84,6 +84,7 @@ shaped_values = st.recursive(
 
 
 @SETTINGS
+@pytest.mark.slow
 @given(value=json_values)
 def test_any_json_value_is_processed_or_refused_with_a_4xx(value):
     with fresh_client() as client:
@@ -91,6 +92,7 @@ def test_any_json_value_is_processed_or_refused_with_a_4xx(value):
 
 
 @SETTINGS
+@pytest.mark.slow
 @given(value=shaped_values)
 def test_any_envelope_shaped_json_is_processed_or_refused_with_a_4xx(value):
     body = {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": value}]}]}
@@ -180,6 +182,7 @@ def mutated_fixture(draw) -> bytes:
 
 
 @SETTINGS
+@pytest.mark.slow
 @given(bodies=st.lists(mutated_fixture(), min_size=1, max_size=3))
 def test_any_mutation_of_the_documented_payloads_is_processed_or_refused_with_a_4xx(bodies):
     with fresh_client() as client:
@@ -204,6 +207,7 @@ names = st.lists(pieces, min_size=1, max_size=40).map("".join).filter(lambda nam
 
 
 @SETTINGS
+@pytest.mark.slow
 @given(body=bodies, name=names, ascii_only=st.booleans())
 def test_a_text_message_comes_back_from_the_api_exactly_as_sent(body, name, ascii_only):
     message = {"from": "14155550123", "id": "wamid.ROUNDTRIP==", "timestamp": "1795500000", "type": "text"}
@@ -246,6 +250,7 @@ def rewrite_strings(node: Any, draw, key: str | None = None) -> Any:
 
 
 @SETTINGS
+@pytest.mark.slow
 @given(name=st.sampled_from(MESSAGE_FIXTURES), data=st.data(), ascii_only=st.booleans())
 def test_every_documented_message_comes_back_raw_exactly_as_meta_sent_it(name, data, ascii_only):
     payload = rewrite_strings(json.loads((FIXTURES / f"{name}.json").read_text()), data.draw)
