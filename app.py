@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,8 +79,31 @@ def _load_env() -> None:
     load_dotenv(Path(__file__).resolve().parent / ".env")
 
 
-if __name__ == "__main__":
-    _load_env()
+def main(argv: list[str] | None = None) -> None:
+    """`python app.py`: the development server on HOST:PORT; `--demo`: a simulated inbox on loopback."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python3 app.py", description="Run the wa-inbox service.")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="a living inbox without a Meta account: simulated customers, a stand-in Graph API and a demo agent",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.demo:
+        from whatsapp.demo import Demo
+
+        instance = str(Path(__file__).resolve().parent / "instance")
+        # Only PORT is read from the environment: the demo's other settings are its own.
+        port = load_settings(instance, environ={"PORT": os.environ.get("PORT", "")}).port
+        Demo(instance, port, create_app).serve()
+        return
+    _load_env()
     application = create_app()
-    application.run(host="0.0.0.0", port=application.config["SETTINGS"].port)
+    settings = application.config["SETTINGS"]
+    application.run(host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":
+    main()

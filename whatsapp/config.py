@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
 DEFAULT_PORT = 8001
+DEFAULT_HOST = "127.0.0.1"
 
 _TRUE = {"1", "true", "yes", "on"}
 SYNCHRONOUS_LEVELS = ("FULL", "EXTRA", "NORMAL")
@@ -42,6 +43,8 @@ class Settings:
     database_path: str = ""
     media_dir: str = ""
     port: int = DEFAULT_PORT
+    # Interface `python app.py` listens on: loopback unless HOST widens it (gunicorn has GUNICORN_BIND).
+    host: str = DEFAULT_HOST
     # Development only: accept webhook POSTs without a signature when no app secret is set.
     allow_unsigned_webhooks: bool = False
     # Seconds to wait for Meta's Graph API on each call.
@@ -78,6 +81,7 @@ ENV_NAMES: dict[str, str] = {
     "DATABASE_PATH": "database_path",
     "MEDIA_DIR": "media_dir",
     "PORT": "port",
+    "HOST": "host",
     "WEBHOOK_ALLOW_UNSIGNED": "allow_unsigned_webhooks",
     "WHATSAPP_GRAPH_TIMEOUT": "graph_timeout",
     "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",

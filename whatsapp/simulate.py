@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import signal
 import struct
 import threading
 import time
@@ -30,6 +31,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -78,9 +80,13 @@ class Customer:
     wa_id: str
 
 
-def inbound(customer: Customer, kind: str, content: dict[str, Any], phone_number_id: str, **extra: Any) -> dict:
-    """One customer message of any type; returns the envelope (its wamid is in messages[0].id)."""
-    message = {"from": customer.wa_id, "id": new_wamid(), "timestamp": str(int(time.time())), "type": kind}
+def inbound(
+    customer: Customer, kind: str, content: dict[str, Any], phone_number_id: str, *, age: float = 0.0, **extra: Any
+) -> dict:
+    """One customer message of any type, sent `age` seconds ago; returns the envelope (its wamid is in
+    messages[0].id)."""
+    sent_at = str(int(time.time() - age))
+    message = {"from": customer.wa_id, "id": new_wamid(), "timestamp": sent_at, "type": kind}
     if kind != "reaction" or content:
         message[kind] = content
     message.update(extra)
@@ -126,6 +132,14 @@ def png(width: int = 320, height: int = 200, seed: int = 0) -> bytes:
     )
 
 
+VOICE_NOTE = Path(__file__).resolve().parent / "assets" / "voice-note.ogg"
+
+
+def voice_note() -> bytes:
+    """A 2-second Ogg Opus voice note (what WhatsApp records), shipped beside this module."""
+    return VOICE_NOTE.read_bytes()
+
+
 def pdf(text: str = "Invoice 2291") -> bytes:
     """A one-page PDF with a line of text."""
     stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
@@ -160,7 +174,12 @@ TEMPLATES = [
         "category": "UTILITY",
         "id": "1001",
         "components": [
-            {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is on its way and arrives {{3}}."},
+            {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+            {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is on its way."},
+            {
+                "type": "BUTTONS",
+                "buttons": [{"type": "URL", "text": "Track it", "url": "https://example.com/track/{{1}}"}],
+            },
         ],
     },
     {
@@ -357,12 +376,15 @@ CUSTOMERS = [
     Customer("João Silva", "5511987654321"),
     Customer("Priya Nair", "447700900123"),
     Customer("Ahmed Hassan", "201001234567"),
+    # wrote yesterday and not since: the 24-hour window has closed, so only a template can answer her
+    Customer("Lena Berg", "4915123456789"),
 ]
+CLOSED_WINDOW_AGE = 26 * 3600
 
 
 def script(graph: FakeGraph | None, phone_number_id: str) -> list[tuple[float, dict[str, Any]]]:
     """The conversation the fake customers have: (seconds to wait first, delivery)."""
-    maria, joao, priya, ahmed = CUSTOMERS
+    maria, joao, priya, ahmed, lena = CUSTOMERS
     steps: list[tuple[float, dict[str, Any]]] = []
 
     def say(delay: float, who: Customer, kind: str, content: dict[str, Any], **extra: Any) -> str:
@@ -393,10 +415,15 @@ def script(graph: FakeGraph | None, phone_number_id: str) -> list[tuple[float, d
     say(1.0, priya, "text", {"body": "It's GB 123 4567 89"}, context={"from": priya.wa_id, "id": question})
     say(1.0, maria, "reaction", {"message_id": first, "emoji": "🙏"})
     say(1.0, ahmed, "text", {"body": "Hello, do you ship to Cairo?"})
+    if graph is not None:
+        voice = graph.add_file(voice_note(), "audio/ogg; codecs=opus")
+        say(1.0, ahmed, "audio", {**graph.media_fields(voice), "voice": True})
+    say(1.0, lena, "text", {"body": "Do you have the blue one in size 38?"}, age=CLOSED_WINDOW_AGE)
     return steps
 
 
 def chatter(n: int, phone_number_id: str) -> dict[str, Any]:
+    """The n-th message of the customers who keep writing (all but the one whose window has closed)."""
     lines = [
         "Any update on this?",
         "Thanks!",
@@ -404,7 +431,8 @@ def chatter(n: int, phone_number_id: str) -> dict[str, Any]:
         "Perfect, see you then 👋",
         "Is there a discount for a second one?",
     ]
-    return inbound(CUSTOMERS[n % len(CUSTOMERS)], "text", {"body": lines[n % len(lines)]}, phone_number_id)
+    writers = CUSTOMERS[:4]
+    return inbound(writers[n % len(writers)], "text", {"body": lines[n % len(lines)]}, phone_number_id)
 
 
 def wait_for_service(url: str, seconds: float = 30.0) -> bool:
@@ -446,46 +474,79 @@ def run(
     return delivered
 
 
+def loopback_port(url: str) -> int | None:
+    """The port of a loopback URL (where a stand-in Graph API would listen), else None."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class Stop(Exception):
+    """SIGINT or SIGTERM: stop delivering and shut the stand-in down."""
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m whatsapp.simulate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://localhost:8001", help="the running service (default %(default)s)")
-    parser.add_argument("--secret", help="the app secret (default: WHATSAPP_APP_SECRET from the environment or .env)")
-    parser.add_argument(
-        "--fake-graph-port", type=int, help="also run a stand-in Graph API on this port (point WHATSAPP_API_URL at it)"
-    )
-    parser.add_argument("--speed", type=float, default=1.0, help="multiply the pauses between messages")
-    parser.add_argument(
-        "--every", type=float, default=0.0, help="after the script, a new customer message every N seconds (0: stop)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # .env first, so that its PORT and WHATSAPP_API_URL are the defaults below.
     try:
         from dotenv import load_dotenv
 
         load_dotenv(Path.cwd() / ".env")
     except ImportError:  # pragma: no cover - python-dotenv is a requirement
         pass
+    default_url = f"http://localhost:{os.environ.get('PORT', '').strip() or 8001}"
+    parser = argparse.ArgumentParser(prog="python -m whatsapp.simulate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=default_url, help="the running service (default: PORT of .env, %(default)s)")
+    parser.add_argument("--secret", help="the app secret (default: WHATSAPP_APP_SECRET from the environment or .env)")
+    parser.add_argument(
+        "--fake-graph",
+        action="store_true",
+        help="also run a stand-in Graph API on the loopback port of WHATSAPP_API_URL (.env)",
+    )
+    parser.add_argument("--fake-graph-port", type=int, help="also run a stand-in Graph API on this port")
+    parser.add_argument("--speed", type=float, default=1.0, help="multiply the pauses between messages")
+    parser.add_argument(
+        "--every", type=float, default=0.0, help="after the script, a new customer message every N seconds (0: stop)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     secret = args.secret or os.environ.get("WHATSAPP_APP_SECRET", "")
     if not secret:
         parser.error("no app secret: set WHATSAPP_APP_SECRET (the service's too) or pass --secret")
+    graph_port = args.fake_graph_port
+    if graph_port is None and args.fake_graph:
+        graph_port = loopback_port(os.environ.get("WHATSAPP_API_URL", ""))
+        if graph_port is None:
+            parser.error("--fake-graph needs WHATSAPP_API_URL=http://127.0.0.1:<port> (or pass --fake-graph-port)")
     phone_number_id = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
+    # Explicit handlers: a shell starts background jobs with SIGINT ignored, and a service manager
+    # stops with SIGTERM; either ends the simulator cleanly.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     graph = None
-    if args.fake_graph_port is not None:
-        graph = FakeGraph(
-            args.fake_graph_port,
-            webhook_url=args.url.rstrip("/") + "/api/whatsapp/webhook",
-            app_secret=secret,
-            phone_number_id=phone_number_id,
-        ).start()
-        log.info("Stand-in Graph API on %s (start the service with WHATSAPP_API_URL=%s)", graph.url, graph.url)
-    wait_for_service(args.url)
-    run(args.url, secret, graph=graph, phone_number_id=phone_number_id, speed=args.speed, keep_going=args.every)
-    if graph is not None:
-        log.info("Answering the service's sends on %s; Ctrl-C to stop", graph.url)
-        try:
+    try:
+        if graph_port is not None:
+            graph = FakeGraph(
+                graph_port,
+                webhook_url=args.url.rstrip("/") + "/api/whatsapp/webhook",
+                app_secret=secret,
+                phone_number_id=phone_number_id,
+            ).start()
+            log.info("Stand-in Graph API on %s (start the service with WHATSAPP_API_URL=%s)", graph.url, graph.url)
+        wait_for_service(args.url)
+        run(args.url, secret, graph=graph, phone_number_id=phone_number_id, speed=args.speed, keep_going=args.every)
+        if graph is not None:
+            log.info("Answering the service's sends on %s; Ctrl-C to stop", graph.url)
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
+    except Stop as stop:
+        log.info("Stopped (%s)", stop)
+    finally:
+        if graph is not None:
             graph.stop()
 
 
