@@ -151,6 +151,66 @@ def test_a_deactivated_agent_loses_their_session(app, runner, ana_key):
     assert browser.get("/api/whatsapp/me").status_code == 401
 
 
+def copy_of_cookie(app, browser):
+    """Another browser holding a copy of this one's session cookie (as a thief would)."""
+    thief = app.test_client()
+    thief.set_cookie("wa_inbox_session", browser.get_cookie("wa_inbox_session").value)
+    return thief
+
+
+def test_a_session_cookie_copied_before_sign_out_is_refused_after_it(app, ana_key):
+    browser, csrf = sign_in(app, ana_key)
+    thief = copy_of_cookie(app, browser)
+    assert thief.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Ana Souza"
+    assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    assert thief.post("/api/whatsapp/close", json={"conversation_id": 1}, headers={"X-CSRF-Token": csrf}).status_code == 401
+    assert thief.get("/inbox").status_code == 302
+
+
+def test_signing_out_ends_only_that_session(app, ana_key):
+    laptop, csrf = sign_in(app, ana_key)
+    phone, _ = sign_in(app, ana_key)
+    laptop.post("/logout", data={"csrf_token": csrf})
+    assert phone.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Ana Souza"
+
+
+def test_deactivating_an_agent_ends_every_session_of_theirs_on_the_server(app, runner, settings, ana_key):
+    bruno_key = create_agent(runner, "Bruno Lima")
+    ana, _ = sign_in(app, ana_key)
+    bruno, _ = sign_in(app, bruno_key)
+    thief = copy_of_cookie(app, ana)
+    assert runner.invoke(args=["deactivate-agent", "1"]).exit_code == 0
+    sessions = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT agent_id FROM agent_sessions").fetchall()
+    assert sessions == [(2,)]
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    assert bruno.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Bruno Lima"
+
+
+def test_resetting_a_key_prints_a_new_one_and_ends_the_agents_sessions(app, anon, runner, ana_key):
+    browser, _ = sign_in(app, ana_key)
+    thief = copy_of_cookie(app, browser)
+    result = runner.invoke(args=["reset-agent-key", "1"])
+    assert result.exit_code == 0, result.output
+    new_key = result.output.strip().splitlines()[-1]
+    assert new_key.startswith("wak_") and new_key != ana_key
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    assert browser.get("/api/whatsapp/me").status_code == 401
+    assert anon.get("/api/whatsapp/me", headers={"Authorization": f"Bearer {ana_key}"}).status_code == 401
+    assert anon.get("/api/whatsapp/me", headers={"Authorization": f"Bearer {new_key}"}).get_json()["agent"]["id"] == 1
+    assert runner.invoke(args=["reset-agent-key", "7"]).exit_code != 0
+
+
+def test_only_a_hash_of_the_session_id_is_stored(app, settings, ana_key):
+    browser, _ = sign_in(app, ana_key)
+    session_id = app.session_interface.get_signing_serializer(app).loads(
+        browser.get_cookie("wa_inbox_session").value
+    )["sid"]
+    rows = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT * FROM agent_sessions").fetchall()
+    assert len(rows) == 1 and rows[0][0] == hashlib.sha256(session_id.encode()).hexdigest()
+    assert not any(session_id in str(value) for value in rows[0])
+
+
 def test_the_agents_route_lists_ids_and_names_for_the_assign_picker(client, runner):
     create_agent(runner, "Ana Souza")
     create_agent(runner, "Bruno Lima")

@@ -50,11 +50,14 @@ def bearer_token() -> str | None:
 
 
 def session_agent() -> sqlite3.Row | None:
-    """The signed-in (and still active) agent of the session cookie, if any."""
-    agent_id = session.get("agent_id")
-    if not isinstance(agent_id, int):
+    """The signed-in (and still active) agent of the session cookie, if its session is still live.
+
+    The cookie is signed, but signing cannot take it back: its random session id must also have a row
+    in agent_sessions, which sign-out, deactivation and a key reset delete."""
+    session_id = session.get("sid")
+    if not isinstance(session_id, str) or not session_id:
         return None
-    return agents.by_id(get_db(), agent_id)
+    return agents.by_session(get_db(), session_id)
 
 
 def csrf_token() -> str:
@@ -123,13 +126,17 @@ def sign_in(key: str) -> sqlite3.Row | None:
         return None
     session.clear()
     session.permanent = True
-    session["agent_id"] = int(agent["agent_id"])
+    session["sid"] = agents.start_session(get_db(), int(agent["agent_id"]), SESSION_LIFETIME)
     session["csrf"] = secrets.token_urlsafe(32)
     log.info("Agent %s signed in", agent["agent_id"])
     return agent
 
 
 def sign_out() -> None:
+    """End the session on the server too: a copy of the cookie is worthless afterwards."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str) and session_id:
+        agents.end_session(get_db(), session_id)
     session.clear()
 
 
@@ -191,4 +198,18 @@ def register_commands(app: Flask) -> None:
             conn.close()
         if not found:
             raise click.ClickException(f"No agent {agent_id}")
-        click.echo(f"Agent {agent_id} deactivated")
+        click.echo(f"Agent {agent_id} deactivated; their sessions are ended")
+
+    @app.cli.command("reset-agent-key")
+    @click.argument("agent_id", type=int)
+    def reset_agent_key(agent_id: int) -> None:
+        """Give an agent a new key (printed once), ending their sessions; the old key stops working."""
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            key = agents.reset_key(conn, agent_id)
+        finally:
+            conn.close()
+        if key is None:
+            raise click.ClickException(f"No agent {agent_id}")
+        click.echo(f"Agent {agent_id} has a new key; their sessions are ended. The key, shown only this once:")
+        click.echo(key)
