@@ -164,7 +164,8 @@ def test_a_session_cookie_copied_before_sign_out_is_refused_after_it(app, ana_ke
     assert thief.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Ana Souza"
     assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 303
     assert thief.get("/api/whatsapp/me").status_code == 401
-    assert thief.post("/api/whatsapp/close", json={"conversation_id": 1}, headers={"X-CSRF-Token": csrf}).status_code == 401
+    closing = thief.post("/api/whatsapp/close", json={"conversation_id": 1}, headers={"X-CSRF-Token": csrf})
+    assert closing.status_code == 401
     assert thief.get("/inbox").status_code == 302
 
 
@@ -203,9 +204,8 @@ def test_resetting_a_key_prints_a_new_one_and_ends_the_agents_sessions(app, anon
 
 def test_only_a_hash_of_the_session_id_is_stored(app, settings, ana_key):
     browser, _ = sign_in(app, ana_key)
-    session_id = app.session_interface.get_signing_serializer(app).loads(
-        browser.get_cookie("wa_inbox_session").value
-    )["sid"]
+    cookie = browser.get_cookie("wa_inbox_session").value
+    session_id = app.session_interface.get_signing_serializer(app).loads(cookie)["sid"]
     rows = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT * FROM agent_sessions").fetchall()
     assert len(rows) == 1 and rows[0][0] == hashlib.sha256(session_id.encode()).hexdigest()
     assert not any(session_id in str(value) for value in rows[0])
