@@ -12,6 +12,8 @@ from app import create_app
 from .helpers import AGENT_KEY, customer_writes, send_ok
 
 SEND_PATH = "/v26.0/110293847561029/messages"
+# What a browser adds to a post from the sign-in page (the test client's host is localhost).
+OUR_PAGE = {"Origin": "http://localhost"}
 
 
 def create_agent(runner, name: str) -> str:
@@ -82,13 +84,14 @@ def test_signing_in_sets_an_httponly_samesite_strict_session_cookie(app, ana_key
 def test_a_wrong_key_does_not_sign_in(app, ana_key):
     browser = app.test_client()
     assert browser.post("/login", json={"key": ana_key + "x"}).status_code == 401
-    assert browser.post("/login", data={"key": AGENT_KEY}).status_code == 401  # the service key is no agent
+    service_key = browser.post("/login", data={"key": AGENT_KEY}, headers=OUR_PAGE)
+    assert service_key.status_code == 401  # the service key is no agent
     assert browser.get("/inbox").status_code == 302
 
 
 def test_the_login_form_signs_in_and_redirects_to_the_inbox(app, ana_key):
     browser = app.test_client()
-    answer = browser.post("/login", data={"key": ana_key})
+    answer = browser.post("/login", data={"key": ana_key}, headers=OUR_PAGE)
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/inbox")
     page = browser.get("/inbox")
     assert page.status_code == 200 and "Ana Souza" in page.get_data(as_text=True)
@@ -97,7 +100,7 @@ def test_the_login_form_signs_in_and_redirects_to_the_inbox(app, ana_key):
 def test_a_key_in_the_url_signs_nobody_in(app, ana_key):
     browser = app.test_client()
     browser.get(f"/login?key={ana_key}")
-    browser.post(f"/login?key={ana_key}")
+    browser.post(f"/login?key={ana_key}", headers=OUR_PAGE)
     assert browser.get("/inbox").status_code == 302
 
 

@@ -6,6 +6,8 @@
   SameSite=Strict). Session requests that change anything must echo the session's CSRF token in
   `X-CSRF-Token`; bearer requests need none (a browser never adds that header by itself).
 - With AGENT_API_KEY unset, loopback clients without credentials are served as the service.
+- Every key attempt (a bearer key, a /login) is throttled per client address (throttle.py); the
+  address is X-Forwarded-For's only behind TRUSTED_PROXIES.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from functools import wraps
 from typing import Any
 
 import click
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Response, current_app, g, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import agents, db
+from . import agents, db, throttle
 from .db import get_db
-from .errors import APIError
+from .errors import APIError, error_response
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,50 @@ def _is_loopback(address: str | None) -> bool:
         return ipaddress.ip_address(address or "").is_loopback
     except ValueError:
         return False
+
+
+class TooManyAttempts(APIError):
+    """429: this address failed too often; it may try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        message = f"Too many failed key attempts from your address: try again in {retry_after} s"
+        super().__init__(429, message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def client_address() -> str:
+    """The address attempts are counted under (the proxy's forwarded one only behind TRUSTED_PROXIES)."""
+    return throttle.address_key(request.remote_addr)
+
+
+def _policy() -> throttle.Policy:
+    settings = current_app.config["SETTINGS"]
+    return throttle.Policy(settings.auth_failure_limit, settings.auth_failure_window)
+
+
+def refuse_if_locked_out() -> None:
+    """Raise TooManyAttempts while the caller's address is locked out; a read, never a write."""
+    if _policy().limit <= 0:
+        return
+    left = throttle.locked_for(get_db(), client_address())
+    if left:
+        raise TooManyAttempts(left)
+
+
+def count_failed_attempt(what: str) -> None:
+    """Count a wrong key from the caller's address; log when that locks the address out."""
+    policy = _policy()
+    address = client_address()
+    lockout = throttle.record_failure(get_db(), address, policy)
+    if lockout:
+        log.warning(
+            "%d failed %s attempts from %s within %g s: locked out for %d s",
+            policy.limit,
+            what,
+            address,
+            policy.window,
+            lockout,
+        )
 
 
 def bearer_token() -> str | None:
@@ -81,10 +128,12 @@ def check_agent_access() -> None:
     key = current_app.config["SETTINGS"].agent_api_key
     token = bearer_token()
     if token is not None:
+        refuse_if_locked_out()
         if key and hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
             return
         agent = agents.by_key(get_db(), token)
         if agent is None:
+            count_failed_attempt("API key")
             raise APIError(401, "Invalid API key")
         g.agent = agent
         return
@@ -119,10 +168,13 @@ def acting_agent_id(requested: int | None) -> int | None:
 
 
 def sign_in(key: str) -> sqlite3.Row | None:
-    """Start a dashboard session for the agent holding `key`; None if no active agent does."""
+    """Start a dashboard session for the agent holding `key`; None if no active agent does.
+    Raises TooManyAttempts while the caller's address is locked out."""
+    refuse_if_locked_out()
     agent = agents.by_key(get_db(), key.strip()) if key and key.strip() else None
     if agent is None:
         log.info("Dashboard sign-in refused")
+        count_failed_attempt("sign-in")
         return None
     session.clear()
     session.permanent = True
@@ -151,6 +203,16 @@ def init_app(app: Flask) -> None:
         finally:
             conn.close()
     app.secret_key = secret
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    @app.errorhandler(TooManyAttempts)
+    def _too_many_attempts(exc: TooManyAttempts) -> tuple[Response, int]:
+        response, status = error_response(exc.status, exc.message, **exc.extra)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
+
     app.config.update(
         SESSION_COOKIE_NAME="wa_inbox_session",
         SESSION_COOKIE_HTTPONLY=True,
