@@ -250,3 +250,50 @@ def test_the_session_cookie_can_be_limited_to_https(settings):
     key = create_agent(secure_app.test_cli_runner(), "Ana Souza")
     answer = secure_app.test_client().post("/login", json={"key": key})
     assert "Secure" in answer.headers["Set-Cookie"]
+
+
+# --- login CSRF: another site must not sign a browser in (with the attacker's key) -------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},  # a sandboxed frame, or a page that hides its origin
+        {"Origin": "http://localhost.evil.example"},
+        {"Referer": "https://evil.example/login"},
+        {},  # a browser always sends Origin with a POST: a form post without it is no browser's
+    ],
+)
+def test_a_sign_in_form_post_from_another_site_is_refused(app, ana_key, headers):
+    browser = app.test_client()
+    answer = browser.post("/login", data={"key": ana_key}, headers=headers)
+    assert answer.status_code == 403
+    assert "did not come from this site" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+    assert browser.get("/inbox").status_code == 302
+
+
+def test_a_cross_site_json_sign_in_is_refused_with_json(app, ana_key):
+    answer = app.test_client().post("/login", json={"key": ana_key}, headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403
+    assert answer.get_json() == {
+        "success": False,
+        "error": "Sign-in refused: it did not come from this site's sign-in page",
+    }
+
+
+@pytest.mark.parametrize("headers", [OUR_PAGE, {"Referer": "http://localhost/login"}])
+def test_a_sign_in_form_post_from_our_own_page_signs_in(app, ana_key, headers):
+    browser = app.test_client()
+    assert browser.post("/login", data={"key": ana_key}, headers=headers).status_code == 303
+    assert browser.get("/inbox").status_code == 200
+
+
+def test_a_script_signs_in_with_json_and_no_origin(app, ana_key):
+    assert app.test_client().post("/login", json={"key": ana_key}).status_code == 200
+
+
+def test_the_sign_in_page_lets_the_browser_send_its_origin(anon):
+    # Under Referrer-Policy: no-referrer a browser posts the form with "Origin: null", refused above.
+    assert anon.get("/login").headers["Referrer-Policy"] == "same-origin"
