@@ -13,6 +13,7 @@ from whatsapp import throttle
 
 from .helpers import AGENT_KEY
 from .test_auth import OUR_PAGE, create_agent
+from .test_openapi import DOC_URL, conforms
 
 LIMIT = 3
 ME = "/api/whatsapp/me"
@@ -175,3 +176,20 @@ def test_a_service_key_under_16_characters_is_warned_about_at_start_up(settings,
     messages = [r.getMessage() for r in caplog.records if r.name == "whatsapp.config"]
     assert any("AGENT_API_KEY is shorter than 16 characters" in m for m in messages) is warned
     assert not key or all(key not in m for m in messages)
+
+
+def test_the_429_is_in_the_api_document_of_every_agent_route(strict):
+    client = strict.test_client()
+    doc = client.get(DOC_URL).get_json()
+    fail(client, LIMIT)
+    for path, method, body in [("/api/whatsapp/stats", "get", None), ("/api/whatsapp/close", "post", {})]:
+        answer = getattr(client, method)(path, json=body, headers=bearer(AGENT_KEY))
+        assert answer.status_code == 429
+        assert conforms(doc, path, method, answer)["retry_after"] == 60
+    undocumented = [
+        (path, method)
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security") != [] and "429" not in operation["responses"]
+    ]
+    assert undocumented == []
