@@ -191,6 +191,28 @@ CREATE TABLE IF NOT EXISTS agents (
     active INTEGER NOT NULL DEFAULT 1
 );
 
+-- Dashboard sign-ins. The signed cookie carries a random session id; only its sha256 is kept here.
+-- Signing out deletes the row; deactivating an agent or resetting their key deletes all of theirs,
+-- so a copied cookie stops working at once (every session request looks its row up).
+CREATE TABLE IF NOT EXISTS agent_sessions (
+    session_hash TEXT PRIMARY KEY,
+    agent_id INTEGER NOT NULL REFERENCES agents (agent_id),
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agent_sessions_by_agent ON agent_sessions (agent_id);
+
+-- Failed key attempts (/login, bearer keys) per client address, shared by every worker (throttle.py).
+-- Times are Unix seconds. Only a failure writes; a lockout sets locked_until.
+CREATE TABLE IF NOT EXISTS auth_failures (
+    address TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,          -- in the window that began at window_start
+    window_start REAL NOT NULL,
+    lockouts INTEGER NOT NULL,          -- lockouts in a row: each one lasts twice as long
+    locked_until REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auth_failures_by_time ON auth_failures (window_start);
+
 -- Values the service generates once and every worker shares (the session-signing secret).
 CREATE TABLE IF NOT EXISTS service_secrets (
     name TEXT PRIMARY KEY,

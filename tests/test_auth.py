@@ -12,6 +12,8 @@ from app import create_app
 from .helpers import AGENT_KEY, customer_writes, send_ok
 
 SEND_PATH = "/v26.0/110293847561029/messages"
+# What a browser adds to a post from the sign-in page (the test client's host is localhost).
+OUR_PAGE = {"Origin": "http://localhost"}
 
 
 def create_agent(runner, name: str) -> str:
@@ -82,13 +84,14 @@ def test_signing_in_sets_an_httponly_samesite_strict_session_cookie(app, ana_key
 def test_a_wrong_key_does_not_sign_in(app, ana_key):
     browser = app.test_client()
     assert browser.post("/login", json={"key": ana_key + "x"}).status_code == 401
-    assert browser.post("/login", data={"key": AGENT_KEY}).status_code == 401  # the service key is no agent
+    service_key = browser.post("/login", data={"key": AGENT_KEY}, headers=OUR_PAGE)
+    assert service_key.status_code == 401  # the service key is no agent
     assert browser.get("/inbox").status_code == 302
 
 
 def test_the_login_form_signs_in_and_redirects_to_the_inbox(app, ana_key):
     browser = app.test_client()
-    answer = browser.post("/login", data={"key": ana_key})
+    answer = browser.post("/login", data={"key": ana_key}, headers=OUR_PAGE)
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/inbox")
     page = browser.get("/inbox")
     assert page.status_code == 200 and "Ana Souza" in page.get_data(as_text=True)
@@ -97,7 +100,7 @@ def test_the_login_form_signs_in_and_redirects_to_the_inbox(app, ana_key):
 def test_a_key_in_the_url_signs_nobody_in(app, ana_key):
     browser = app.test_client()
     browser.get(f"/login?key={ana_key}")
-    browser.post(f"/login?key={ana_key}")
+    browser.post(f"/login?key={ana_key}", headers=OUR_PAGE)
     assert browser.get("/inbox").status_code == 302
 
 
@@ -151,6 +154,66 @@ def test_a_deactivated_agent_loses_their_session(app, runner, ana_key):
     assert browser.get("/api/whatsapp/me").status_code == 401
 
 
+def copy_of_cookie(app, browser):
+    """Another browser holding a copy of this one's session cookie (as a thief would)."""
+    thief = app.test_client()
+    thief.set_cookie("wa_inbox_session", browser.get_cookie("wa_inbox_session").value)
+    return thief
+
+
+def test_a_session_cookie_copied_before_sign_out_is_refused_after_it(app, ana_key):
+    browser, csrf = sign_in(app, ana_key)
+    thief = copy_of_cookie(app, browser)
+    assert thief.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Ana Souza"
+    assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    closing = thief.post("/api/whatsapp/close", json={"conversation_id": 1}, headers={"X-CSRF-Token": csrf})
+    assert closing.status_code == 401
+    assert thief.get("/inbox").status_code == 302
+
+
+def test_signing_out_ends_only_that_session(app, ana_key):
+    laptop, csrf = sign_in(app, ana_key)
+    phone, _ = sign_in(app, ana_key)
+    laptop.post("/logout", data={"csrf_token": csrf})
+    assert phone.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Ana Souza"
+
+
+def test_deactivating_an_agent_ends_every_session_of_theirs_on_the_server(app, runner, settings, ana_key):
+    bruno_key = create_agent(runner, "Bruno Lima")
+    ana, _ = sign_in(app, ana_key)
+    bruno, _ = sign_in(app, bruno_key)
+    thief = copy_of_cookie(app, ana)
+    assert runner.invoke(args=["deactivate-agent", "1"]).exit_code == 0
+    sessions = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT agent_id FROM agent_sessions").fetchall()
+    assert sessions == [(2,)]
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    assert bruno.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Bruno Lima"
+
+
+def test_resetting_a_key_prints_a_new_one_and_ends_the_agents_sessions(app, anon, runner, ana_key):
+    browser, _ = sign_in(app, ana_key)
+    thief = copy_of_cookie(app, browser)
+    result = runner.invoke(args=["reset-agent-key", "1"])
+    assert result.exit_code == 0, result.output
+    new_key = result.output.strip().splitlines()[-1]
+    assert new_key.startswith("wak_") and new_key != ana_key
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    assert browser.get("/api/whatsapp/me").status_code == 401
+    assert anon.get("/api/whatsapp/me", headers={"Authorization": f"Bearer {ana_key}"}).status_code == 401
+    assert anon.get("/api/whatsapp/me", headers={"Authorization": f"Bearer {new_key}"}).get_json()["agent"]["id"] == 1
+    assert runner.invoke(args=["reset-agent-key", "7"]).exit_code != 0
+
+
+def test_only_a_hash_of_the_session_id_is_stored(app, settings, ana_key):
+    browser, _ = sign_in(app, ana_key)
+    cookie = browser.get_cookie("wa_inbox_session").value
+    session_id = app.session_interface.get_signing_serializer(app).loads(cookie)["sid"]
+    rows = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT * FROM agent_sessions").fetchall()
+    assert len(rows) == 1 and rows[0][0] == hashlib.sha256(session_id.encode()).hexdigest()
+    assert not any(session_id in str(value) for value in rows[0])
+
+
 def test_the_agents_route_lists_ids_and_names_for_the_assign_picker(client, runner):
     create_agent(runner, "Ana Souza")
     create_agent(runner, "Bruno Lima")
@@ -187,3 +250,50 @@ def test_the_session_cookie_can_be_limited_to_https(settings):
     key = create_agent(secure_app.test_cli_runner(), "Ana Souza")
     answer = secure_app.test_client().post("/login", json={"key": key})
     assert "Secure" in answer.headers["Set-Cookie"]
+
+
+# --- login CSRF: another site must not sign a browser in (with the attacker's key) -------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},  # a sandboxed frame, or a page that hides its origin
+        {"Origin": "http://localhost.evil.example"},
+        {"Referer": "https://evil.example/login"},
+        {},  # a browser always sends Origin with a POST: a form post without it is no browser's
+    ],
+)
+def test_a_sign_in_form_post_from_another_site_is_refused(app, ana_key, headers):
+    browser = app.test_client()
+    answer = browser.post("/login", data={"key": ana_key}, headers=headers)
+    assert answer.status_code == 403
+    assert "did not come from this site" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+    assert browser.get("/inbox").status_code == 302
+
+
+def test_a_cross_site_json_sign_in_is_refused_with_json(app, ana_key):
+    answer = app.test_client().post("/login", json={"key": ana_key}, headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403
+    assert answer.get_json() == {
+        "success": False,
+        "error": "Sign-in refused: it did not come from this site's sign-in page",
+    }
+
+
+@pytest.mark.parametrize("headers", [OUR_PAGE, {"Referer": "http://localhost/login"}])
+def test_a_sign_in_form_post_from_our_own_page_signs_in(app, ana_key, headers):
+    browser = app.test_client()
+    assert browser.post("/login", data={"key": ana_key}, headers=headers).status_code == 303
+    assert browser.get("/inbox").status_code == 200
+
+
+def test_a_script_signs_in_with_json_and_no_origin(app, ana_key):
+    assert app.test_client().post("/login", json={"key": ana_key}).status_code == 200
+
+
+def test_the_sign_in_page_lets_the_browser_send_its_origin(anon):
+    # Under Referrer-Policy: no-referrer a browser posts the form with "Origin: null", refused above.
+    assert anon.get("/login").headers["Referrer-Policy"] == "same-origin"

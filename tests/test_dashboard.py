@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from app import create_app
+
+from .helpers import AGENT_KEY, VERIFY_TOKEN, post_webhook
 from .test_auth import create_agent, sign_in
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -56,3 +59,34 @@ def test_the_script_and_stylesheet_are_served_by_the_app_itself(anon):
         answer = anon.get(f"/static/{name}")
         assert answer.status_code == 200
         answer.close()
+
+
+def test_every_answer_says_nosniff_errors_static_files_and_streams_included(settings):
+    app = create_app(settings)
+    app.config.update(EVENT_STREAM_SECONDS=0.0)
+
+    @app.get("/api/whatsapp/test-crash")
+    def crash():
+        raise RuntimeError("a bug")
+
+    anon = app.test_client()
+    key = {"Authorization": f"Bearer {AGENT_KEY}"}
+    verify = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"}
+    answers = {
+        "api": anon.get("/api/whatsapp/stats", headers=key),
+        "401": anon.get("/api/whatsapp/stats"),
+        "404": anon.get("/no-such-page"),
+        "405": anon.delete("/api/whatsapp/send", headers=key),
+        "500": anon.get("/api/whatsapp/test-crash", headers=key),
+        "webhook text": anon.get("/api/whatsapp/webhook", query_string=verify),
+        "webhook 401": post_webhook(anon, b"{}", signature="sha256=" + "0" * 64),
+        "openapi": anon.get("/api/whatsapp/openapi.json"),
+        "login page": anon.get("/login"),
+        "static": anon.get("/static/inbox.js"),
+        "stream": anon.get("/api/whatsapp/events/stream", headers={**key, "Accept": "text/event-stream"}),
+    }
+    assert [a.status_code for a in answers.values()] == [200, 401, 404, 405, 500, 200, 401, 200, 200, 200, 200]
+    missing = [name for name, answer in answers.items() if answer.headers.get("X-Content-Type-Options") != "nosniff"]
+    for answer in answers.values():
+        answer.close()
+    assert missing == []

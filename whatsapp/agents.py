@@ -1,10 +1,12 @@
-"""All SQL of sign-in: agents (a sha256 of each key, never the key) and the shared session secret."""
+"""All SQL of sign-in: agents (a sha256 of each key, never the key), their dashboard sessions (a sha256
+of each session id) and the shared session secret."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .db import write_transaction
@@ -39,19 +41,58 @@ def by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM agents WHERE key_hash = ? AND active = 1", (hash_key(key),)).fetchone()
 
 
-def by_id(conn: sqlite3.Connection, agent_id: int) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM agents WHERE agent_id = ? AND active = 1", (agent_id,)).fetchone()
-
-
 def list_all(conn: sqlite3.Connection, include_inactive: bool = False) -> list[sqlite3.Row]:
     where = "" if include_inactive else "WHERE active = 1"
     return conn.execute(f"SELECT * FROM agents {where} ORDER BY name COLLATE NOCASE, agent_id").fetchall()
 
 
 def set_active(conn: sqlite3.Connection, agent_id: int, active: bool) -> bool:
+    """Activate or deactivate an agent; deactivating ends every session of theirs."""
     with write_transaction(conn):
         cur = conn.execute("UPDATE agents SET active = ? WHERE agent_id = ?", (1 if active else 0, agent_id))
+        if not active:
+            conn.execute("DELETE FROM agent_sessions WHERE agent_id = ?", (agent_id,))
     return cur.rowcount > 0
+
+
+def reset_key(conn: sqlite3.Connection, agent_id: int) -> str | None:
+    """Give an agent a new key (returned, not stored) and end their sessions; None if no such agent."""
+    key = new_key()
+    with write_transaction(conn):
+        cur = conn.execute("UPDATE agents SET key_hash = ? WHERE agent_id = ?", (hash_key(key), agent_id))
+        conn.execute("DELETE FROM agent_sessions WHERE agent_id = ?", (agent_id,))
+    return key if cur.rowcount > 0 else None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def start_session(conn: sqlite3.Connection, agent_id: int, lifetime: timedelta) -> str:
+    """A new session for the agent; returns its random id (the cookie's), of which only a hash is kept."""
+    session_id = secrets.token_urlsafe(32)
+    moment = datetime.now(UTC)
+    with write_transaction(conn):
+        conn.execute("DELETE FROM agent_sessions WHERE expires_at <= ?", (_stamp(moment),))
+        conn.execute(
+            "INSERT INTO agent_sessions (session_hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (hash_key(session_id), agent_id, _stamp(moment), _stamp(moment + lifetime)),
+        )
+    return session_id
+
+
+def by_session(conn: sqlite3.Connection, session_id: str) -> sqlite3.Row | None:
+    """The active agent of a live session (one read; nothing is written)."""
+    return conn.execute(
+        "SELECT agents.* FROM agent_sessions JOIN agents ON agents.agent_id = agent_sessions.agent_id"
+        " WHERE agent_sessions.session_hash = ? AND agent_sessions.expires_at > ? AND agents.active = 1",
+        (hash_key(session_id), _stamp(datetime.now(UTC))),
+    ).fetchone()
+
+
+def end_session(conn: sqlite3.Connection, session_id: str) -> None:
+    with write_transaction(conn):
+        conn.execute("DELETE FROM agent_sessions WHERE session_hash = ?", (hash_key(session_id),))
 
 
 def public(row: sqlite3.Row) -> dict[str, Any]:

@@ -6,6 +6,8 @@
   SameSite=Strict). Session requests that change anything must echo the session's CSRF token in
   `X-CSRF-Token`; bearer requests need none (a browser never adds that header by itself).
 - With AGENT_API_KEY unset, loopback clients without credentials are served as the service.
+- Every key attempt (a bearer key, a /login) is throttled per client address (throttle.py); the
+  address is X-Forwarded-For's only behind TRUSTED_PROXIES.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from functools import wraps
 from typing import Any
 
 import click
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Response, current_app, g, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import agents, db
+from . import agents, db, throttle
 from .db import get_db
-from .errors import APIError
+from .errors import APIError, error_response
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,50 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
+class TooManyAttempts(APIError):
+    """429: this address failed too often; it may try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        message = f"Too many failed key attempts from your address: try again in {retry_after} s"
+        super().__init__(429, message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def client_address() -> str:
+    """The address attempts are counted under (the proxy's forwarded one only behind TRUSTED_PROXIES)."""
+    return throttle.address_key(request.remote_addr)
+
+
+def _policy() -> throttle.Policy:
+    settings = current_app.config["SETTINGS"]
+    return throttle.Policy(settings.auth_failure_limit, settings.auth_failure_window)
+
+
+def refuse_if_locked_out() -> None:
+    """Raise TooManyAttempts while the caller's address is locked out; a read, never a write."""
+    if _policy().limit <= 0:
+        return
+    left = throttle.locked_for(get_db(), client_address())
+    if left:
+        raise TooManyAttempts(left)
+
+
+def count_failed_attempt(what: str) -> None:
+    """Count a wrong key from the caller's address; log when that locks the address out."""
+    policy = _policy()
+    address = client_address()
+    lockout = throttle.record_failure(get_db(), address, policy)
+    if lockout:
+        log.warning(
+            "%d failed %s attempts from %s within %g s: locked out for %d s",
+            policy.limit,
+            what,
+            address,
+            policy.window,
+            lockout,
+        )
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -50,11 +97,14 @@ def bearer_token() -> str | None:
 
 
 def session_agent() -> sqlite3.Row | None:
-    """The signed-in (and still active) agent of the session cookie, if any."""
-    agent_id = session.get("agent_id")
-    if not isinstance(agent_id, int):
+    """The signed-in (and still active) agent of the session cookie, if its session is still live.
+
+    The cookie is signed, but signing cannot take it back: its random session id must also have a row
+    in agent_sessions, which sign-out, deactivation and a key reset delete."""
+    session_id = session.get("sid")
+    if not isinstance(session_id, str) or not session_id:
         return None
-    return agents.by_id(get_db(), agent_id)
+    return agents.by_session(get_db(), session_id)
 
 
 def csrf_token() -> str:
@@ -78,10 +128,12 @@ def check_agent_access() -> None:
     key = current_app.config["SETTINGS"].agent_api_key
     token = bearer_token()
     if token is not None:
+        refuse_if_locked_out()
         if key and hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
             return
         agent = agents.by_key(get_db(), token)
         if agent is None:
+            count_failed_attempt("API key")
             raise APIError(401, "Invalid API key")
         g.agent = agent
         return
@@ -116,20 +168,27 @@ def acting_agent_id(requested: int | None) -> int | None:
 
 
 def sign_in(key: str) -> sqlite3.Row | None:
-    """Start a dashboard session for the agent holding `key`; None if no active agent does."""
+    """Start a dashboard session for the agent holding `key`; None if no active agent does.
+    Raises TooManyAttempts while the caller's address is locked out."""
+    refuse_if_locked_out()
     agent = agents.by_key(get_db(), key.strip()) if key and key.strip() else None
     if agent is None:
         log.info("Dashboard sign-in refused")
+        count_failed_attempt("sign-in")
         return None
     session.clear()
     session.permanent = True
-    session["agent_id"] = int(agent["agent_id"])
+    session["sid"] = agents.start_session(get_db(), int(agent["agent_id"]), SESSION_LIFETIME)
     session["csrf"] = secrets.token_urlsafe(32)
     log.info("Agent %s signed in", agent["agent_id"])
     return agent
 
 
 def sign_out() -> None:
+    """End the session on the server too: a copy of the cookie is worthless afterwards."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str) and session_id:
+        agents.end_session(get_db(), session_id)
     session.clear()
 
 
@@ -144,6 +203,16 @@ def init_app(app: Flask) -> None:
         finally:
             conn.close()
     app.secret_key = secret
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    @app.errorhandler(TooManyAttempts)
+    def _too_many_attempts(exc: TooManyAttempts) -> tuple[Response, int]:
+        response, status = error_response(exc.status, exc.message, **exc.extra)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
+
     app.config.update(
         SESSION_COOKIE_NAME="wa_inbox_session",
         SESSION_COOKIE_HTTPONLY=True,
@@ -191,4 +260,18 @@ def register_commands(app: Flask) -> None:
             conn.close()
         if not found:
             raise click.ClickException(f"No agent {agent_id}")
-        click.echo(f"Agent {agent_id} deactivated")
+        click.echo(f"Agent {agent_id} deactivated; their sessions are ended")
+
+    @app.cli.command("reset-agent-key")
+    @click.argument("agent_id", type=int)
+    def reset_agent_key(agent_id: int) -> None:
+        """Give an agent a new key (printed once), ending their sessions; the old key stops working."""
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            key = agents.reset_key(conn, agent_id)
+        finally:
+            conn.close()
+        if key is None:
+            raise click.ClickException(f"No agent {agent_id}")
+        click.echo(f"Agent {agent_id} has a new key; their sessions are ended. The key, shown only this once:")
+        click.echo(key)

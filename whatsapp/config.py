@@ -18,6 +18,7 @@ DEFAULT_HOST = "127.0.0.1"
 
 _TRUE = {"1", "true", "yes", "on"}
 SYNCHRONOUS_LEVELS = ("FULL", "EXTRA", "NORMAL")
+MIN_KEY_LENGTH = 16
 
 
 class ConfigError(ValueError):
@@ -64,6 +65,12 @@ class Settings:
     # Days a processed webhook body stays in the journal for replay (0: forever). Failed and
     # unprocessed bodies stay until they are processed.
     webhook_journal_days: int = 30
+    # Failed key attempts (/login, bearer keys) one client address may make per window before it is
+    # locked out (429) for a window, twice as long at each lockout in a row; 0 turns the limit off.
+    auth_failure_limit: int = 10
+    auth_failure_window: float = 60.0
+    # Reverse proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed (0: none).
+    trusted_proxies: int = 0
 
 
 # Environment variable -> Settings field.
@@ -88,6 +95,9 @@ ENV_NAMES: dict[str, str] = {
     "MEDIA_AUTO_DOWNLOAD": "media_auto_download",
     "SQLITE_SYNCHRONOUS": "sqlite_synchronous",
     "WEBHOOK_JOURNAL_DAYS": "webhook_journal_days",
+    "AUTH_FAILURE_LIMIT": "auth_failure_limit",
+    "AUTH_FAILURE_WINDOW": "auth_failure_window",
+    "TRUSTED_PROXIES": "trusted_proxies",
 }
 
 
@@ -136,6 +146,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got {settings.sqlite_synchronous!r}")
     if settings.webhook_journal_days < 0:
         raise ConfigError(f"WEBHOOK_JOURNAL_DAYS must be 0 (keep forever) or more, got {settings.webhook_journal_days}")
+    if settings.auth_failure_limit < 0 or settings.auth_failure_window <= 0:
+        raise ConfigError("AUTH_FAILURE_LIMIT must be 0 (off) or more and AUTH_FAILURE_WINDOW above 0 seconds")
+    if settings.trusted_proxies < 0:
+        raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, got {settings.trusted_proxies}")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"PORT must be between 1 and 65535, got {settings.port}")
 
@@ -157,5 +171,11 @@ def warn_about_gaps(settings: Settings) -> None:
         log.warning("WHATSAPP_VERIFY_TOKEN is not set: Meta's webhook verification will be refused.")
     if not settings.agent_api_key:
         log.warning("AGENT_API_KEY is not set: the agent API answers loopback clients only.")
+    elif len(settings.agent_api_key) < MIN_KEY_LENGTH:
+        log.warning(
+            "AGENT_API_KEY is shorter than %d characters: it can be guessed; use a long random one "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))').",
+            MIN_KEY_LENGTH,
+        )
     if not (settings.phone_number_id and settings.access_token):
         log.warning("WHATSAPP_PHONE_NUMBER_ID or WHATSAPP_ACCESS_TOKEN is not set: sending messages will fail.")

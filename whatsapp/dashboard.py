@@ -7,10 +7,12 @@ as text only.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
 from . import agents
-from .auth import agent_required, check_csrf, csrf_token, session_agent, sign_in, sign_out
+from .auth import TooManyAttempts, agent_required, check_csrf, csrf_token, session_agent, sign_in, sign_out
 from .db import get_db
 from .errors import APIError
 
@@ -23,15 +25,36 @@ CSP = (
 )
 
 
+@bp.after_app_request
+def _no_sniffing(response: Response) -> Response:
+    """Every answer of the app (API, errors, static files, streams, media) is read as its declared type."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @bp.after_request
 def _headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Not no-referrer: under it a browser sends "Origin: null" with the sign-in form, which /login
+    # must refuse. same-origin gives other sites nothing either.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+def _same_site_post() -> bool:
+    """A sign-in POST came from our own page: its Origin (or, without one, its Referer) names this host.
+
+    Browsers send Origin with every POST, so a form post with neither header is refused. A JSON post
+    with neither is a script's: another site cannot make a browser send JSON here (that needs a CORS
+    preflight, which this service never grants)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if source is None:
+        return request.is_json
+    parts = urlsplit(source)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
 
 
 @bp.get("/")
@@ -55,11 +78,22 @@ def login() -> Response | str | tuple[str, int]:
             return redirect(url_for("dashboard.inbox"))
         return render_template("login.html", error=None)
     wants_json = request.is_json
+    if not _same_site_post():
+        message = "Sign-in refused: it did not come from this site's sign-in page"
+        if wants_json:
+            raise APIError(403, message)
+        return render_template("login.html", error=message + "."), 403
     data = request.get_json(silent=True) if wants_json else request.form
     if wants_json and not isinstance(data, dict):
         raise APIError(400, 'The request body must be a JSON object: {"key": "..."}')
     key = data.get("key")
-    agent = sign_in(key) if isinstance(key, str) else None
+    try:
+        agent = sign_in(key) if isinstance(key, str) else None
+    except TooManyAttempts as exc:
+        if wants_json:
+            raise
+        page = render_template("login.html", error=exc.message + ".")
+        return Response(page, 429, headers={"Retry-After": str(exc.retry_after)}, mimetype="text/html")
     if agent is None:
         if wants_json:
             raise APIError(401, "That key does not belong to an active agent")

@@ -82,10 +82,10 @@ CUSTOMER_FIELDS = {
     "phone_number": PHONE,
     "user_id": USER_ID,
 }
-# 401 (no valid key or session) and 503 (the database stayed busy) can answer any agent route; writes
-# made with a dashboard session also need its CSRF token (403).
-AGENT_ERRORS = (401, 503)
-WRITE_ERRORS = (401, 403, 503)
+# 401 (no valid key or session), 429 (this address failed too many keys) and 503 (the database stayed
+# busy) can answer any agent route; writes made with a dashboard session also need its CSRF token (403).
+AGENT_ERRORS = (401, 429, 503)
+WRITE_ERRORS = (401, 403, 429, 503)
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -412,7 +412,8 @@ ERROR_DESCRIPTIONS = {
     409: "The 24-hour customer-service window is closed: only a template may be sent",
     413: "The body is over the limit (1 MB; the webhook 4 MB; uploads 101 MB)",
     422: "WhatsApp refused the message (Meta's code, title and details included)",
-    429: "WhatsApp is rate limiting (after bounded retries)",
+    429: "Too many failed key attempts from this address (wait Retry-After seconds: retry_after), "
+    "or on a send, WhatsApp is rate limiting (after bounded retries)",
     502: "WhatsApp failed or could not be reached",
     503: "The inbox is busy (Retry-After), a setting is missing (the app secret, the business account id), "
     "or the media is being downloaded right now (retry_after)",
@@ -572,6 +573,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": json_content(ref("SendRequest"))},
                 "responses": {
                     "200": ok("Meta accepted the message (or an earlier send with this key)", ref("SendResult")),
+                    **errors(400, 404, 413, *WRITE_ERRORS),
                     **{
                         str(code): {
                             "description": ERROR_DESCRIPTIONS[code] + "; the message is stored as failed",
@@ -579,7 +581,6 @@ def _paths() -> dict[str, Any]:
                         }
                         for code in (409, 422, 429, 502, 504)
                     },
-                    **errors(400, 404, 413, *WRITE_ERRORS),
                 },
             }
         },
@@ -610,6 +611,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": ok("Uploaded and accepted", ref("SendResult")),
+                    **errors(400, 404, 413, *WRITE_ERRORS),
                     **{
                         str(code): {
                             "description": ERROR_DESCRIPTIONS[code],
@@ -617,7 +619,6 @@ def _paths() -> dict[str, Any]:
                         }
                         for code in (409, 422, 429, 502, 504)
                     },
-                    **errors(400, 404, 413, *WRITE_ERRORS),
                 },
             }
         },

@@ -86,7 +86,7 @@ def paths() -> dict[str, Any]:
                             }
                         ),
                     },
-                    **_errors(400, 401, 503),
+                    **_errors(400, 401, 429, 503),
                 },
             }
         },
@@ -106,7 +106,7 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "The stream", "content": {"text/event-stream": {"schema": STREAM}}},
                     "406": {"description": "Not asked for as text/event-stream", "content": _json(_ERROR)},
-                    **_errors(400, 401, 503),
+                    **_errors(400, 401, 429, 503),
                 },
             }
         },
@@ -129,7 +129,7 @@ def paths() -> dict[str, Any]:
                             }
                         ),
                     },
-                    **_errors(401, 503),
+                    **_errors(401, 429, 503),
                 },
             }
         },
@@ -152,7 +152,7 @@ def paths() -> dict[str, Any]:
                             }
                         ),
                     },
-                    **_errors(401, 503),
+                    **_errors(401, 429, 503),
                 },
             }
         },
