@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     request_hash TEXT,                    -- sha256 of the route and the canonical JSON of the request
     send_answer INTEGER,                  -- the HTTP status a finished send attempt was answered with
     send_error TEXT,                      -- and its error sentence, replayed to a repeat of the key
-    attempted_at TIMESTAMP                -- when the latest send attempt began (a retry sends again)
+    attempted_at TIMESTAMP                -- when a repeat of the key last sent it again (NULL: only at timestamp)
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);

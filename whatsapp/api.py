@@ -352,10 +352,12 @@ def send_media() -> Response:
     outbound = compose.build(
         {"type": kind, "media": {k: v for k, v in fields.items() if v}, "reply_to": form.get("reply_to") or None}
     )
-    fingerprint = {
-        "form": sorted((k, v) for k, v in form.items(multi=True) if k != "client_message_id"),
-        "file": [upload.filename, mime_type, hashlib.sha256(content).hexdigest()],
-    }
+    fingerprint = None
+    if request.headers.get("Idempotency-Key") or form.get("client_message_id"):  # what the key stands for
+        fingerprint = {
+            "form": {key: form.getlist(key) for key in form if key != "client_message_id"},
+            "file": [upload.filename, mime_type, hashlib.sha256(content).hexdigest()],
+        }
     target = prepare_send(data, kind, fingerprint)
     if not isinstance(target, SendTarget):
         return target

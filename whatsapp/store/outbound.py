@@ -54,8 +54,8 @@ def create_outbound(
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_filename, status, timestamp,
             created_at, agent_id, context_message_id, local_id, raw_json,
-            media_path, media_size, media_state, idempotency_scope, idempotency_key, request_hash, attempted_at)
-           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            media_path, media_size, media_state, idempotency_scope, idempotency_key, request_hash)
+           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             conversation_id,
             local_id,
@@ -79,7 +79,6 @@ def create_outbound(
             scope,
             key,
             request_hash,
-            stamp,
         ),
     )
     if message_type in ANNOTATION_TYPES:
