@@ -18,7 +18,16 @@ from werkzeug import Response
 from app import create_app
 from whatsapp import agents, db
 
-from .helpers import AGENT_KEY, customer_writes, fixture, post_webhook, send_ok, status_update, wamid
+from .helpers import (
+    AGENT_KEY,
+    customer_writes,
+    fixture,
+    post_webhook,
+    send_ok,
+    status_update,
+    text_message,
+    wamid,
+)
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 MARIA, LENA = "+14155550123", "+14155550456"
@@ -387,3 +396,16 @@ def test_error_texts_never_say_meta_error_none_or_show_urls(client, graph, answe
     error = reply.get_json()["error"]
     assert "None" not in error and "127.0.0.1" not in error and "http://" not in error
     assert error.endswith(".")
+
+
+def test_a_media_lookup_without_an_error_body_is_not_reported_as_error_none(client, graph):
+    payload = text_message(extra={"type": "image", "image": {"id": "555001", "mime_type": "image/jpeg"}})
+    payload["entry"][0]["changes"][0]["value"]["messages"][0].pop("text")
+    assert post_webhook(client, payload).status_code == 200
+    graph.expect_request("/v26.0/555001", method="GET").respond_with_data("<html>gone</html>", status=404)
+    messages = client.get("/api/whatsapp/messages", query_string={"phone_number": MARIA}).get_json()["messages"]
+    [image] = [m for m in messages if m["type"] == "image"]
+    answer = client.get(f"/api/whatsapp/media/{image['id']}")
+    assert answer.status_code == 502
+    error = answer.get_json()["error"]
+    assert "HTTP 404" in error and "None" not in error

@@ -368,7 +368,9 @@ def send_media() -> Response:
         media_id = graph_client().upload_media(content, filename, mime_type)
     except GraphError as exc:
         status = 400 if exc.code in (131053, 100) else 502
-        raise APIError(status, f"WhatsApp refused the upload: {exc.agent_message()}", error_code=exc.code) from None
+        raise APIError(
+            status, f"The file could not be uploaded to WhatsApp: {exc.agent_message()}", error_code=exc.code
+        ) from None
     except GraphUnavailable as exc:
         raise APIError(502, f"The file could not be uploaded to WhatsApp: {exc}") from None
     body = {**outbound.body, "id": media_id}

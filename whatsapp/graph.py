@@ -40,7 +40,7 @@ class GraphError(Exception):
         http_status: int | None = None,
         fbtrace_id: str | None = None,
     ) -> None:
-        super().__init__(f"({code}) {title}")
+        super().__init__(f"({code}) {title}" if code is not None else title)
         self.code = code
         self.title = title
         self.details = details
