@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     agent_id INTEGER,
     context_message_id TEXT,              -- the wamid this message replies (or reacts) to
     local_id TEXT UNIQUE,                 -- our own id, sent to Meta as biz_opaque_callback_data
-    client_message_id TEXT UNIQUE,        -- the sender's Idempotency-Key
+    client_message_id TEXT UNIQUE,        -- an Idempotency-Key of before keys were scoped (global; no longer written)
     sent_at TIMESTAMP,
     delivered_at TIMESTAMP,
     read_at TIMESTAMP,
@@ -65,7 +65,14 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     media_size INTEGER,
     media_attempts INTEGER NOT NULL DEFAULT 0,
     media_next_attempt_at TIMESTAMP,
-    media_error TEXT
+    media_error TEXT,
+    -- Idempotency-Key (see README "Reliability"): unique per credential, with a hash of the request
+    idempotency_scope TEXT,               -- 'service' (AGENT_API_KEY) or 'agent:<agent_id>'
+    idempotency_key TEXT,
+    request_hash TEXT,                    -- sha256 of the route and the canonical JSON of the request
+    send_answer INTEGER,                  -- the HTTP status a finished send attempt was answered with
+    send_error TEXT,                      -- and its error sentence, replayed to a repeat of the key
+    attempted_at TIMESTAMP                -- when a repeat of the key last sent it again (NULL: only at timestamp)
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -73,6 +80,8 @@ CREATE INDEX IF NOT EXISTS idx_messages_timestamp ON whatsapp_messages (timestam
 -- Reactions, edits and deletions point at the message they change.
 CREATE INDEX IF NOT EXISTS idx_messages_context ON whatsapp_messages (context_message_id)
     WHERE context_message_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_idempotency
+    ON whatsapp_messages (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_messages_media_due ON whatsapp_messages (media_next_attempt_at)
     WHERE media_state IN ('pending', 'downloading', 'failed');
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import os
@@ -10,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 from werkzeug.utils import secure_filename
 
 from . import compose, media, phones, present, sending, store, templates
@@ -224,10 +225,21 @@ def send() -> Response:
 
 def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
     """Resolve the recipient, check the 24-hour window, then send and answer in the spec's shape."""
-    target = prepare_send(data, outbound.type)
+    # The request an Idempotency-Key names: the body, less the key itself when it rides in the body.
+    target = prepare_send(data, outbound.type, {k: v for k, v in data.items() if k != "client_message_id"})
     if not isinstance(target, SendTarget):
         return target
     return dispatch(target, outbound)
+
+
+def credential_scope() -> str:
+    """Whose Idempotency-Keys a request's key is one of: the service key's, or this agent's own."""
+    agent = getattr(g, "agent", None)
+    return "service" if agent is None else f"agent:{int(agent['agent_id'])}"
+
+
+def key_reused(exc: sending.KeyReused) -> APIError:
+    return APIError(422, str(exc))
 
 
 def check_context(outbound: sending.Outbound) -> None:
@@ -240,16 +252,19 @@ def check_context(outbound: sending.Outbound) -> None:
 def dispatch(target: SendTarget, outbound: sending.Outbound) -> tuple[Response, int]:
     conn = get_db()
     check_context(outbound)
-    outcome = sending.send(
-        conn,
-        graph_client(),
-        conversation_id=target.conv["conversation_id"] if target.conv else None,
-        phone_number=target.phone,
-        user_id=target.user_id,
-        outbound=outbound,
-        agent_id=target.agent_id,
-        client_message_id=target.idempotency_key,
-    )
+    try:
+        outcome = sending.send(
+            conn,
+            graph_client(),
+            conversation_id=target.conv["conversation_id"] if target.conv else None,
+            phone_number=target.phone,
+            user_id=target.user_id,
+            outbound=outbound,
+            agent_id=target.agent_id,
+            idempotency=target.idempotency,
+        )
+    except sending.KeyReused as exc:  # a concurrent request took the key for another message
+        raise key_reused(exc) from None
     return send_response(outcome)
 
 
@@ -261,13 +276,16 @@ class SendTarget:
     phone: str | None
     user_id: str | None
     agent_id: int | None
-    idempotency_key: str | None
+    idempotency: sending.Idempotency | None
+    # A repeat of a key whose send Meta certainly did not take: its message is sent again as stored.
+    resend: bool = False
 
 
-def prepare_send(data: Any, kind: str) -> SendTarget | tuple[Response, int]:
+def prepare_send(data: Any, kind: str, fingerprint: Any) -> SendTarget | tuple[Response, int]:
     """Everything checked before anything is sent: recipient, agent, idempotency, 24-hour window.
 
-    Returns the earlier answer (a tuple) for a repeated Idempotency-Key, else the send's context.
+    `fingerprint` is the request an Idempotency-Key stands for (hashed with the route). Returns the
+    earlier answer (a tuple) for a repeated key, else the send's context.
     """
     conversation_id, phone, user_id = customer_params(data)
     if conversation_id is None and phone is None and user_id is None:
@@ -279,10 +297,17 @@ def prepare_send(data: Any, kind: str) -> SendTarget | tuple[Response, int]:
     if idempotency_key and len(idempotency_key) > 200:
         raise APIError(400, "Idempotency-Key is longer than 200 characters")
     conn = get_db()
+    idempotency, resend = None, False
     if idempotency_key:
-        earlier = store.find_by_client_id(conn, idempotency_key)
+        idempotency = sending.Idempotency.of(credential_scope(), idempotency_key, request.path, fingerprint)
+        try:
+            earlier = sending.earlier_send(conn, idempotency)
+        except sending.KeyReused as exc:
+            raise key_reused(exc) from None
         if earlier is not None:
-            return send_response(sending.outcome_of(earlier, repeated=True))
+            if not sending.may_send_again(earlier):
+                return send_response(sending.outcome_of(earlier, repeated=True))
+            resend = True
     conv = store.find_conversation(conn, conversation_id, phone, user_id)
     if conversation_id is not None and conv is None:
         raise conversation_not_found(conversation_id)
@@ -297,7 +322,7 @@ def prepare_send(data: Any, kind: str) -> SendTarget | tuple[Response, int]:
                 window_expires_at=expires_at,
                 can_reply=False,
             )
-    return SendTarget(conv, phone, user_id, agent_id, idempotency_key)
+    return SendTarget(conv, phone, user_id, agent_id, idempotency, resend)
 
 
 @bp.post("/send-media")
@@ -327,15 +352,25 @@ def send_media() -> Response:
     outbound = compose.build(
         {"type": kind, "media": {k: v for k, v in fields.items() if v}, "reply_to": form.get("reply_to") or None}
     )
-    target = prepare_send(data, kind)
+    fingerprint = None
+    if request.headers.get("Idempotency-Key") or form.get("client_message_id"):  # what the key stands for
+        fingerprint = {
+            "form": {key: form.getlist(key) for key in form if key != "client_message_id"},
+            "file": [upload.filename, mime_type, hashlib.sha256(content).hexdigest()],
+        }
+    target = prepare_send(data, kind, fingerprint)
     if not isinstance(target, SendTarget):
         return target
     check_context(outbound)
+    if target.resend:  # the first attempt uploaded the file; its stored message names Meta's media id
+        return dispatch(target, outbound)
     try:
         media_id = graph_client().upload_media(content, filename, mime_type)
     except GraphError as exc:
         status = 400 if exc.code in (131053, 100) else 502
-        raise APIError(status, f"WhatsApp refused the upload: {exc.agent_message()}", error_code=exc.code) from None
+        raise APIError(
+            status, f"The file could not be uploaded to WhatsApp: {exc.agent_message()}", error_code=exc.code
+        ) from None
     except GraphUnavailable as exc:
         raise APIError(502, f"The file could not be uploaded to WhatsApp: {exc}") from None
     body = {**outbound.body, "id": media_id}

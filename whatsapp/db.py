@@ -78,7 +78,15 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
 
 
 # Columns added to a table after its first release: a database made before them gains them.
-ADDED_COLUMNS = [("events", "merged_from", "INTEGER")]
+ADDED_COLUMNS = [
+    ("events", "merged_from", "INTEGER"),
+    ("whatsapp_messages", "idempotency_scope", "TEXT"),
+    ("whatsapp_messages", "idempotency_key", "TEXT"),
+    ("whatsapp_messages", "request_hash", "TEXT"),
+    ("whatsapp_messages", "send_answer", "INTEGER"),
+    ("whatsapp_messages", "send_error", "TEXT"),
+    ("whatsapp_messages", "attempted_at", "TIMESTAMP"),
+]
 
 
 def add_column(conn: sqlite3.Connection, table: str, column: str, kind: str) -> None:

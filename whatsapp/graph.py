@@ -40,7 +40,7 @@ class GraphError(Exception):
         http_status: int | None = None,
         fbtrace_id: str | None = None,
     ) -> None:
-        super().__init__(f"({code}) {title}")
+        super().__init__(f"({code}) {title}" if code is not None else title)
         self.code = code
         self.title = title
         self.details = details
@@ -73,6 +73,11 @@ class GraphError(Exception):
             return f"WhatsApp is rate limiting messages, try again in a moment (Meta error {self.code}: {self.title})."
         if self.code == 131026:
             return f"The message could not be delivered: the number may not be on WhatsApp (Meta error {self.code})."
+        if self.upstream_failure:  # Meta's side failed: it did not take the request
+            named = f" (Meta error {self.code}: {self.title})" if self.code is not None else ""
+            return f"WhatsApp failed on its side (HTTP {self.http_status}){named}; try again in a moment."
+        if self.code is None:  # no Graph error body: the title says what WhatsApp answered
+            return f"WhatsApp refused the request: {self.title.rstrip('.')}."
         text = f"WhatsApp refused the message (Meta error {self.code}: {self.title})"
         if self.details and self.details != self.title:
             text += f": {self.details}"
@@ -80,12 +85,30 @@ class GraphError(Exception):
 
 
 class GraphUnavailable(Exception):
-    """Meta could not be reached, or did not answer in time."""
+    """Meta could not be reached, did not answer in time, or answered something unusable.
+
+    The message is a sentence for agents: it never carries the exception text of `requests`
+    (which names internal URLs); see `network_failure`.
+    """
 
     def __init__(self, message: str, *, maybe_sent: bool) -> None:
         super().__init__(message)
         # True when the request may have reached Meta (a read timeout): the outcome is unknown.
         self.maybe_sent = maybe_sent
+
+
+def network_failure(exc: requests.exceptions.RequestException) -> str:
+    """What went wrong on the network, in words, without the URL that requests' text carries."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "the connection timed out"
+    text = str(exc).lower()
+    if "refused" in text:
+        return "the connection was refused"
+    if "name or service" in text or "name resolution" in text or "nodename" in text:
+        return "the host name could not be resolved"
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return "the connection broke"
+    return f"a network error ({type(exc).__name__})"
 
 
 @dataclass(frozen=True)
@@ -123,7 +146,10 @@ class GraphClient:
                     method, url, headers=self._auth(), timeout=self.settings.graph_timeout, **kwargs
                 )
             except requests.exceptions.ConnectTimeout as exc:
-                failure: Exception = GraphUnavailable(f"Could not connect to WhatsApp: {exc}", maybe_sent=False)
+                log.info("Graph %s %s: %s", method, path, exc)
+                failure: Exception = GraphUnavailable(
+                    f"Could not connect to WhatsApp ({network_failure(exc)})", maybe_sent=False
+                )
             except requests.exceptions.ReadTimeout:
                 raise GraphUnavailable(
                     "WhatsApp did not answer in time; the message may or may not have been sent",
@@ -135,7 +161,12 @@ class GraphClient:
                 # them apart reliably, so a dropped connection is reported as maybe sent).
                 refused = "refused" in str(exc).lower() or "name or service" in str(exc).lower()
                 if not refused:
-                    raise GraphUnavailable(f"The connection to WhatsApp broke: {exc}", maybe_sent=True) from None
+                    log.warning("Graph %s %s: %s", method, path, exc)
+                    raise GraphUnavailable(
+                        "The connection to WhatsApp broke before it answered; "
+                        "the message may or may not have been sent",
+                        maybe_sent=True,
+                    ) from None
                 failure = GraphUnavailable("Could not connect to WhatsApp (connection refused)", maybe_sent=False)
             else:
                 try:
@@ -158,6 +189,13 @@ class GraphClient:
             data = None
         if response.ok and data is not None:
             return data
+        if response.ok:
+            # Meta took the call and answered something unusable: whatever it did is unknown (for a
+            # send, it may have sent the message), so this is never reported as Meta's refusal.
+            log.warning("Graph API answered HTTP %s with a body that is not JSON", response.status_code)
+            raise GraphUnavailable(
+                f"WhatsApp answered HTTP {response.status_code} with a body that is not JSON", maybe_sent=True
+            )
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict):
             error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
@@ -181,15 +219,19 @@ class GraphClient:
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
         data = self.request("POST", f"{self.settings.phone_number_id}/messages", json=body)
         messages = data.get("messages") if isinstance(data, dict) else None
-        if not messages or not isinstance(messages[0], dict) or not messages[0].get("id"):
-            raise GraphError(None, "WhatsApp accepted the call but returned no message id", None, 502)
-        contacts = data.get("contacts") or [{}]
+        first = messages[0] if isinstance(messages, list) and messages else None
+        if not isinstance(first, dict) or not isinstance(first.get("id"), str) or not first["id"]:
+            # A 200 without a wamid: Meta may well have sent it. Unknown, like a timeout; never "failed",
+            # or an agent's retry would send it twice.
+            log.warning("Graph API answered a send without a message id (a JSON %s)", type(data).__name__)
+            raise GraphUnavailable("WhatsApp answered the send without a message id", maybe_sent=True)
+        contacts = data.get("contacts") if isinstance(data.get("contacts"), list) and data["contacts"] else [{}]
         contact = contacts[0] if isinstance(contacts[0], dict) else {}
         return SendResult(
-            wamid=str(messages[0]["id"]),
+            wamid=first["id"],
             wa_id=contact.get("wa_id"),
             user_id=contact.get("user_id"),
-            message_status=messages[0].get("message_status"),
+            message_status=first.get("message_status"),
         )
 
     def mark_read(self, wamid: str) -> bool:
@@ -234,7 +276,7 @@ class GraphClient:
                     allow_redirects=False,
                 )
             except requests.exceptions.RequestException as exc:
-                raise GraphUnavailable(f"Media download failed: {exc}", maybe_sent=False) from None
+                raise GraphUnavailable(f"Media download failed: {network_failure(exc)}", maybe_sent=False) from None
             with response:
                 if response.is_redirect and response.headers.get("Location"):
                     url = requests.compat.urljoin(url, response.headers["Location"])

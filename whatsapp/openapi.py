@@ -180,6 +180,12 @@ MESSAGE = obj(
         "created_at": TIME,
         "media_state": nullable("string"),
         "placeholder": nullable("string", description="What to show for content WhatsApp did not pass on"),
+        "outcome_unknown": {
+            "type": "boolean",
+            "description": "An outbound send whose answer from WhatsApp was lost (a timeout, a broken connection, "
+            "a crash, an answer without a message id): it may or may not have been sent, until a status settles "
+            "it. `error.title` says why",
+        },
         "quoted": nullable(
             obj(
                 {
@@ -250,7 +256,10 @@ SEND_RESULT = obj(
         "message_id": nullable("string", description="Meta's wamid (null when Meta did not accept it)"),
         "conversation_id": {"type": "integer"},
         "message": ref("Message"),
-        "idempotent_replay": {"const": True, "description": "A repeated Idempotency-Key: the first result"},
+        "idempotent_replay": {
+            "const": True,
+            "description": "A repeated Idempotency-Key answered from its first attempt, without calling Meta",
+        },
         "error": {"type": "string"},
         "error_code": nullable("integer"),
         "error_title": nullable("string"),
@@ -403,6 +412,47 @@ WEBHOOK_RESULT = obj(
 CONVERSATION_RESULT = obj(
     {"success": {"const": True}, "conversation": ref("Conversation")}, ["success", "conversation"]
 )
+
+IDEMPOTENCY = (
+    "An Idempotency-Key (or client_message_id) belongs to the credential that sent it (the service key, "
+    "or one agent) and to the request it came with (the route and the body). Repeating it with the same "
+    "request sends nothing again and answers with the first attempt's outcome: 200 once Meta accepted "
+    "the message; Meta's refusal (409, 422) with the same status and error; 409 while the first attempt's "
+    "outcome is not known (Meta's answer was lost: the message stays pending until a status settles it). "
+    "After a failure where Meta certainly did not take the message (429, 502: throttled, unreachable, a "
+    "5xx, a bad token) the repeat sends the same message again. The same key with a different request: 422."
+)
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The client's id for this send (unique per credential); see the route's description",
+    "schema": {"type": "string", "maxLength": 200},
+}
+SEND_ANSWER_DESCRIPTIONS = {
+    409: "The 24-hour customer-service window is closed (only a template may be sent; Meta's 131047 is "
+    "stored as failed), or a repeat of an Idempotency-Key whose first attempt has no known outcome yet: "
+    "nothing was sent again, repeat it later",
+    422: "WhatsApp refused the message (Meta's code, title and details included; stored as failed), or "
+    "an Idempotency-Key that was used for a different request: nothing was sent",
+    429: "WhatsApp is rate limiting (after bounded retries; stored as failed, and a repeat of the key sends again), "
+    "or too many failed key attempts from this address (wait Retry-After seconds)",
+    502: "WhatsApp failed or could not be reached; stored as failed, and a repeat of the key sends again",
+    504: "WhatsApp's answer was lost (a timeout, a broken connection, a 200 without a message id): the message "
+    "may or may not have been sent. It stays pending (outcome_unknown) until a status settles it",
+}
+
+
+def send_answers() -> dict[str, Any]:
+    """The send routes' failure answers: the send's result with its error, or a plain error."""
+    return {
+        str(code): {
+            "description": description,
+            "content": json_content({"anyOf": [ref("SendResult"), ref("Error")]}),
+        }
+        for code, description in SEND_ANSWER_DESCRIPTIONS.items()
+    }
+
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed or a parameter is invalid",
@@ -558,36 +608,25 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Send a message of any type (text by default), idempotently with Idempotency-Key",
                 "description": (
-                    "The message is stored 'pending' before Meta is called, then 'sent' or 'failed'. "
-                    "A repeated Idempotency-Key (or client_message_id) returns the first result and sends nothing."
+                    "The message is stored 'pending' before Meta is called, then 'sent' or 'failed' (or left "
+                    "'pending' with outcome_unknown when Meta's answer is lost). " + IDEMPOTENCY
                 ),
                 "tags": ["sending"],
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "maxLength": 200},
-                    }
-                ],
+                "parameters": [IDEMPOTENCY_HEADER],
                 "requestBody": {"required": True, "content": json_content(ref("SendRequest"))},
                 "responses": {
                     "200": ok("Meta accepted the message (or an earlier send with this key)", ref("SendResult")),
                     **errors(400, 404, 413, *WRITE_ERRORS),
-                    **{
-                        str(code): {
-                            "description": ERROR_DESCRIPTIONS[code] + "; the message is stored as failed",
-                            "content": json_content({"anyOf": [ref("SendResult"), ref("Error")]}),
-                        }
-                        for code in (409, 422, 429, 502, 504)
-                    },
+                    **send_answers(),
                 },
             }
         },
         "/api/whatsapp/send-media": {
             "post": {
                 "summary": "Upload a file to Meta and send it by media id (Meta's type and size limits first)",
+                "description": "Idempotency-Key (or client_message_id) as for /send: " + IDEMPOTENCY,
                 "tags": ["sending"],
+                "parameters": [IDEMPOTENCY_HEADER],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -612,13 +651,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": ok("Uploaded and accepted", ref("SendResult")),
                     **errors(400, 404, 413, *WRITE_ERRORS),
-                    **{
-                        str(code): {
-                            "description": ERROR_DESCRIPTIONS[code],
-                            "content": json_content({"anyOf": [ref("SendResult"), ref("Error")]}),
-                        }
-                        for code in (409, 422, 429, 502, 504)
-                    },
+                    **send_answers(),
                 },
             }
         },

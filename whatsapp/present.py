@@ -143,8 +143,11 @@ def message(
     error = None
     if row["error_code"] is not None or row["error_title"]:
         error = {"code": row["error_code"], "title": row["error_title"], "details": row["error_details"]}
-    elif row["status"] == "pending" and _older_than(row["timestamp"], STALE_PENDING):
+    elif row["status"] == "pending" and _older_than(row["attempted_at"] or row["timestamp"], STALE_PENDING):
         error = {"code": None, "title": STALE_PENDING_TITLE, "details": None}
+    # Sent, but Meta's answer was lost (a timeout, a broken connection, a crash, an answer without a
+    # message id): WhatsApp may or may not have sent it, until a status settles it.
+    outcome_unknown = row["status"] == "pending" and error is not None and wamid.startswith(LOCAL_PREFIX)
     data = {
         "id": row["message_id"],
         "whatsapp_message_id": None if wamid.startswith(LOCAL_PREFIX) else wamid,
@@ -170,6 +173,7 @@ def message(
         "created_at": row["created_at"],
         "media_state": row["media_state"],
         "placeholder": placeholder(row["message_type"], row["raw_json"]),
+        "outcome_unknown": outcome_unknown,
         "quoted": None,
         "reactions": [],
         "edited": False,

@@ -52,7 +52,16 @@ from .journal import (  # noqa: F401
     note_fields,
 )
 from .media_files import claim_media, media_due, media_failed, media_fetchable, media_ready  # noqa: F401
-from .outbound import create_outbound, find_by_client_id, mark_accepted, mark_failed, mark_unknown, new_local_id  # noqa: F401
+from .outbound import (  # noqa: F401
+    RETRYABLE_ANSWERS,
+    create_outbound,
+    find_by_key,
+    mark_accepted,
+    mark_failed,
+    mark_unknown,
+    new_local_id,
+    reopen_for_retry,
+)
 from .queries import (  # noqa: F401
     TABS,
     annotations_for,

@@ -91,7 +91,7 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
     }
     # Sends whose process stopped between writing them and hearing from Meta.
     stuck = conn.execute(
-        "SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'pending' AND timestamp < ?",
+        "SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'pending' AND COALESCE(attempted_at, timestamp) < ?",
         (ago(STALE_PENDING.total_seconds() / 3600),),
     ).fetchone()[0]
     return {

@@ -12,13 +12,21 @@ from .common import LOCAL_PREFIX, emit, emit_message, now, one, preview
 from .customers import adopt_identity, touch_conversation
 from .inbound import annotated, apply_parked
 
+# Answers to a failed send that mean Meta did not take the message and the same request may succeed
+# later (throttled; unreachable, failing on its side, or a token to replace): a repeat of its key sends
+# again. Any other failure (409, 422) is Meta refusing this request, and a repeat replays it.
+RETRYABLE_ANSWERS = (429, 502)
+
 
 def new_local_id() -> str:
     return LOCAL_PREFIX + uuid.uuid4().hex
 
 
-def find_by_client_id(conn: sqlite3.Connection, client_message_id: str) -> sqlite3.Row | None:
-    return one(conn, "SELECT * FROM whatsapp_messages WHERE client_message_id = ?", client_message_id)
+def find_by_key(conn: sqlite3.Connection, scope: str, key: str) -> sqlite3.Row | None:
+    """The message sent under this credential's Idempotency-Key, or one sent under the key before
+    keys were scoped (those were global, and carry no request hash)."""
+    row = one(conn, "SELECT * FROM whatsapp_messages WHERE idempotency_scope = ? AND idempotency_key = ?", scope, key)
+    return row or one(conn, "SELECT * FROM whatsapp_messages WHERE client_message_id = ?", key)
 
 
 def create_outbound(
@@ -29,7 +37,7 @@ def create_outbound(
     text: str | None,
     agent_id: int | None,
     local_id: str,
-    client_message_id: str | None = None,
+    idempotency: tuple[str, str, str] | None = None,
     context_message_id: str | None = None,
     media: dict[str, Any] | None = None,
     raw: str | None = None,
@@ -40,13 +48,14 @@ def create_outbound(
     )
     stamp = now()
     media = media or {}
+    scope, key, request_hash = idempotency or (None, None, None)
     cur = conn.execute(
         """INSERT INTO whatsapp_messages
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_filename, status, timestamp,
-            created_at, agent_id, context_message_id, local_id, client_message_id, raw_json,
-            media_path, media_size, media_state)
-           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            created_at, agent_id, context_message_id, local_id, raw_json,
+            media_path, media_size, media_state, idempotency_scope, idempotency_key, request_hash)
+           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             conversation_id,
             local_id,
@@ -63,11 +72,13 @@ def create_outbound(
             agent_id,
             context_message_id,
             local_id,
-            client_message_id,
             raw,
             media.get("path"),
             media.get("size"),
             "ready" if media.get("path") else None,
+            scope,
+            key,
+            request_hash,
         ),
     )
     if message_type in ANNOTATION_TYPES:
@@ -98,20 +109,47 @@ def mark_accepted(
     apply_parked(conn, message_id, wamid, row["local_id"])
 
 
-def mark_failed(conn: sqlite3.Connection, message_id: int, code: int | None, title: str, details: str | None) -> None:
+def mark_failed(
+    conn: sqlite3.Connection,
+    message_id: int,
+    code: int | None,
+    title: str,
+    details: str | None,
+    *,
+    answer: int | None = None,
+    error: str | None = None,
+) -> None:
+    """Meta did not take the send: the reason, and the answer given (`answer`, `error`) for replays."""
     conn.execute(
         """UPDATE whatsapp_messages SET status = 'failed', failed_at = COALESCE(failed_at, ?),
-             error_code = ?, error_title = ?, error_details = ?
+             error_code = ?, error_title = ?, error_details = ?, send_answer = ?, send_error = ?
            WHERE message_id = ? AND status = 'pending'""",
-        (now(), code, title, details, message_id),
+        (now(), code, title, details, answer, error, message_id),
     )
     emit_message(conn, "message.updated", message_id)
 
 
 def mark_unknown(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
-    """Meta may or may not have sent it (a timeout): keep it pending with the reason, until a status says."""
+    """Meta may or may not have sent it (a timeout, a broken connection, an answer without a message
+    id): keep it pending with the reason until a status says; a repeat of its key answers 409."""
     conn.execute(
-        "UPDATE whatsapp_messages SET error_title = ? WHERE message_id = ? AND status = 'pending'",
+        "UPDATE whatsapp_messages SET error_title = ?, send_answer = 504 WHERE message_id = ? AND status = 'pending'",
         (reason, message_id),
     )
     emit_message(conn, "message.updated", message_id)
+
+
+def reopen_for_retry(conn: sqlite3.Connection, message_id: int) -> bool:
+    """Claim a send that failed without Meta taking it (a refused connection, throttling, a 5xx) for
+    another attempt: the same row goes back to 'pending' (one bubble, not two). False if another
+    request claimed it first or it is no longer such a failure."""
+    cur = conn.execute(
+        """UPDATE whatsapp_messages SET status = 'pending', failed_at = NULL, error_code = NULL,
+             error_title = NULL, error_details = NULL, send_answer = NULL, send_error = NULL, attempted_at = ?
+           WHERE message_id = ? AND status = 'failed' AND whatsapp_message_id LIKE ? AND send_answer IN (?, ?)""",
+        (now(), message_id, LOCAL_PREFIX + "%", *RETRYABLE_ANSWERS),
+    )
+    if cur.rowcount != 1:
+        return False
+    emit_message(conn, "message.updated", message_id)
+    return True
