@@ -86,6 +86,10 @@ def test_a_missing_signature_gets_401_and_stores_nothing(client):
         sign(fixture_bytes("text"), secret="not-the-app-secret"),
         sign(fixture_bytes("text")).replace("sha256=", "sha1="),
         "garbage",
+        # Not ASCII: hmac.compare_digest raises TypeError on such text (a 500 before the fix).
+        "sha256=\u00e9",
+        "sha256=" + "\u00e9" * 64,
+        "sha256=" + "0" * 63 + "\u00ff",
     ],
 )
 def test_a_wrong_signature_gets_401_and_stores_nothing(client, signature):

@@ -39,8 +39,11 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     received = header.strip()
     if not received.lower().startswith("sha256="):
         return False
+    candidate = received[7:].lower()
+    if not candidate.isascii():  # compare_digest refuses non-ASCII text (TypeError): no hex digest anyway
+        return False
     expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, received[7:].lower())
+    return hmac.compare_digest(expected.encode("ascii"), candidate.encode("ascii"))
 
 
 def read_body(limit: int) -> bytes:
