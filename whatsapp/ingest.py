@@ -9,14 +9,13 @@ import json
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import store
+from . import store, surrogates
 from .db import Recent, connect, write_transaction
 from .store.common import ago
 from .updates import MalformedPayload, parse_delivery
@@ -40,27 +39,13 @@ def decode(body: bytes) -> Any:
         raise MalformedPayload("the body is not JSON") from None
     except RecursionError:
         raise MalformedPayload("the body's JSON is nested too deeply") from None
-    if b"\\u" in body:  # only an escape can smuggle in a lone surrogate, which SQLite cannot store
-        payload = without_lone_surrogates(payload)
+    if surrogates.may_hold(body):  # SQLite cannot store a lone surrogate: keep the text, mark the spot
+        payload = surrogates.replace(payload)
     if not isinstance(payload, dict):
         raise MalformedPayload("the body must be a JSON object")
     if payload.get("object") != "whatsapp_business_account" or not isinstance(payload.get("entry"), list):
         raise MalformedPayload("not a WhatsApp Business Account webhook (need object and entry[])")
     return payload
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid pairs, so any left is unpaired
-
-
-def without_lone_surrogates(value: Any) -> Any:
-    """The same JSON value with every unpaired surrogate (legal in JSON, not in UTF-8) made U+FFFD."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [without_lone_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {without_lone_surrogates(key): without_lone_surrogates(item) for key, item in value.items()}
-    return value
 
 
 @dataclass
