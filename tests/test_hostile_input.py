@@ -242,7 +242,7 @@ def test_keys_and_signatures_are_compared_in_constant_time(anon, client, monkeyp
     anon.get("/api/whatsapp/stats", headers={"Authorization": "Bearer " + "x" * len(AGENT_KEY)})
     assert (b"x" * len(AGENT_KEY), AGENT_KEY.encode()) in compared
     post_webhook(client, b"{}", signature="sha256=" + "0" * 64)
-    assert any(b == "0" * 64 for _, b in compared)
+    assert any(b == b"0" * 64 for _, b in compared)
     anon.get("/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")
     assert (b"nope", b"test-verify-token") in compared
 
