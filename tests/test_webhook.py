@@ -231,6 +231,23 @@ def test_an_unknown_type_is_kept_with_its_raw_json(client):
     assert got["raw"]["poll_creation"] == {"question": "?"}
 
 
+@pytest.mark.parametrize(
+    ("latitude", "longitude", "text"),
+    [(-23.5, -46.6, "-23.5, -46.6"), (True, 2, None), (1, False, None), ("x", 2, None), (91, 0, None)],
+)
+def test_a_location_without_a_name_shows_its_coordinates_only_when_they_are_numbers(client, latitude, longitude, text):
+    body = text_message(extra={"type": "location", "location": {"latitude": latitude, "longitude": longitude}})
+    body["entry"][0]["changes"][0]["value"]["messages"][0].pop("text")
+    assert post_webhook(client, body).status_code == 200
+    assert messages_of(client)[0]["text"] == text
+
+
+def test_an_error_code_of_true_is_not_the_code_1(client):
+    body = text_message(extra={"type": "unsupported", "errors": [{"code": True, "title": "Unsupported"}]})
+    assert post_webhook(client, body).status_code == 200
+    assert messages_of(client)[0]["error"] == {"code": None, "title": "Unsupported", "details": None}
+
+
 def test_a_document_without_caption_shows_its_filename(client):
     body = text_message(
         extra={"type": "document", "document": {"id": "1", "mime_type": "application/pdf", "filename": "quote.pdf"}}
