@@ -16,6 +16,7 @@ from whatsapp.config import load_settings, warn_about_gaps
 from whatsapp.errors import APIError
 from whatsapp.graph import GraphClient
 from whatsapp.media import MediaFetcher
+from whatsapp.request_body import GuardBody
 from whatsapp.templates import TemplateCache
 
 
@@ -56,6 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service. `test_config` overrides environment variables (by their names)."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = JSONProvider(app)
+    app.wsgi_app = GuardBody(app.wsgi_app)  # type: ignore[method-assign]  # a broken chunked body is a 400
     settings = load_settings(app.instance_path, test_config)
     app.config["SETTINGS"] = settings
     # A body over the limit gets 413 before it is read. The webhook (Meta sends up to 3 MB) and

@@ -612,6 +612,7 @@ def test_a_database_from_before_the_number_index_gets_it_filled(client, settings
     post_webhook(client, text_message("hi", wa_id="5511999990001"))
     with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
         conn.execute("DROP TABLE phones_fts")
+        conn.execute("PRAGMA user_version = 0")  # as a database from before the index would say
     from whatsapp import db
 
     db._initialised.clear()  # a new process meets the old file

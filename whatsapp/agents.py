@@ -7,7 +7,7 @@ import secrets
 import sqlite3
 from typing import Any
 
-from .db import write_transaction
+from .db import retry_while_locked, write_transaction
 from .store import now
 
 KEY_PREFIX = "wak_"
@@ -60,11 +60,20 @@ def public(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def shared_secret(conn: sqlite3.Connection, name: str) -> str:
-    """A random secret generated once per database and read by every worker (first writer wins)."""
-    with write_transaction(conn):
-        conn.execute(
-            "INSERT INTO service_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, secrets.token_hex(32), now()),
-        )
-        row = conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()
-    return str(row["value"])
+    """A random secret generated once per database and read by every worker (first writer wins).
+
+    Read first, so a worker starting while another process holds the write lock needs no lock; only
+    the first start of a database writes it, waiting for the lock as long as it takes."""
+    row = conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        return str(row["value"])
+
+    def create() -> str:
+        with write_transaction(conn):
+            conn.execute(
+                "INSERT INTO service_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_hex(32), now()),
+            )
+            return str(conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()["value"])
+
+    return retry_while_locked(create, f"create the shared secret {name!r}")
