@@ -4,9 +4,11 @@ the client's 400, not a 500."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -245,3 +247,32 @@ def test_a_chunked_body_with_a_broken_chunk_is_a_400_under_gunicorn(service):
             assert status == 400, (path, name, answer)
             assert "could not be read" in json.loads(answer)["error"], (path, name, answer)
     assert gunicorn.get("/api/whatsapp/health").status_code == 200
+
+
+# --- the supervisor ---------------------------------------------------------------------------
+
+
+def test_the_systemd_unit_runs_gunicorn_and_always_restarts_it(tmp_path):
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # systemd's keys are case-sensitive
+    unit.read(ROOT / "deploy" / "wa-inbox.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("/gunicorn -c gunicorn.conf.py wsgi:app")
+    assert service["Restart"] == "always"
+    assert unit["Unit"]["StartLimitIntervalSec"] == "0"  # systemd never gives up restarting it
+    assert service["WorkingDirectory"] == "/opt/wa-inbox"
+    assert service["EnvironmentFile"] == "/opt/wa-inbox/.env"
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    if shutil.which("systemd-analyze"):
+        run = subprocess.run(
+            ["systemd-analyze", "verify", str(ROOT / "deploy" / "wa-inbox.service")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        problems = [
+            line
+            for line in (run.stdout + run.stderr).splitlines()
+            if line.strip() and "/opt/wa-inbox" not in line  # the paths of a machine it is installed on
+        ]
+        assert problems == []
