@@ -63,12 +63,12 @@ def shared_secret(conn: sqlite3.Connection, name: str) -> str:
     """A random secret generated once per database and read by every worker (first writer wins).
 
     Read first, so a worker starting while another process holds the write lock needs no lock; only
-    the first start of a database writes it, waiting for the lock as long as it takes."""
-    row = conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()
-    if row is not None:
-        return str(row["value"])
+    the first start of a database writes it. Start-up waits out a locked database (db.retry_while_locked)."""
 
-    def create() -> str:
+    def read_or_create() -> str:
+        row = conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return str(row["value"])
         with write_transaction(conn):
             conn.execute(
                 "INSERT INTO service_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
@@ -76,4 +76,4 @@ def shared_secret(conn: sqlite3.Connection, name: str) -> str:
             )
             return str(conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()["value"])
 
-    return retry_while_locked(create, f"create the shared secret {name!r}")
+    return retry_while_locked(read_or_create, f"read or create the shared secret {name!r}")
