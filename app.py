@@ -12,24 +12,34 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from whatsapp import api, auth, cli, dashboard, db, errors, events, openapi, webhook
+from whatsapp import api, auth, cli, dashboard, db, errors, events, openapi, surrogates, webhook
 from whatsapp.config import load_settings, warn_about_gaps
+from whatsapp.errors import APIError
 from whatsapp.graph import GraphClient
 from whatsapp.media import MediaFetcher
+from whatsapp.request_body import GuardBody
 from whatsapp.templates import TemplateCache
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, with nesting deeper than Python's recursion limit refused as invalid (a 400)."""
+    """Flask's JSON, used by every JSON route: nesting deeper than Python's recursion limit is refused
+    as invalid (a 400), and so is text no UTF-8 can hold (an unpaired surrogate escape, "\\ud800")."""
 
     sort_keys = False
     ensure_ascii = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
-            return super().loads(s, **kwargs)
+            value = super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
+        if surrogates.may_hold(s) and surrogates.find(value) is not None:
+            raise APIError(
+                400,
+                "The JSON body holds an unpaired surrogate escape (such as \\ud800), which is not "
+                "a character: send the text as valid Unicode",
+            )
+        return value
 
 
 class RedactVerifyToken(logging.Filter):
@@ -48,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service. `test_config` overrides environment variables (by their names)."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = JSONProvider(app)
+    app.wsgi_app = GuardBody(app.wsgi_app)  # type: ignore[method-assign]  # a broken chunked body is a 400
     settings = load_settings(app.instance_path, test_config)
     app.config["SETTINGS"] = settings
     # A body over the limit gets 413 before it is read. The webhook (Meta sends up to 3 MB) and

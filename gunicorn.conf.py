@@ -28,3 +28,8 @@ accesslog = env("GUNICORN_ACCESSLOG", "") or None  # e.g. "-" for stdout
 # The default format logs the query string, and Meta's handshake carries hub.verify_token in it:
 # log the path only (%(U)s), never the query.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+
+
+def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's Worker)
+    """Say when a worker has loaded the app and serves (gunicorn only says it is booting)."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

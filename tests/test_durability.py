@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
-from whatsapp import store
+from whatsapp import store, surrogates
 from whatsapp.db import connect
 
 from .helpers import fixture_bytes, post_webhook, text_message
@@ -126,3 +127,87 @@ def test_health_shows_the_last_delivery_of_each_webhook_field(client):
     assert fields["messages"]["deliveries"] == 1
     assert fields["message_template_status_update"]["deliveries"] == 2
     assert fields["messages"]["last_received_at"] <= fields["message_template_status_update"]["last_received_at"]
+
+
+# --- signed bodies this service cannot read are kept, never answered 500 -------------------
+
+
+def deep_text_message(depth: int) -> bytes:
+    """A text message carrying a `depth`-deep list, and \\u escapes: one a lone surrogate, so the
+    whole value is searched for them (stored as U+FFFD)."""
+    marker = '"DEEP"'
+    body = json.dumps(text_message("caf\u00e9 \ud800", extra={"deep": "DEEP"}), ensure_ascii=True)
+    assert "\\u00e9" in body and "\\ud800" in body
+    return body.replace(marker, "[" * depth + "1" + "]" * depth).encode()
+
+
+def test_a_signed_webhook_600_deep_with_an_escape_is_processed(app, client):
+    answer = post_webhook(client, deep_text_message(600))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["state"] == "processed"
+    thread = client.get("/api/whatsapp/messages", query_string={"phone_number": "+14155550123"}).get_json()
+    assert [m["text"] for m in thread["messages"]] == ["caf\u00e9 \ufffd"]
+
+
+def test_a_signed_webhook_too_deep_to_read_is_journaled_failed_answered_200_and_stays_failed(app, client, runner):
+    answer = post_webhook(client, deep_text_message(100_000))
+    assert answer.status_code == 200
+    assert answer.get_json()["state"] == "failed"
+    [(delivery_id, state, error, attempts)] = journal(app)
+    assert state == "failed" and "nested deeper" in error and attempts == 1
+    health = client.get("/api/whatsapp/health").get_json()["health"]
+    assert health["deliveries"] == {"failed": 1}
+    result = runner.invoke(args=["replay-webhooks"])
+    assert result.exit_code == 0, result.output
+    assert "0 processed, 1 failed" in result.output and "nested deeper" in result.output
+    assert journal(app) == [(delivery_id, "failed", error, 2)]
+
+
+def test_a_bug_in_reading_a_signed_body_keeps_it_for_a_replay_after_the_fix(app, client, runner, monkeypatch):
+    real = surrogates.replace
+
+    def recursive_bug(value):  # what the recursive U+FFFD replacement did 600 levels down
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(surrogates, "replace", recursive_bug)
+    answer = post_webhook(client, deep_text_message(3))
+    assert answer.status_code == 200
+    assert answer.get_json()["state"] == "failed"
+    [(delivery_id, state, error, _)] = journal(app)
+    assert state == "failed" and error.startswith("RecursionError")
+
+    monkeypatch.setattr(surrogates, "replace", real)  # the fix is deployed
+    result = runner.invoke(args=["replay-webhooks"])
+    assert "1 processed, 0 failed" in result.output, result.output
+    assert journal(app) == [(delivery_id, "processed", None, 2)]
+    thread = client.get("/api/whatsapp/messages", query_string={"phone_number": "+14155550123"}).get_json()
+    assert [m["text"] for m in thread["messages"]] == ["caf\u00e9 \ufffd"]
+
+
+def test_a_delivery_whose_journal_row_fails_after_processing_is_kept_as_failed(app, client, monkeypatch):
+    real = store.journal_insert
+
+    def refuse_processed(conn, body, state="pending", error=None):
+        if state == "processed":
+            raise RuntimeError("a bug after processing")
+        return real(conn, body, state, error)
+
+    monkeypatch.setattr(store, "journal_insert", refuse_processed)
+    answer = post_webhook(client, fixture_bytes("text"))
+    assert answer.status_code == 200
+    assert answer.get_json()["state"] == "failed"
+    [(_, state, error, _)] = journal(app)
+    assert state == "failed" and "a bug after processing" in error
+    # The processing's writes went with it: a replay applies them once.
+    assert client.get("/api/whatsapp/stats").get_json()["stats"]["total_conversations"] == 0
+
+
+def test_a_delivery_that_cannot_be_journaled_at_all_is_a_503_for_meta_to_retry(app, client, monkeypatch):
+    def disk_failure(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "journal_insert", disk_failure)
+    answer = post_webhook(client, fixture_bytes("text"))
+    assert answer.status_code == 503
+    assert answer.get_json()["success"] is False
+    assert journal(app) == []

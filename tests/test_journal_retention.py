@@ -151,6 +151,7 @@ def test_an_older_database_gets_its_delivery_counts_from_the_journal(settings, c
     conn = connect(app.config["SETTINGS"].database_path)
     try:
         conn.execute("DROP TABLE webhook_delivery_counts")
+        conn.execute("PRAGMA user_version = 0")  # as a database from before that table would say
     finally:
         conn.close()
     from whatsapp import db

@@ -247,6 +247,10 @@ def test_a_customer_reaction_attaches_to_our_message_and_removal_removes_it(clie
         ({"type": "image", "media": {"id": "1", "filename": "a.jpg"}}, "filename is only for documents"),
         ({"type": "location", "location": {"latitude": 91, "longitude": 0}}, "within ±90"),
         ({"type": "location", "location": {"latitude": "north"}}, "must be numbers"),
+        # Booleans are not numbers (float(True) is 1.0), nor is NaN.
+        ({"type": "location", "location": {"latitude": True, "longitude": 0}}, "must be numbers"),
+        ({"type": "location", "location": {"latitude": 0, "longitude": False}}, "must be numbers"),
+        ({"type": "location", "location": {"latitude": "nan", "longitude": 0}}, "must be numbers"),
         ({"type": "reaction", "reaction": {"emoji": "👍"}}, "reaction.message_id is required"),
         ({"type": "reaction", "reaction": {"message_id": "wamid.NOPE", "emoji": "👍"}}, "not a message in this inbox"),
     ],
@@ -608,6 +612,7 @@ def test_a_database_from_before_the_number_index_gets_it_filled(client, settings
     post_webhook(client, text_message("hi", wa_id="5511999990001"))
     with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
         conn.execute("DROP TABLE phones_fts")
+        conn.execute("PRAGMA user_version = 0")  # as a database from before the index would say
     from whatsapp import db
 
     db._initialised.clear()  # a new process meets the old file

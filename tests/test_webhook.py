@@ -86,6 +86,10 @@ def test_a_missing_signature_gets_401_and_stores_nothing(client):
         sign(fixture_bytes("text"), secret="not-the-app-secret"),
         sign(fixture_bytes("text")).replace("sha256=", "sha1="),
         "garbage",
+        # Not ASCII: hmac.compare_digest raises TypeError on such text (a 500 before the fix).
+        "sha256=\u00e9",
+        "sha256=" + "\u00e9" * 64,
+        "sha256=" + "0" * 63 + "\u00ff",
     ],
 )
 def test_a_wrong_signature_gets_401_and_stores_nothing(client, signature):
@@ -225,6 +229,23 @@ def test_an_unknown_type_is_kept_with_its_raw_json(client):
     got = messages_of(client, include_raw="true")[0]
     assert got["type"] == "poll_creation"
     assert got["raw"]["poll_creation"] == {"question": "?"}
+
+
+@pytest.mark.parametrize(
+    ("latitude", "longitude", "text"),
+    [(-23.5, -46.6, "-23.5, -46.6"), (True, 2, None), (1, False, None), ("x", 2, None), (91, 0, None)],
+)
+def test_a_location_without_a_name_shows_its_coordinates_only_when_they_are_numbers(client, latitude, longitude, text):
+    body = text_message(extra={"type": "location", "location": {"latitude": latitude, "longitude": longitude}})
+    body["entry"][0]["changes"][0]["value"]["messages"][0].pop("text")
+    assert post_webhook(client, body).status_code == 200
+    assert messages_of(client)[0]["text"] == text
+
+
+def test_an_error_code_of_true_is_not_the_code_1(client):
+    body = text_message(extra={"type": "unsupported", "errors": [{"code": True, "title": "Unsupported"}]})
+    assert post_webhook(client, body).status_code == 200
+    assert messages_of(client)[0]["error"] == {"code": None, "title": "Unsupported", "details": None}
 
 
 def test_a_document_without_caption_shows_its_filename(client):

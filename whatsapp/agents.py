@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .db import write_transaction
+from .db import retry_while_locked, write_transaction
 from .store import now
 
 KEY_PREFIX = "wak_"
@@ -101,11 +101,20 @@ def public(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def shared_secret(conn: sqlite3.Connection, name: str) -> str:
-    """A random secret generated once per database and read by every worker (first writer wins)."""
-    with write_transaction(conn):
-        conn.execute(
-            "INSERT INTO service_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, secrets.token_hex(32), now()),
-        )
+    """A random secret generated once per database and read by every worker (first writer wins).
+
+    Read first, so a worker starting while another process holds the write lock needs no lock; only
+    the first start of a database writes it. Start-up waits out a locked database (db.retry_while_locked)."""
+
+    def read_or_create() -> str:
         row = conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()
-    return str(row["value"])
+        if row is not None:
+            return str(row["value"])
+        with write_transaction(conn):
+            conn.execute(
+                "INSERT INTO service_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_hex(32), now()),
+            )
+            return str(conn.execute("SELECT value FROM service_secrets WHERE name = ?", (name,)).fetchone()["value"])
+
+    return retry_while_locked(read_or_create, f"read or create the shared secret {name!r}")

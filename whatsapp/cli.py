@@ -11,9 +11,12 @@ from . import db, ingest, store
 def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
-        """Create the tables (they are also created on first use)."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        conn.close()
+        """Create the tables, or repair missing ones (they are also created on first use)."""
+        conn = db.open_connection(app.config["SETTINGS"].database_path)
+        try:
+            db.retry_while_locked(lambda: db.apply_schema(conn), "create its tables")
+        finally:
+            conn.close()
         click.echo(f"Database ready at {app.config['SETTINGS'].database_path}")
 
     @app.cli.command("prune-webhooks")

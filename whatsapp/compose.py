@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import APIError
 from .sending import Outbound
+from .updates import number
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -126,11 +127,9 @@ def _location(data: dict[str, Any]) -> Outbound:
     location = data.get("location")
     if not isinstance(location, dict):
         raise APIError(400, 'location is required: {"latitude": -23.56, "longitude": -46.65}')
-    try:
-        latitude = float(location.get("latitude"))
-        longitude = float(location.get("longitude"))
-    except (TypeError, ValueError):
-        raise APIError(400, "location.latitude and location.longitude must be numbers") from None
+    latitude, longitude = number(location.get("latitude")), number(location.get("longitude"))
+    if latitude is None or longitude is None:  # true and false are not numbers
+        raise APIError(400, "location.latitude and location.longitude must be numbers")
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise APIError(400, "location.latitude must be within ±90 and location.longitude within ±180")
     body: dict[str, Any] = {"latitude": latitude, "longitude": longitude}

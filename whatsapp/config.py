@@ -60,6 +60,8 @@ class Settings:
     # SQLite's synchronous level: FULL (default) fsyncs every commit, so a webhook answered 200
     # survives a power cut; NORMAL survives a crash of the process but not of the machine.
     sqlite_synchronous: str = "FULL"
+    # Seconds a writer waits for SQLite's write lock before answering 503 (start-up waits on).
+    sqlite_busy_timeout: float = 30.0
     # Largest webhook body accepted; Meta's deliveries are at most about 3 MB.
     max_webhook_bytes: int = 4 * 1024 * 1024
     # Days a processed webhook body stays in the journal for replay (0: forever). Failed and
@@ -94,6 +96,7 @@ ENV_NAMES: dict[str, str] = {
     "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",
     "MEDIA_AUTO_DOWNLOAD": "media_auto_download",
     "SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+    "SQLITE_BUSY_TIMEOUT": "sqlite_busy_timeout",
     "WEBHOOK_JOURNAL_DAYS": "webhook_journal_days",
     "AUTH_FAILURE_LIMIT": "auth_failure_limit",
     "AUTH_FAILURE_WINDOW": "auth_failure_window",
@@ -144,6 +147,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
     if settings.sqlite_synchronous.upper() not in SYNCHRONOUS_LEVELS:
         raise ConfigError(f"SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got {settings.sqlite_synchronous!r}")
+    if not 0 < settings.sqlite_busy_timeout <= 3600:
+        raise ConfigError(f"SQLITE_BUSY_TIMEOUT must be seconds between 0 and 3600, got {settings.sqlite_busy_timeout}")
     if settings.webhook_journal_days < 0:
         raise ConfigError(f"WEBHOOK_JOURNAL_DAYS must be 0 (keep forever) or more, got {settings.webhook_journal_days}")
     if settings.auth_failure_limit < 0 or settings.auth_failure_window <= 0:

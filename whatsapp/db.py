@@ -5,7 +5,13 @@ Durability settings (see README "Reliability"):
 - synchronous=FULL: a transaction is on disk when COMMIT returns; a webhook answered 200 survives
   a power cut, at the cost of one fsync per delivery (measured in bench/, see BENCHMARKS.md);
   SQLITE_SYNCHRONOUS=NORMAL trades that for speed.
-- busy_timeout: a worker waits for the write lock instead of failing with "database is locked".
+- busy_timeout: a worker waits for the write lock instead of failing with "database is locked"
+  (SQLITE_BUSY_TIMEOUT seconds, default 30).
+
+Start-up needs no write lock when the schema is current: schema.sql's fingerprint is kept in
+PRAGMA user_version, and a read of it is all a worker does before serving. Only a new or older
+database is written to, and then a worker waits for the lock as long as it takes (logging as it
+waits) rather than fail to boot: gunicorn stops for good when a worker fails to boot.
 
 Two measured changes from the one-connection-per-request of Flask's tutorial (BENCHMARKS.md):
 - Each thread keeps its connection between requests (`get_db`): opening one costs little, but closing
@@ -17,9 +23,12 @@ Two measured changes from the one-connection-per-request of Flask's tutorial (BE
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
+import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,12 +37,16 @@ from typing import Generic, TypeVar
 
 from flask import Flask, current_app, g
 
+log = logging.getLogger(__name__)
+
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 30_000  # this process's; init_app sets it from SQLITE_BUSY_TIMEOUT
 SYNCHRONOUS = "FULL"
+RETRY_PAUSE = 1.0  # seconds between start-up attempts on a locked database
 
 _initialised: set[str] = set()
 _init_lock = threading.Lock()
@@ -47,6 +60,13 @@ class Connection(sqlite3.Connection):
 
 def connect(path: str, synchronous: str = SYNCHRONOUS) -> sqlite3.Connection:
     """Open a connection with our pragmas; transactions are explicit (BEGIN IMMEDIATE / COMMIT)."""
+    conn = open_connection(path, synchronous)
+    ensure_schema(conn, path)
+    return conn
+
+
+def open_connection(path: str, synchronous: str = SYNCHRONOUS) -> sqlite3.Connection:
+    """A connection with our pragmas, the schema not checked (none of this takes a lock)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, factory=Connection
@@ -56,25 +76,90 @@ def connect(path: str, synchronous: str = SYNCHRONOUS) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
-    ensure_schema(conn, path)
     return conn
 
 
 def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
-    """Create the tables on first use of this database file in this process."""
+    """On first use of this database file in this process: check the schema with a read, and
+    create or upgrade the tables only if it is not current."""
     key = str(Path(path).resolve())
     if key in _initialised:
         return
     with _init_lock:
         if key in _initialised:
             return
-        conn.execute("PRAGMA journal_mode = WAL")
-        with write_transaction(conn):
-            for table, column, kind in ADDED_COLUMNS:  # before the statements, which may use them
-                add_column(conn, table, column, kind)
-            for statement in schema_statements():
-                conn.execute(statement)
+        if not schema_current(conn):
+            apply_schema(conn)
         _initialised.add(key)
+
+
+def schema_version() -> int:
+    """A fingerprint of schema.sql and the added columns, as stored in PRAGMA user_version (never 0,
+    the version of a database this code has not met)."""
+    text = SCHEMA_PATH.read_bytes() + repr(ADDED_COLUMNS).encode()
+    return zlib.crc32(text) & 0x7FFFFFFF or 1
+
+
+def schema_current(conn: sqlite3.Connection) -> bool:
+    """Whether this file already has our schema, in WAL mode (two reads, no write lock)."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        return False
+    return int(conn.execute("PRAGMA user_version").fetchone()[0]) == schema_version()
+
+
+def apply_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables (every statement is idempotent) and record the schema's version."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    version = schema_version()
+    with write_transaction(conn):
+        for table, column, kind in ADDED_COLUMNS:  # before the statements, which may use them
+            add_column(conn, table, column, kind)
+        for statement in schema_statements():
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether an error is SQLite's "database is locked" (or busy): another process holds the lock."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def retry_while_locked(action: Callable[[], T], what: str) -> T:
+    """`action()`, attempted again for as long as the database is locked (for start-up, which must
+    not fail for a lock that some other process holds for a while)."""
+    attempt = 1
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                raise
+            log.warning(
+                "The database is locked by another process, so this process cannot %s yet "
+                "(attempt %d, %s); trying again in %.0f s",
+                what,
+                attempt,
+                exc,
+                RETRY_PAUSE,
+            )
+        attempt += 1
+        time.sleep(RETRY_PAUSE)
+
+
+def prepare(path: str, synchronous: str = SYNCHRONOUS) -> None:
+    """At start-up: the schema checked with a read, and written (waiting for the lock) only if it
+    is not current."""
+    conn = open_connection(path, synchronous)
+    try:
+        retry_while_locked(lambda: ensure_schema(conn, path), "check or create its tables")
+    finally:
+        conn.close()
 
 
 # Columns added to a table after its first release: a database made before them gains them.
@@ -208,4 +293,9 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
+    """The busy timeout, the request teardown, and the schema, ready before the first request."""
+    global BUSY_TIMEOUT_MS
+    settings = app.config["SETTINGS"]
+    BUSY_TIMEOUT_MS = int(settings.sqlite_busy_timeout * 1000)
     app.teardown_appcontext(close_db)
+    prepare(settings.database_path, settings.sqlite_synchronous.upper())

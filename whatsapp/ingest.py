@@ -9,14 +9,13 @@ import json
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import store
+from . import store, surrogates
 from .db import Recent, connect, write_transaction
 from .store.common import ago
 from .updates import MalformedPayload, parse_delivery
@@ -32,16 +31,21 @@ class Outcome:
     error: str | None
 
 
+class Unreadable(Exception):
+    """A signed body this service cannot read (yet): it is journaled as failed, for a replay after a fix."""
+
+
 def decode(body: bytes) -> Any:
-    """The JSON of a webhook body, or MalformedPayload: only the envelope's shape is checked here."""
+    """The JSON of a webhook body; MalformedPayload when it is not a webhook envelope at all, and
+    Unreadable when it may well be one that this service cannot read."""
     try:
         payload = json.loads(body)
+    except RecursionError:
+        raise Unreadable("the body's JSON is nested deeper than this service can read") from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedPayload("the body is not JSON") from None
-    except RecursionError:
-        raise MalformedPayload("the body's JSON is nested too deeply") from None
-    if b"\\u" in body:  # only an escape can smuggle in a lone surrogate, which SQLite cannot store
-        payload = without_lone_surrogates(payload)
+    if surrogates.may_hold(body):  # SQLite cannot store a lone surrogate: keep the text, mark the spot
+        payload = surrogates.replace(payload)
     if not isinstance(payload, dict):
         raise MalformedPayload("the body must be a JSON object")
     if payload.get("object") != "whatsapp_business_account" or not isinstance(payload.get("entry"), list):
@@ -49,25 +53,12 @@ def decode(body: bytes) -> Any:
     return payload
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid pairs, so any left is unpaired
-
-
-def without_lone_surrogates(value: Any) -> Any:
-    """The same JSON value with every unpaired surrogate (legal in JSON, not in UTF-8) made U+FFFD."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [without_lone_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {without_lone_surrogates(key): without_lone_surrogates(item) for key, item in value.items()}
-    return value
-
-
 @dataclass
 class _Waiting:
     body: bytes
     payload: Any
     phone_number_id: str
+    unreadable: str | None = None  # why the body could not be decoded: journaled as failed, not processed
     done: bool = False  # set by the leader before it lets go of the leader lock
     outcome: Outcome | None = None
     error: BaseException | None = None
@@ -92,8 +83,8 @@ class GroupCommit:
         self.leader = threading.Lock()
         self.conn: sqlite3.Connection | None = None  # used only by the leader
 
-    def submit(self, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
-        waiting = _Waiting(body, payload, phone_number_id)
+    def submit(self, body: bytes, payload: Any, phone_number_id: str = "", unreadable: str | None = None) -> Outcome:
+        waiting = _Waiting(body, payload, phone_number_id, unreadable)
         self.queue.put(waiting)
         with self.leader:
             while not waiting.done:
@@ -127,25 +118,43 @@ class GroupCommit:
                 conn.execute("SAVEPOINT delivery")
                 try:
                     record = functools.partial(store.journal_insert, conn, waiting.body)
-                    waiting.outcome = _process(conn, waiting.payload, waiting.phone_number_id, record)
-                except Exception as exc:  # not even journaled: this one request fails, the rest stand
+                    if waiting.unreadable is not None:
+                        waiting.outcome = _keep_failed(record, waiting.unreadable)
+                    else:
+                        waiting.outcome = _process(conn, waiting.payload, waiting.phone_number_id, record)
+                except Exception as exc:  # a bug after processing: keep the body alone, as failed
                     conn.execute("ROLLBACK TO delivery")
-                    waiting.error = exc
+                    log.exception("A delivery failed outside its processing; journaling it as failed")
+                    try:
+                        waiting.outcome = _keep_failed(record, f"{type(exc).__name__}: {exc}")
+                    except Exception as again:  # not even journaled: this one request fails, the rest stand
+                        conn.execute("ROLLBACK TO delivery")
+                        waiting.error = again
                 conn.execute("RELEASE delivery")
 
 
 _committers: Recent[tuple[int, str, str], GroupCommit] = Recent(lambda key: GroupCommit(key[1], key[2]))
 
 
-def receive_grouped(path: str, synchronous: str, body: bytes, payload: Any, phone_number_id: str = "") -> Outcome:
+def receive_grouped(
+    path: str, synchronous: str, body: bytes, payload: Any, phone_number_id: str = "", unreadable: str | None = None
+) -> Outcome:
     """Journal the body and process it in the same transaction, shared with the deliveries arriving
     with it (this process's group commit for the database file).
 
     If processing raises, its writes are rolled back to a savepoint and the body stays journaled as
-    'failed' with the error, for `flask replay-webhooks`; the caller can still answer 200.
+    'failed' with the error, for `flask replay-webhooks`; the caller can still answer 200. A body
+    that could not even be decoded (`unreadable` says why) is journaled as failed straight away.
+    Raises only when the body could not be journaled at all.
     """
     key = (os.getpid(), path, synchronous)  # a forked gunicorn worker has its own
-    return _committers.get(key).submit(body, payload, phone_number_id)
+    return _committers.get(key).submit(body, payload, phone_number_id, unreadable)
+
+
+def _keep_failed(record: Callable[[str, str | None], int], error: str) -> Outcome:
+    delivery_id = record("failed", error[:2000])
+    log.error("Delivery %s could not be read (%s); kept in the journal for replay", delivery_id, error[:200])
+    return Outcome(delivery_id, "failed", None, error)
 
 
 # The journal keeps processed bodies WEBHOOK_JOURNAL_DAYS days; each process prunes it a little
@@ -190,9 +199,10 @@ def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_numb
         with write_transaction(conn):
             try:
                 payload = decode(row["body"])
-            except MalformedPayload as exc:
-                store.journal_finish(conn, row["delivery_id"], "failed", str(exc))
-                outcomes.append(Outcome(row["delivery_id"], "failed", None, str(exc)))
+            except Exception as exc:  # malformed, or still unreadable: it stays failed, with the reason
+                error = str(exc) if isinstance(exc, (MalformedPayload, Unreadable)) else f"{type(exc).__name__}: {exc}"
+                store.journal_finish(conn, row["delivery_id"], "failed", error[:2000])
+                outcomes.append(Outcome(row["delivery_id"], "failed", None, error))
                 continue
             delivery_id = row["delivery_id"]
 

@@ -500,7 +500,8 @@ def _paths() -> dict[str, Any]:
                 "summary": "A signed delivery from Meta: journaled, then processed in the same transaction",
                 "description": (
                     "Answered 200 once the body is durably stored. A body that is journaled but cannot be "
-                    "processed is answered 200 with state 'failed' and kept for `flask replay-webhooks`. "
+                    "read or processed is answered 200 with state 'failed' and kept for `flask replay-webhooks`. "
+                    "Only a body that is not a webhook envelope gets 400; one that cannot be stored, 503. "
                     "Duplicates (same wamid, same status) change nothing."
                 ),
                 "tags": ["webhook"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -278,9 +279,8 @@ def visible_text(item: dict, kind: str) -> str | None:
         named = "\n".join(p for p in parts if p)
         if named:
             return named
-        if body.get("latitude") is not None and body.get("longitude") is not None:
-            return f"{body.get('latitude')}, {body.get('longitude')}"
-        return None
+        coordinates = location_coordinates(body)
+        return f"{coordinates[0]}, {coordinates[1]}" if coordinates else None
     if kind == "contacts":
         names = []
         for card in body if isinstance(body, list) else []:
@@ -375,8 +375,31 @@ SQLITE_MAX_INT = 2**63 - 1
 
 def _int(value: Any) -> int | None:
     """An integer SQLite can hold, or None (Meta's codes are small; anything else is not a code)."""
+    if isinstance(value, bool):  # true is not the code 1
+        return None
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):
         return None
     return number if -SQLITE_MAX_INT - 1 <= number <= SQLITE_MAX_INT else None
+
+
+def number(value: Any) -> float | None:
+    """A finite number from JSON: a number or numeric text, never a boolean (`true` is not 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        result = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def location_coordinates(body: Any) -> tuple[float, float] | None:
+    """(latitude, longitude) of a location message's body, when both are numbers on the globe."""
+    if not isinstance(body, dict):
+        return None
+    latitude, longitude = number(body.get("latitude")), number(body.get("longitude"))
+    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return latitude, longitude

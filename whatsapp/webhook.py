@@ -39,8 +39,11 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     received = header.strip()
     if not received.lower().startswith("sha256="):
         return False
+    candidate = received[7:].lower()
+    if not candidate.isascii():  # compare_digest refuses non-ASCII text (TypeError): no hex digest anyway
+        return False
     expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, received[7:].lower())
+    return hmac.compare_digest(expected.encode("ascii"), candidate.encode("ascii"))
 
 
 def read_body(limit: int) -> bytes:
@@ -77,12 +80,27 @@ def receive() -> Response:
             "WHATSAPP_APP_SECRET is not configured, so webhook signatures cannot be checked; "
             "set it (or WEBHOOK_ALLOW_UNSIGNED=true for local development)",
         )
+    # From here on the body is Meta's (signed): it is never answered 500. One this service cannot read
+    # or process is journaled as failed and answered 200, as a retry would fail the same way; it is
+    # replayed (`flask replay-webhooks`) once a fix is deployed.
+    payload, unreadable = None, None
     try:
         payload = ingest.decode(body)
-    except MalformedPayload as exc:
+    except MalformedPayload as exc:  # not a webhook envelope at all: the sender's mistake
         raise APIError(400, f"Invalid webhook body: {exc}") from None
+    except ingest.Unreadable as exc:
+        unreadable = str(exc)
+    except Exception as exc:  # a bug in reading it
+        log.exception("A signed webhook body could not be decoded")
+        unreadable = f"{type(exc).__name__}: {exc}"
     level = synchronous_level()
-    outcome = ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id)
+    try:
+        outcome = ingest.receive_grouped(
+            settings.database_path, level, body, payload, settings.phone_number_id, unreadable
+        )
+    except Exception:  # not on disk, so Meta must send it again
+        log.exception("A signed webhook delivery could not be journaled")
+        raise APIError(503, "The delivery could not be stored; send it again later") from None
     if outcome.result is not None:
         # After the commit, so the download threads see the rows; the answer does not wait for them.
         current_app.extensions["media"].schedule(outcome.result.media_message_ids)
