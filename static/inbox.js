@@ -130,6 +130,7 @@
     else if (state.source.readyState === EventSource.OPEN) setLive("live", "Live");
     else setLive("reconnecting", "Reconnecting…");
     // Catch up on what happened meanwhile.
+    if (!state.agents.size) loadAgents().catch(console.warn);
     refreshList();
     refreshThreadLive();
   }
@@ -342,9 +343,21 @@
 
   // A thread folded into another of the same customer's: its draft goes along.
   function moveDraft(from, to) {
-    const text = draftOf(from);
+    const text = from === state.currentId ? $("reply").value : draftOf(from);
     if (text && !draftOf(to)) setDraft(to, text);
     setDraft(from, "");
+    if (from === state.currentId) $("reply").value = "";
+  }
+
+  // Signing out leaves no customer's draft behind in the tab.
+  function forgetDrafts() {
+    state.drafts.clear();
+    try {
+      const prefix = "wa-inbox:draft:";
+      for (const key of Object.keys(sessionStorage)) if (key.startsWith(prefix)) sessionStorage.removeItem(key);
+    } catch (_) {
+      /* storage disabled: nothing kept */
+    }
   }
 
   async function openConversation(id) {
@@ -423,9 +436,13 @@
         $("thread").hidden = true;
         $("no-thread").hidden = false;
         document.body.classList.remove("thread-open");
-      } else if (!error.offline) {
-        // Offline, the banner says so and the thread refreshes when the server is back.
-        showSendError(`This conversation could not be loaded: ${error.message}`);
+      } else if (error.offline) {
+        // The banner says so, and the thread refreshes when the server is back.
+        if (!state.messages.length) {
+          $("messages").replaceChildren(el("li", { class: "thread-wait" }, "The messages will show when the inbox server is back."));
+        }
+      } else {
+        showSendError(`This conversation could not be loaded: ${error.message}`, "load");
       }
     }
   };
@@ -799,7 +816,17 @@
         const where = locationOf(m);
         if (where) {
           const href = `https://www.openstreetmap.org/?mlat=${where.lat}&mlon=${where.lon}#map=16/${where.lat}/${where.lon}`;
-          box.append(el("a", { href, target: "_blank", rel: "noopener noreferrer", class: "location" }, "📍 ", m.text || `${where.lat}, ${where.lon}`, " (map)"));
+          const place = m.location.name || m.location.address ? m.location : { name: m.text || `${where.lat}, ${where.lon}` };
+          box.append(
+            el(
+              "a",
+              { href, target: "_blank", rel: "noopener noreferrer", class: "location" },
+              "📍 ",
+              place.name || place.address,
+              place.name && place.address ? el("span", { class: "address" }, place.address) : null,
+              el("span", { class: "map-hint" }, " (map)"),
+            ),
+          );
           caption = null;
         } else {
           box.append(el("span", { class: "location" }, "📍 "));
@@ -1165,6 +1192,7 @@
       if (value === "") act("/unassign", {});
       else act("/assign-agent", { agent_id: Number(value) });
     });
+    document.querySelector("form.signout").addEventListener("submit", forgetDrafts);
     $("take").addEventListener("click", () => act("/assign-agent", { agent_id: myId }));
     $("close-conv").addEventListener("click", () => act("/close", {}));
     $("reopen-conv").addEventListener("click", () => act("/reopen", {}));

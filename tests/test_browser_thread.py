@@ -159,6 +159,9 @@ def test_a_draft_stays_with_its_conversation_and_enter_sends_only_there(agent, i
     open_conversation(page, "Priya Nair")
     expect(box).to_have_value("")
     assert sent_texts(inbox) == [("+" + priya.wa_id, "Your refund left today, Priya")]
+    page.get_by_role("button", name="Sign out").click()  # and signing out leaves no draft in the tab
+    page.wait_for_url("**/login")
+    assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('wa-inbox:draft:'))") == []
 
 
 # --- 22: the newest message stays in view --------------------------------------------------------
@@ -256,6 +259,7 @@ def test_with_the_server_unreachable_the_page_says_so_throws_nothing_and_recover
     expect(banner).to_be_visible(timeout=WAIT_MS)
     expect(banner).to_have_role("alert")
     expect(banner).to_contain_text("Can't reach the inbox server — retrying…")
+    expect(page.locator("#messages")).to_have_text("The messages will show when the inbox server is back.")
     page.get_by_label("Message", exact=True).fill("Are you still there?")
     page.keyboard.press("Enter")
     expect(page.locator("#send-error")).to_contain_text("Not sent: can't reach the inbox server", timeout=WAIT_MS)
