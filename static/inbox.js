@@ -736,6 +736,8 @@
     try {
       const answer = await api(`/media/${id}/retry`, { method: "POST" });
       const index = state.messages.findIndex((m) => m.id === id);
+      const li = state.nodes.get(`m:${id}`);
+      if (li) delete li._parts.content; // rebuilt even if the data is unchanged (the file was missing)
       if (index >= 0 && answer.message) {
         state.messages[index] = { ...state.messages[index], media: answer.message.media, media_state: answer.message.media_state };
         renderMessages(false);

@@ -6,8 +6,10 @@ stand-in Graph API); skipped without Debian's chromium and Playwright.
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 import uuid
+import wave
 
 import pytest
 
@@ -65,6 +67,17 @@ def wait_for(check, timeout: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def wav_of_silence(seconds: int) -> bytes:
+    """A valid WAV file (8 kHz, 8-bit mono) that Chromium plays: a stand-in voice note."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(1)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x80" * 8000 * seconds)
+    return out.getvalue()
 
 
 def sent_texts(inbox: Inbox) -> list[tuple[str, str]]:
@@ -178,8 +191,22 @@ def test_a_thread_with_photos_opens_at_the_newest_message_and_a_message_below_th
     inbox.customer_says(ray, "the newest message")
     expect(row(page, "Ray Toivonen")).to_have_count(1, timeout=WAIT_MS)
 
+    # The photos arrive only once the thread has settled (opened, marked read, refreshed): so what
+    # brings the newest message back into view is the photos loading, not a later refresh.
+    held = []
+    page.route("**/api/whatsapp/media/**", lambda route: held.append(route))
     open_conversation(page, "Ray Toivonen")
     expect(page.locator("#messages img.image")).to_have_count(3, timeout=WAIT_MS)
+    for _ in range(100):  # Playwright runs the route handler only while the page is waited on
+        if len(held) == 3:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 3
+    expect(row(page, "Ray Toivonen").locator(".badge")).to_have_count(0, timeout=WAIT_MS)
+    page.wait_for_timeout(1000)
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/whatsapp/media/**")
     page.wait_for_function(IMAGES_LOADED, timeout=WAIT_MS)
     assert page.evaluate(AT_BOTTOM) <= 2
     assert page.locator("#messages .msg").last.is_visible()
@@ -210,7 +237,7 @@ def test_a_thread_with_photos_opens_at_the_newest_message_and_a_message_below_th
 def test_a_status_changes_the_tick_in_place_and_every_other_node_of_the_thread_stays(agent, inbox):
     page = agent.page
     sam = Customer("Sam Achebe", "14155550231")
-    voice = inbox.graph.add_file(b"OggS not really a voice note", "audio/ogg")
+    voice = inbox.graph.add_file(wav_of_silence(seconds=30), "audio/wav")
     inbox.customer_says(sam, "Listen to this")
     inbox.deliver(inbound(sam, "audio", {**inbox.graph.media_fields(voice), "voice": True}, PHONE_NUMBER_ID))
     helsinki = {"latitude": 60.1699, "longitude": 24.9384, "name": "Helsinki"}
@@ -224,7 +251,12 @@ def test_a_status_changes_the_tick_in_place_and_every_other_node_of_the_thread_s
     link = page.locator("#messages a.location")
     expect(link).to_contain_text("Helsinki")
     assert link.get_attribute("href").startswith("https://www.openstreetmap.org/?mlat=60.1699&mlon=24.9384")
-    # Mark every bubble and the voice note's player (or what stands for it) as they are now.
+    # The agent plays the voice note (muted: headless Chromium's autoplay rule), then ticks arrive.
+    player = page.locator("#messages audio")
+    expect(player).to_have_count(1, timeout=WAIT_MS)
+    player.evaluate("a => { a.muted = true; return a.play(); }")
+    page.wait_for_function("() => { const a = document.querySelector('#messages audio'); return a && !a.paused; }")
+    # Mark every bubble and the player as they are now.
     marked = page.evaluate(
         """() => {
             const nodes = [...document.querySelectorAll('#messages > li, #messages audio, #messages .content')];
@@ -241,6 +273,7 @@ def test_a_status_changes_the_tick_in_place_and_every_other_node_of_the_thread_s
                  .filter(n => n.__mark !== undefined).length"""
     )
     assert still == marked
+    assert player.evaluate("a => a.__mark !== undefined && !a.paused && a.currentTime > 0"), "the voice note stopped"
     assert not [u for u in agent.requests if "include_raw" in u]
 
 
