@@ -379,6 +379,7 @@
     $("thread").hidden = false;
     $("messages").replaceChildren();
     state.nodes.clear();
+    if (bubbleSizes) bubbleSizes.disconnect();
     state.pinned = true;
     hideNewMessages();
     for (const li of $("conversation-list").children) {
@@ -590,7 +591,11 @@
     }
     reconcile(box, items);
     const shown = new Set(items);
-    for (const [key, node] of state.nodes) if (!shown.has(node)) state.nodes.delete(key);
+    for (const [key, node] of state.nodes) {
+      if (shown.has(node)) continue;
+      state.nodes.delete(key);
+      if (bubbleSizes) bubbleSizes.unobserve(node);
+    }
     if (pinned) scrollToBottom();
     else if (state.unseen) showNewMessages();
   }
@@ -692,6 +697,8 @@
     ];
   }
 
+  let bubbleSizes = null; // a ResizeObserver: any bubble growing while pinned keeps the bottom in view
+
   function bubble(m) {
     const key = `m:${m.id}`;
     let li = state.nodes.get(key);
@@ -699,6 +706,7 @@
       li = el("li", { dataset: { id: String(m.id) } });
       li._parts = {};
       state.nodes.set(key, li);
+      if (bubbleSizes) bubbleSizes.observe(li);
     }
     li.className = `msg ${m.direction === "outbound" ? "out" : "in"}${m.deleted ? " deleted" : ""}`;
     const nodes = [];
@@ -1172,18 +1180,25 @@
       autosize();
     });
     const box = $("messages");
+    let lastTop = 0;
     box.addEventListener(
       "scroll",
       () => {
-        state.pinned = atBottom(box);
+        // Unpinned only by moving up: a scroll event that content growing (or the browser's scroll
+        // anchoring) causes while we are pinned must not let the newest message slip out of view.
+        if (atBottom(box)) state.pinned = true;
+        else if (box.scrollTop < lastTop - 1) state.pinned = false;
+        lastTop = box.scrollTop;
         if (state.pinned) hideNewMessages();
       },
       { passive: true },
     );
     // A photo or video that finishes loading grows the thread: keep the newest message in view.
-    for (const type of ["load", "loadedmetadata"]) {
-      box.addEventListener(type, () => state.pinned && (box.scrollTop = box.scrollHeight), true);
-    }
+    const keepPinned = () => {
+      if (state.pinned && !atBottom(box)) box.scrollTop = box.scrollHeight;
+    };
+    for (const type of ["load", "loadedmetadata", "error"]) box.addEventListener(type, keepPinned, true);
+    if (window.ResizeObserver) bubbleSizes = new ResizeObserver(keepPinned);
     $("new-messages").addEventListener("click", scrollToBottom);
     $("attach").addEventListener("click", () => $("file").click());
     $("file").addEventListener("change", () => sendFile($("file").files[0]));
