@@ -25,6 +25,12 @@
     replyTo: null,
     lastEventId: null,
     source: null,
+    drafts: new Map(), // conversation id -> the reply being typed there
+    sending: new Set(), // conversation ids with a send on its way
+    nodes: new Map(), // "m:<id>", "day:<date>", "older" -> its node in the thread, kept across refreshes
+    pinned: true, // the agent is at the newest message: keep it in view
+    unseen: 0, // messages that arrived while the agent was scrolled up
+    offline: false,
   };
 
   // --- helpers ---------------------------------------------------------------------------
@@ -55,7 +61,15 @@
     } else if (options.form) {
       init.body = options.form;
     }
-    const response = await fetch(API + path, init);
+    let response;
+    try {
+      response = await fetch(API + path, init);
+    } catch (_) {
+      throw unreachable();
+    }
+    const json = (response.headers.get("Content-Type") || "").includes("application/json");
+    if (!json && [502, 503, 504].includes(response.status)) throw unreachable(); // a proxy with no service behind it
+    reachable();
     let body = null;
     try {
       body = await response.json();
@@ -73,6 +87,52 @@
       throw error;
     }
     return body;
+  }
+
+  // --- the server going away and coming back ------------------------------------------------
+
+  const UNREACHABLE = "Can't reach the inbox server.";
+  const NOT_SENT = "Not sent: can't reach the inbox server. Your message is kept here; send it again once the server is back.";
+  let probeTimer = null;
+  let probeDelay = 2000;
+
+  function unreachable() {
+    const error = new Error(UNREACHABLE);
+    error.offline = true;
+    if (!state.offline) {
+      state.offline = true;
+      $("offline").hidden = false;
+      setLive("offline", "Offline");
+    }
+    if (probeTimer === null) probeTimer = setTimeout(probe, probeDelay);
+    return error;
+  }
+
+  // Every few seconds while the server is unreachable: ask it who we are; reachable() does the rest.
+  async function probe() {
+    probeTimer = null;
+    try {
+      await api("/me");
+      probeDelay = 2000;
+    } catch (error) {
+      if (error.offline) probeDelay = Math.min(probeDelay * 2, 15000);
+    }
+  }
+
+  function reachable() {
+    if (!state.offline) return;
+    state.offline = false;
+    probeDelay = 2000;
+    clearTimeout(probeTimer);
+    probeTimer = null;
+    $("offline").hidden = true;
+    if (!state.source || state.source.readyState === EventSource.CLOSED) connect();
+    else if (state.source.readyState === EventSource.OPEN) setLive("live", "Live");
+    else setLive("reconnecting", "Reconnecting…");
+    // Catch up on what happened meanwhile.
+    if (!state.agents.size) loadAgents().catch(console.warn);
+    refreshList();
+    refreshThreadLive();
   }
 
   function parseTime(text) {
@@ -202,7 +262,7 @@
         type: "button",
         class: "conv" + (unread ? " unread" : ""),
         "aria-current": c.id === state.currentId ? "true" : null,
-        onclick: () => openConversation(c.id),
+        onclick: () => openConversation(c.id).catch(console.warn),
       },
       el("span", { class: "avatar", "aria-hidden": "true" }, initials(name)),
       el(
@@ -244,18 +304,84 @@
 
   let threadSeq = 0;
 
+  // --- drafts: each conversation keeps its own, in memory and in this tab's sessionStorage ----
+
+  const draftKey = (id) => `wa-inbox:draft:${myId}:${id}`;
+
+  function draftOf(id) {
+    if (id === null) return "";
+    if (state.drafts.has(id)) return state.drafts.get(id);
+    let text = "";
+    try {
+      text = sessionStorage.getItem(draftKey(id)) || "";
+    } catch (_) {
+      /* storage disabled: memory only */
+    }
+    state.drafts.set(id, text);
+    return text;
+  }
+
+  function setDraft(id, text) {
+    if (id === null) return;
+    state.drafts.set(id, text);
+    try {
+      if (text) sessionStorage.setItem(draftKey(id), text);
+      else sessionStorage.removeItem(draftKey(id));
+    } catch (_) {
+      /* storage full or disabled: memory only */
+    }
+  }
+
+  // After a send: clear the conversation's draft unless the agent went on typing there meanwhile.
+  function draftSent(id, text) {
+    if (draftOf(id).trim() === text) setDraft(id, "");
+    if (id === state.currentId) {
+      $("reply").value = draftOf(id);
+      autosize();
+    }
+  }
+
+  // A thread folded into another of the same customer's: its draft goes along.
+  function moveDraft(from, to) {
+    const text = from === state.currentId ? $("reply").value : draftOf(from);
+    if (text && !draftOf(to)) setDraft(to, text);
+    setDraft(from, "");
+    if (from === state.currentId) $("reply").value = "";
+  }
+
+  // Signing out leaves no customer's draft behind in the tab.
+  function forgetDrafts() {
+    state.drafts.clear();
+    try {
+      const prefix = "wa-inbox:draft:";
+      for (const key of Object.keys(sessionStorage)) if (key.startsWith(prefix)) sessionStorage.removeItem(key);
+    } catch (_) {
+      /* storage disabled: nothing kept */
+    }
+  }
+
   async function openConversation(id) {
+    const previous = state.currentId;
+    if (previous !== null && previous !== id) setDraft(previous, $("reply").value);
     state.currentId = id;
     state.current = state.conversations.find((c) => c.id === id) || null;
     state.messages = [];
     state.older = [];
     state.moreOlder = false;
+    if (previous !== id) {
+      $("reply").value = draftOf(id);
+      autosize();
+    }
     cancelReply();
     hideSendError();
     document.body.classList.add("thread-open");
     $("no-thread").hidden = true;
     $("thread").hidden = false;
     $("messages").replaceChildren();
+    state.nodes.clear();
+    if (bubbleSizes) bubbleSizes.disconnect();
+    state.pinned = true;
+    hideNewMessages();
     for (const li of $("conversation-list").children) {
       li.firstChild.setAttribute("aria-current", String(Number(li.dataset.id) === id));
     }
@@ -278,7 +404,7 @@
     try {
       const [conv, thread] = await Promise.all([
         api(`/conversation?conversation_id=${id}`),
-        api(`/messages?conversation_id=${id}&limit=${PAGE}&include_raw=true`),
+        api(`/messages?conversation_id=${id}&limit=${PAGE}`),
       ]);
       if (seq !== threadSeq || id !== state.currentId) return;
       state.current = conv.conversation;
@@ -286,27 +412,38 @@
       // After "Load earlier", keep every message already shown that the newest page no longer covers.
       const kept = state.older.length ? state.messages.filter((m) => !latest.has(m.id)) : [];
       const known = new Set(state.messages.map((m) => m.id));
-      const arrived = state.messages.length ? thread.messages.filter((m) => !known.has(m.id) && m.direction === "inbound") : [];
+      const fresh = state.messages.length ? thread.messages.filter((m) => !known.has(m.id)) : [];
+      const arrived = fresh.filter((m) => m.direction === "inbound");
       state.messages = kept.concat(thread.messages);
+      if (fresh.length && !options.toBottom && !state.pinned) state.unseen += fresh.length;
       if (arrived.length) {
         // One short announcement for screen readers instead of re-reading the whole thread.
         const last = arrived[arrived.length - 1];
         $("announce").textContent = `New message from ${displayName(conv.conversation)}: ${last.text || last.type}`;
       }
       if (!state.older.length) state.moreOlder = thread.messages.length === PAGE;
+      if ($("send-error").dataset.kind === "load") hideSendError();
       renderHead();
       renderMessages(options.toBottom);
     } catch (error) {
-      if (error.status === 404 && id === state.currentId && error.body && error.body.merged_into) {
+      if (seq !== threadSeq || id !== state.currentId) return;
+      if (error.status === 404 && error.body && error.body.merged_into) {
         // Folded into the same customer's other thread (its event may still be on its way): follow it.
-        openConversation(error.body.merged_into);
-      } else if (error.status === 404 && id === state.currentId) {
+        moveDraft(id, error.body.merged_into);
+        openConversation(error.body.merged_into).catch(console.warn);
+      } else if (error.status === 404) {
+        setDraft(id, $("reply").value);
         state.currentId = null;
         $("thread").hidden = true;
         $("no-thread").hidden = false;
         document.body.classList.remove("thread-open");
+      } else if (error.offline) {
+        // The banner says so, and the thread refreshes when the server is back.
+        if (!state.messages.length) {
+          $("messages").replaceChildren(el("li", { class: "thread-wait" }, "The messages will show when the inbox server is back."));
+        }
       } else {
-        throw error;
+        showSendError(`This conversation could not be loaded: ${error.message}`, "load");
       }
     }
   };
@@ -315,7 +452,7 @@
   async function loadOlder() {
     const id = state.currentId;
     if (id === null || !state.messages.length) return;
-    const page = await api(`/messages?conversation_id=${id}&limit=${PAGE}&before_id=${state.messages[0].id}&include_raw=true`);
+    const page = await api(`/messages?conversation_id=${id}&limit=${PAGE}&before_id=${state.messages[0].id}`);
     if (id !== state.currentId) return;
     const box = $("messages");
     const fromBottom = box.scrollHeight - box.scrollTop;
@@ -384,26 +521,83 @@
   }
 
   // --- messages ------------------------------------------------------------------------------
+  // The thread is keyed: each message's <li> lives as long as the message is shown, and a refresh
+  // changes only the parts of a bubble whose data changed (a tick never restarts a playing voice
+  // note or reloads a photo).
+
+  // The node for `key`: the one already shown while `sig` is unchanged, else a new one from build().
+  function keyed(key, sig, build) {
+    const old = state.nodes.get(key);
+    if (old && old._sig === sig) return old;
+    const node = build();
+    node._sig = sig;
+    state.nodes.set(key, node);
+    return node;
+  }
+
+  // Make parent's children exactly `nodes`, in order, without detaching the nodes that stay.
+  function reconcile(parent, nodes) {
+    const keep = new Set(nodes);
+    for (const child of Array.from(parent.childNodes)) if (!keep.has(child)) child.remove();
+    nodes.forEach((node, i) => {
+      const at = parent.childNodes[i];
+      if (at !== node) parent.insertBefore(node, at || null);
+    });
+  }
+
+  function atBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  }
+
+  function scrollToBottom() {
+    const box = $("messages");
+    box.scrollTop = box.scrollHeight;
+    state.pinned = true;
+    hideNewMessages();
+  }
+
+  function showNewMessages() {
+    const button = $("new-messages");
+    button.textContent = state.unseen === 1 ? "1 new message ↓" : `${state.unseen} new messages ↓`;
+    button.hidden = false;
+  }
+
+  function hideNewMessages() {
+    state.unseen = 0;
+    $("new-messages").hidden = true;
+  }
 
   function renderMessages(toBottom) {
     const box = $("messages");
-    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    const pinned = toBottom || state.pinned;
     let lastDay = null;
     const items = [];
     if (state.moreOlder) {
-      items.push(el("li", { class: "older" }, el("button", { type: "button", onclick: () => loadOlder().catch(console.warn) }, "Load earlier messages")));
+      items.push(
+        keyed("older", "", () =>
+          el("li", { class: "older" }, el("button", { type: "button", onclick: () => loadOlder().catch(console.warn) }, "Load earlier messages")),
+        ),
+      );
     }
     for (const m of state.messages) {
       const date = parseTime(m.timestamp);
       const day = date ? date.toDateString() : "";
       if (day !== lastDay) {
-        items.push(el("li", { class: "day", role: "separator" }, date ? date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", year: "numeric" }) : ""));
+        const label = date ? date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", year: "numeric" }) : "";
+        items.push(keyed(`day:${day}`, label, () => el("li", { class: "day", role: "separator" }, label)));
         lastDay = day;
       }
       items.push(bubble(m));
     }
-    box.replaceChildren(...items);
-    if (toBottom || nearBottom) box.scrollTop = box.scrollHeight;
+    reconcile(box, items);
+    const shown = new Set(items);
+    for (const [key, node] of state.nodes) {
+      if (shown.has(node)) continue;
+      state.nodes.delete(key);
+      if (bubbleSizes) bubbleSizes.unobserve(node);
+    }
+    if (pinned) scrollToBottom();
+    else if (state.unseen) showNewMessages();
   }
 
   const TICKS = {
@@ -427,58 +621,151 @@
     return (parts.join(": ") || "WhatsApp did not deliver this message") + code;
   }
 
-  function bubble(m) {
+  // A bubble's parts, in order: [name, signature of the data it shows, build() -> node or null].
+  function bubbleParts(m) {
     const outbound = m.direction === "outbound";
-    const li = el("li", { class: `msg ${outbound ? "out" : "in"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id) } });
-    if (m.quoted) {
-      li.append(
-        el(
-          "blockquote",
-          { class: "quoted" },
-          el("span", { class: "quoted-who" }, m.quoted.direction === "outbound" ? "You" : displayName(state.current)),
-          el("span", { class: "quoted-text" }, m.quoted.text || `[${m.quoted.type}]`),
-        ),
-      );
-    } else if (m.reply_to) {
-      li.append(el("blockquote", { class: "quoted" }, el("span", { class: "quoted-text" }, "Reply to a message not in this inbox")));
+    const who = m.quoted && m.quoted.direction !== "outbound" ? displayName(state.current) : "You";
+    const by = outbound && m.agent_id !== null && m.agent_id !== undefined ? agentName(m.agent_id) : null;
+    return [
+      [
+        "quoted",
+        JSON.stringify([m.quoted, m.reply_to, who]),
+        () => {
+          if (m.quoted) {
+            return el(
+              "blockquote",
+              { class: "quoted" },
+              el("span", { class: "quoted-who" }, who),
+              el("span", { class: "quoted-text" }, m.quoted.text || `[${m.quoted.type}]`),
+            );
+          }
+          if (m.reply_to) return el("blockquote", { class: "quoted" }, el("span", { class: "quoted-text" }, "Reply to a message not in this inbox"));
+          return null;
+        },
+      ],
+      ["forwarded", String(Boolean(m.forwarded)), () => (m.forwarded ? el("p", { class: "forwarded" }, "Forwarded") : null)],
+      [
+        "content",
+        JSON.stringify([m.type, m.direction, m.text, m.media, m.placeholder, m.location]),
+        () => content(m),
+      ],
+      [
+        "reactions",
+        JSON.stringify(m.reactions || []),
+        () =>
+          m.reactions && m.reactions.length
+            ? el(
+              "span",
+              { class: "reactions", "aria-label": "Reactions" },
+              m.reactions.map((r) => el("span", { class: "reaction", title: r.direction === "inbound" ? "Customer" : "You" }, r.emoji)),
+            )
+            : null,
+      ],
+      [
+        "failed",
+        JSON.stringify([outbound && m.status === "failed", m.error]),
+        () => (outbound && m.status === "failed" ? el("p", { class: "failed-reason" }, "Not delivered: " + failureText(m.error)) : null),
+      ],
+      [
+        "meta",
+        JSON.stringify([m.edited, m.previous_texts, m.deleted, by, m.timestamp, outbound && m.status]),
+        () =>
+          el(
+            "span",
+            { class: "meta" },
+            m.edited ? el("span", { class: "edited", title: (m.previous_texts || []).join("\n") }, "edited") : null,
+            m.deleted ? el("span", { class: "deleted-note" }, "deleted by the customer") : null,
+            by ? el("span", { class: "by" }, by) : null,
+            el("time", { datetime: m.timestamp, title: longTime(m.timestamp) }, clock(m.timestamp)),
+            outbound ? ticks(m) : null,
+          ),
+      ],
+      [
+        "reply",
+        String(Boolean(m.whatsapp_message_id)),
+        () =>
+          m.whatsapp_message_id
+            ? el("button", {
+              type: "button",
+              class: "reply-btn",
+              "aria-label": "Reply to this message",
+              title: "Reply",
+              onclick: () => startReply(state.messages.find((x) => x.id === m.id) || m),
+            }, "↩")
+            : null,
+      ],
+    ];
+  }
+
+  let bubbleSizes = null; // a ResizeObserver: any bubble growing while pinned keeps the bottom in view
+
+  function bubble(m) {
+    const key = `m:${m.id}`;
+    let li = state.nodes.get(key);
+    if (!li) {
+      li = el("li", { dataset: { id: String(m.id) } });
+      li._parts = {};
+      state.nodes.set(key, li);
+      if (bubbleSizes) bubbleSizes.observe(li);
     }
-    if (m.forwarded) li.append(el("p", { class: "forwarded" }, "Forwarded"));
-    li.append(content(m));
-    if (m.reactions && m.reactions.length) {
-      li.append(
-        el(
-          "span",
-          { class: "reactions", "aria-label": "Reactions" },
-          m.reactions.map((r) => el("span", { class: "reaction", title: r.direction === "inbound" ? "Customer" : "You" }, r.emoji)),
-        ),
-      );
+    li.className = `msg ${m.direction === "outbound" ? "out" : "in"}${m.deleted ? " deleted" : ""}`;
+    const nodes = [];
+    for (const [name, sig, build] of bubbleParts(m)) {
+      let part = li._parts[name];
+      if (!part || part.sig !== sig) {
+        part = { sig, node: build() };
+        li._parts[name] = part;
+      }
+      if (part.node) nodes.push(part.node);
     }
-    if (outbound && m.status === "failed") {
-      li.append(el("p", { class: "failed-reason" }, "Not delivered: " + failureText(m.error)));
-    }
-    const meta = el(
-      "span",
-      { class: "meta" },
-      m.edited ? el("span", { class: "edited", title: (m.previous_texts || []).join("\n") }, "edited") : null,
-      m.deleted ? el("span", { class: "deleted-note" }, "deleted by the customer") : null,
-      outbound && m.agent_id !== null && m.agent_id !== undefined ? el("span", { class: "by" }, agentName(m.agent_id)) : null,
-      el("time", { datetime: m.timestamp, title: longTime(m.timestamp) }, clock(m.timestamp)),
-      outbound ? ticks(m) : null,
-    );
-    li.append(meta);
-    if (m.whatsapp_message_id) {
-      li.append(el("button", { type: "button", class: "reply-btn", "aria-label": "Reply to this message", title: "Reply", onclick: () => startReply(m) }, "↩"));
-    }
+    reconcile(li, nodes);
     return li;
   }
 
-  function mediaUnavailable(node, what) {
-    node.replaceWith(el("span", { class: "media-missing" }, `${what} not available`));
+  const MEDIA_NAMES = { image: "Image", sticker: "Sticker", video: "Video", audio: "Audio", document: "Document" };
+
+  // A download that failed: say so, and offer the retry (inbound only: Meta holds the file).
+  function mediaFailed(m) {
+    const what = MEDIA_NAMES[m.type] || "Media";
+    const box = el("div", { class: "media-failed" }, el("span", { class: "media-missing" }, `${what} not available`));
+    if (m.direction === "inbound" && m.media && m.media.id) {
+      const note = el("span", { class: "media-note", role: "status" });
+      const button = el("button", { type: "button", class: "retry", "aria-label": `Retry downloading the ${what.toLowerCase()}` }, "Retry");
+      button.addEventListener("click", () => retryMedia(m.id, button, note));
+      box.append(button, note);
+    }
+    return box;
+  }
+
+  async function retryMedia(id, button, note) {
+    button.disabled = true;
+    button.textContent = "Retrying…";
+    note.textContent = "";
+    try {
+      const answer = await api(`/media/${id}/retry`, { method: "POST" });
+      const index = state.messages.findIndex((m) => m.id === id);
+      const li = state.nodes.get(`m:${id}`);
+      if (li) delete li._parts.content; // rebuilt even if the data is unchanged (the file was missing)
+      if (index >= 0 && answer.message) {
+        state.messages[index] = { ...state.messages[index], media: answer.message.media, media_state: answer.message.media_state };
+        renderMessages(false);
+      }
+    } catch (error) {
+      button.disabled = false;
+      button.textContent = "Retry";
+      note.textContent = error.offline ? "The inbox server is unreachable." : "Still not available from WhatsApp.";
+    }
+  }
+
+  function mediaUnavailable(node, m) {
+    const box = $("messages");
+    const pinned = state.pinned;
+    node.replaceWith(mediaFailed(m));
+    if (pinned) box.scrollTop = box.scrollHeight;
   }
 
   function locationOf(m) {
-    const raw = m.raw || {};
-    const loc = raw.location || (raw.body && raw.body.location) || (raw.payload && raw.payload.location) || null;
+    const loc = m.location;
     if (!loc) return null;
     const lat = Number(loc.latitude);
     const lon = Number(loc.longitude);
@@ -490,14 +777,18 @@
     const box = el("div", { class: "content" });
     const media = m.media || null;
     const url = media && (media.id || media.state) ? `${API}/media/${m.id}` : null;
+    const failed = Boolean(url) && media.state === "failed";
     let caption = m.text;
     switch (m.type) {
       case "image":
       case "sticker": {
-        if (url) {
+        if (failed) {
+          box.append(mediaFailed(m));
+        } else if (url) {
           const img = el("img", { src: url, class: m.type, alt: m.type === "sticker" ? "Sticker" : m.text || "Image", loading: "lazy" });
-          img.addEventListener("error", () => mediaUnavailable(img, m.type === "sticker" ? "Sticker" : "Image"));
-          box.append(el("a", { href: url, target: "_blank", rel: "noopener", class: "media-link" }, img));
+          const link = el("a", { href: url, target: "_blank", rel: "noopener", class: "media-link" }, img);
+          img.addEventListener("error", () => mediaUnavailable(link, m));
+          box.append(link);
         } else {
           box.append(el("span", { class: "media-missing" }, `[${m.type}]`));
         }
@@ -506,9 +797,11 @@
       }
       case "video":
       case "audio": {
-        if (url) {
+        if (failed) {
+          box.append(mediaFailed(m));
+        } else if (url) {
           const player = el(m.type, { src: url, controls: true, preload: "metadata", "aria-label": m.type === "video" ? "Video" : "Voice or audio message" });
-          player.addEventListener("error", () => mediaUnavailable(player, m.type === "video" ? "Video" : "Audio"));
+          player.addEventListener("error", () => mediaUnavailable(player, m));
           box.append(player);
         } else {
           box.append(el("span", { class: "media-missing" }, `[${m.type}]`));
@@ -517,11 +810,15 @@
       }
       case "document": {
         const name = (media && media.filename) || "Document";
-        box.append(
-          url
-            ? el("a", { href: url, download: name, class: "document" }, el("span", { "aria-hidden": "true" }, "📄 "), name)
-            : el("span", { class: "document" }, "📄 ", name),
-        );
+        if (failed) {
+          box.append(el("span", { class: "document" }, "📄 ", name), mediaFailed(m));
+        } else {
+          box.append(
+            url
+              ? el("a", { href: url, download: name, class: "document" }, el("span", { "aria-hidden": "true" }, "📄 "), name)
+              : el("span", { class: "document" }, "📄 ", name),
+          );
+        }
         if (caption === name) caption = null;
         break;
       }
@@ -529,7 +826,17 @@
         const where = locationOf(m);
         if (where) {
           const href = `https://www.openstreetmap.org/?mlat=${where.lat}&mlon=${where.lon}#map=16/${where.lat}/${where.lon}`;
-          box.append(el("a", { href, target: "_blank", rel: "noopener noreferrer", class: "location" }, "📍 ", m.text || `${where.lat}, ${where.lon}`, " (map)"));
+          const place = m.location.name || m.location.address ? m.location : { name: m.text || `${where.lat}, ${where.lon}` };
+          box.append(
+            el(
+              "a",
+              { href, target: "_blank", rel: "noopener noreferrer", class: "location" },
+              "📍 ",
+              place.name || place.address,
+              place.name && place.address ? el("span", { class: "address" }, place.address) : null,
+              el("span", { class: "map-hint" }, " (map)"),
+            ),
+          );
           caption = null;
         } else {
           box.append(el("span", { class: "location" }, "📍 "));
@@ -543,8 +850,8 @@
       box.append(el("p", { class: "placeholder" }, m.placeholder));
       caption = null;
     }
-    if (media && media.state && media.state !== "ready" && m.direction === "inbound") {
-      box.append(el("span", { class: "media-state" }, media.state === "failed" ? "Download failed" : "Downloading…"));
+    if (media && media.state && media.state !== "ready" && media.state !== "failed" && m.direction === "inbound") {
+      box.append(el("span", { class: "media-state" }, "Downloading…"));
     }
     if (caption) box.append(el("p", { class: "text" }, caption));
     if (!box.childNodes.length) box.append(el("p", { class: "text muted" }, `[${m.type}]`));
@@ -566,9 +873,10 @@
     $("reply-text").textContent = "";
   }
 
-  function showSendError(text) {
+  function showSendError(text, kind = "send") {
     const box = $("send-error");
     box.textContent = text;
+    box.dataset.kind = kind;
     box.hidden = false;
   }
 
@@ -581,32 +889,36 @@
     return window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
   }
 
+  // Sends go to the conversation whose draft it is, even if the agent moves on while it travels.
   async function sendText() {
-    const textarea = $("reply");
-    const text = textarea.value.trim();
-    if (!text || state.currentId === null) return;
-    const body = { conversation_id: state.currentId, message: text };
+    const id = state.currentId;
+    const text = $("reply").value.trim();
+    if (!text || id === null || state.sending.has(id)) return;
+    const body = { conversation_id: id, message: text };
     if (state.replyTo && state.replyTo.whatsapp_message_id) body.reply_to = state.replyTo.whatsapp_message_id;
     hideSendError();
+    state.sending.add(id);
     $("send").disabled = true;
     try {
       await api("/send", { method: "POST", json: body, headers: { "Idempotency-Key": idempotencyKey() } });
-      textarea.value = "";
-      autosize();
-      cancelReply();
+      draftSent(id, text);
+      if (id === state.currentId) cancelReply();
     } catch (error) {
-      showSendError(error.message);
+      if (id === state.currentId) showSendError(error.offline ? NOT_SENT : error.message);
     } finally {
+      state.sending.delete(id);
       $("send").disabled = false;
-      await refreshThread({ toBottom: true });
+      if (state.current) renderWindow(state.current);
+      if (id === state.currentId) await refreshThread({ toBottom: true });
     }
   }
 
   async function sendFile(file) {
-    if (!file || state.currentId === null) return;
+    const id = state.currentId;
+    if (!file || id === null) return;
     const form = new FormData();
     form.append("file", file);
-    form.append("conversation_id", String(state.currentId));
+    form.append("conversation_id", String(id));
     const caption = $("reply").value.trim();
     if (caption) form.append("caption", caption);
     if (state.replyTo && state.replyTo.whatsapp_message_id) form.append("reply_to", state.replyTo.whatsapp_message_id);
@@ -614,15 +926,15 @@
     $("attach").disabled = true;
     try {
       await api("/send-media", { method: "POST", form, headers: { "Idempotency-Key": idempotencyKey() } });
-      $("reply").value = "";
-      autosize();
-      cancelReply();
+      if (caption) draftSent(id, caption);
+      if (id === state.currentId) cancelReply();
     } catch (error) {
-      showSendError(error.message);
+      if (id === state.currentId) showSendError(error.offline ? NOT_SENT : error.message);
     } finally {
       $("attach").disabled = false;
+      if (state.current) renderWindow(state.current);
       $("file").value = "";
-      await refreshThread({ toBottom: true });
+      if (id === state.currentId) await refreshThread({ toBottom: true });
     }
   }
 
@@ -757,7 +1069,8 @@
     refreshListSoon();
     if (event.kind === "conversation.merged" && event.merged_from === state.currentId) {
       // The open thread was folded into another of the same customer's: follow it there.
-      openConversation(event.conversation_id);
+      moveDraft(event.merged_from, event.conversation_id);
+      openConversation(event.conversation_id).catch(console.warn);
       return;
     }
     if (event.conversation_id !== null && event.conversation_id === state.currentId) {
@@ -770,6 +1083,7 @@
   const refreshListSoon = debounce(() => refreshList(), 120);
 
   function connect() {
+    if (state.source) state.source.close();
     const after = state.lastEventId !== null ? `?after=${state.lastEventId}` : "";
     const source = new EventSource(`${API}/events/stream${after}`);
     state.source = source;
@@ -792,14 +1106,17 @@
           try {
             await api("/me");
           } catch (_) {
-            /* api() sends us to /login on 401 */
+            /* api() sends us to /login on 401, and raises the banner when the server is unreachable */
           }
+          if (state.source !== source) return; // reconnected meanwhile (the server came back)
           connect();
           refreshList();
           refreshThreadLive();
         }, 3000);
       } else {
         setLive("reconnecting", "Reconnecting…");
+        // Is the server down, or only the stream? api() raises the banner if it is the server.
+        if (!state.offline) api("/me").catch(() => {});
       }
     };
   }
@@ -858,7 +1175,31 @@
         sendText();
       }
     });
-    $("reply").addEventListener("input", autosize);
+    $("reply").addEventListener("input", () => {
+      setDraft(state.currentId, $("reply").value);
+      autosize();
+    });
+    const box = $("messages");
+    let lastTop = 0;
+    box.addEventListener(
+      "scroll",
+      () => {
+        // Unpinned only by moving up: a scroll event that content growing (or the browser's scroll
+        // anchoring) causes while we are pinned must not let the newest message slip out of view.
+        if (atBottom(box)) state.pinned = true;
+        else if (box.scrollTop < lastTop - 1) state.pinned = false;
+        lastTop = box.scrollTop;
+        if (state.pinned) hideNewMessages();
+      },
+      { passive: true },
+    );
+    // A photo or video that finishes loading grows the thread: keep the newest message in view.
+    const keepPinned = () => {
+      if (state.pinned && !atBottom(box)) box.scrollTop = box.scrollHeight;
+    };
+    for (const type of ["load", "loadedmetadata", "error"]) box.addEventListener(type, keepPinned, true);
+    if (window.ResizeObserver) bubbleSizes = new ResizeObserver(keepPinned);
+    $("new-messages").addEventListener("click", scrollToBottom);
     $("attach").addEventListener("click", () => $("file").click());
     $("file").addEventListener("change", () => sendFile($("file").files[0]));
     $("reply-cancel").addEventListener("click", cancelReply);
@@ -868,6 +1209,7 @@
       if (value === "") act("/unassign", {});
       else act("/assign-agent", { agent_id: Number(value) });
     });
+    document.querySelector("form.signout").addEventListener("submit", forgetDrafts);
     $("take").addEventListener("click", () => act("/assign-agent", { agent_id: myId }));
     $("close-conv").addEventListener("click", () => act("/close", {}));
     $("reopen-conv").addEventListener("click", () => act("/reopen", {}));

@@ -217,6 +217,19 @@ MESSAGE = obj(
         "target": nullable("string", description="Reactions, edits, deletions: the wamid they change"),
         "forwarded": {"type": "boolean"},
         "referral": nullable("object"),
+        "location": nullable(
+            obj(
+                {
+                    "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                    "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                    "name": nullable("string"),
+                    "address": nullable("string"),
+                    "url": nullable("string"),
+                },
+                required=["latitude", "longitude", "name", "address", "url"],
+            ),
+            description="Location messages: the place shared (sent or received); null for other types",
+        ),
         "raw": {"description": "include_raw=true: the JSON Meta sent (or the body we sent)"},
     },
     required=[

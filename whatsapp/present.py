@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +59,38 @@ def conversation(row: sqlite3.Row) -> dict[str, Any]:
         "can_reply": can_reply,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def location(message_type: str, raw: Any) -> dict[str, Any] | None:
+    """A location message's place, from what Meta sent (inbound) or the body we sent (outbound)."""
+    if message_type != "location" or not isinstance(raw, dict) or not isinstance(raw.get("location"), dict):
+        return None
+    place = raw["location"]
+    latitude, longitude = _number(place.get("latitude")), _number(place.get("longitude"))
+    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+
+    def text(key: str) -> str | None:
+        value = place.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return {
+        "latitude": latitude,
+        "longitude": longitude,
+        "name": text("name"),
+        "address": text("address"),
+        "url": text("url"),
     }
 
 
@@ -192,13 +225,15 @@ def message(
         data["reply_to"] = None
         data["target"] = row["context_message_id"]
     _fold(data, notes or [])
-    if row["direction"] == "inbound" and row["raw_json"]:
-        raw = json.loads(row["raw_json"])
+    wanted = include_raw or row["direction"] == "inbound" or row["message_type"] == "location"
+    raw = json.loads(row["raw_json"]) if row["raw_json"] and wanted else None
+    data["location"] = location(row["message_type"], raw)
+    if row["direction"] == "inbound" and isinstance(raw, dict):
         context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
         data["forwarded"] = bool(context.get("forwarded") or context.get("frequently_forwarded"))
         data["referral"] = raw.get("referral") if isinstance(raw.get("referral"), dict) else None
         if include_raw:
             data["raw"] = raw
     elif include_raw:
-        data["raw"] = json.loads(row["raw_json"]) if row["raw_json"] else None
+        data["raw"] = raw
     return data
