@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .store import LOCAL_PREFIX, STALE_PENDING
+from .updates import location_coordinates
 
 WINDOW = timedelta(hours=24)
 # Stop free-form replies a little early: a send Meta receives just after the 24 hours is accepted
@@ -62,23 +62,13 @@ def conversation(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def location(message_type: str, raw: Any) -> dict[str, Any] | None:
     """A location message's place, from what Meta sent (inbound) or the body we sent (outbound)."""
     if message_type != "location" or not isinstance(raw, dict) or not isinstance(raw.get("location"), dict):
         return None
     place = raw["location"]
-    latitude, longitude = _number(place.get("latitude")), _number(place.get("longitude"))
-    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+    coordinates = location_coordinates(place)
+    if coordinates is None:
         return None
 
     def text(key: str) -> str | None:
@@ -86,8 +76,8 @@ def location(message_type: str, raw: Any) -> dict[str, Any] | None:
         return value if isinstance(value, str) and value else None
 
     return {
-        "latitude": latitude,
-        "longitude": longitude,
+        "latitude": coordinates[0],
+        "longitude": coordinates[1],
         "name": text("name"),
         "address": text("address"),
         "url": text("url"),
