@@ -27,9 +27,9 @@ def claim_media(conn: sqlite3.Connection, message_id: int, force: bool, stale_be
 def media_fetchable(conn: sqlite3.Connection, message_id: int) -> None:
     """Let an outbound message's media (sent by Meta media id) be downloaded like an inbound one's."""
     conn.execute(
-        """UPDATE whatsapp_messages SET media_state = 'pending'
+        """UPDATE whatsapp_messages SET media_state = 'pending', media_next_attempt_at = ?
            WHERE message_id = ? AND media_state IS NULL AND media_id IS NOT NULL""",
-        (message_id,),
+        (now(), message_id),
     )
 
 
