@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from .errors import APIError
-from .updates import is_media_id
 from .sending import Outbound
+from .updates import is_media_id
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024

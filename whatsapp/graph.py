@@ -293,7 +293,8 @@ class GraphClient:
                 return self._download(url, max_bytes, call)
             except requests.exceptions.RequestException as exc:
                 if call.expired or call.remaining() <= 0:
-                    raise GraphUnavailable(f"The media download took longer than {limit:g} s", maybe_sent=False) from None
+                    late = f"The media download took longer than {limit:g} s"
+                    raise GraphUnavailable(late, maybe_sent=False) from None
                 raise GraphUnavailable(f"Media download failed: {exc}", maybe_sent=False) from None
 
     def _download(self, url: str, max_bytes: int, call: deadline.Deadline) -> tuple[bytes, str | None]:

@@ -480,7 +480,8 @@ def main(argv: list[str] | None = None) -> None:
             phone_number_id=phone_number_id,
         ).start()
         log.info(
-            "Stand-in Graph API on %s (start the service with WHATSAPP_API_URL=%s and WHATSAPP_MEDIA_FROM_API_URL=true)",
+            "Stand-in Graph API on %s (start the service with WHATSAPP_API_URL=%s "
+            "and WHATSAPP_MEDIA_FROM_API_URL=true)",
             graph.url,
             graph.url,
         )

@@ -22,6 +22,7 @@ def is_media_id(value: object) -> bool:
     """Meta's media ids are digits; anything else (a URL, a path) is refused before any call."""
     return isinstance(value, str) and _MEDIA_ID.fullmatch(value) is not None
 
+
 log = logging.getLogger(__name__)
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
