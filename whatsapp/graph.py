@@ -153,6 +153,10 @@ class GraphClient:
                     if failure.maybe_sent:
                         raise failure from None
                 else:
+                    if call.expired:
+                        # The cut ends a close-delimited answer like a complete one: never trust it.
+                        # (Cut just after a complete answer, a success reads as unknown: safe.)
+                        raise self._late(call, limit) from None
                     try:
                         return self._decode(response)
                     except GraphError as exc:
@@ -318,6 +322,8 @@ class GraphClient:
                     if size > max_bytes:
                         raise GraphError(None, f"Media is larger than {max_bytes} bytes")
                     chunks.append(chunk)
+                if call.expired:  # cut at the deadline: what arrived may be a truncated file
+                    raise requests.exceptions.Timeout("deadline")
                 return b"".join(chunks), response.headers.get("Content-Type")
         raise GraphError(None, "Too many redirects while downloading media")
 
