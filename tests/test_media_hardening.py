@@ -287,10 +287,8 @@ def test_a_forked_worker_starts_its_own_sweeper(settings):
 
 
 def serve_document(client, graph, filename, content=b"%PDF-1.4 fake"):
-    post_webhook(
-        client,
-        image_message(media_id="777", sha256=b64sha(content), mime="application/pdf", kind="document", filename=filename),
-    )
+    document = image_message("777", b64sha(content), "application/pdf", "document", filename)
+    post_webhook(client, document)
     serve_media(graph, "777", content, "/cdn/777", "application/pdf")
     return client.get(f"/api/whatsapp/media/{only_message(client)['id']}")
 
