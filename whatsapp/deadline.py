@@ -57,13 +57,18 @@ class Deadline:
         for sock in sockets:
             _cut(sock)
 
+    def release(self) -> None:
+        """The answer is read: its connection goes back to the pool, where another call may take
+        it, so the timer must not cut it any more."""
+        with self._lock:
+            self._sockets = []
+
     def start(self) -> None:
         self._timer.start()
 
     def cancel(self) -> None:
         self._timer.cancel()
-        with self._lock:
-            self._sockets = []
+        self.release()
 
 
 def _cut(sock: socket.socket) -> None:

@@ -33,8 +33,8 @@ TOKEN_CODES = {0, 190}
 USER_AGENT = "wa-inbox/1.0"
 MEDIA_HOSTS = {"lookaside.fbsbx.com", "graph.facebook.com"}
 MEDIA_HOST_SUFFIXES = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".whatsapp.net")
-# A media file may take longer than an API call: its download gets this many API deadlines.
-DOWNLOAD_DEADLINE_FACTOR = 4
+# A media file may take longer than an API call: its upload or download gets this many deadlines.
+MEDIA_DEADLINE_FACTOR = 4
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -127,25 +127,28 @@ class GraphClient:
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.access_token}"}
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, *, media: bool = False, **kwargs: Any) -> Any:
         """One Graph call with retries where they are safe; returns the decoded JSON answer.
 
         `path` is relative to the Graph base, or an absolute URL on the Graph API's own origin
-        (Meta's paging links); the access token is never sent anywhere else.
+        (Meta's paging links); the access token is never sent anywhere else. `media`: a file
+        goes up, so the call gets MEDIA_DEADLINE_FACTOR times the deadline.
         """
         if not self.settings.access_token:
             raise GraphError(190, "No access token configured", "Set WHATSAPP_ACCESS_TOKEN.")
         url = self._graph_url(path)
         failure: Exception | None = None
         attempts = max(1, self.settings.graph_max_attempts)
-        limit = self.settings.graph_timeout
+        limit = self.settings.graph_timeout * (MEDIA_DEADLINE_FACTOR if media else 1)
         with deadline.within(limit) as call:
             for attempt in range(1, attempts + 1):
                 try:
-                    response = self.session.request(
-                        method, url, headers=self._auth(), timeout=self._timeout(call), **kwargs
-                    )
-                    response.content  # noqa: B018 - read the whole answer under the deadline
+                    try:
+                        response = self.session.request(
+                            method, url, headers=self._auth(), timeout=self._timeout(call), **kwargs
+                        )
+                    finally:
+                        call.release()  # read in full (not streamed): the connection is back in the pool
                 except requests.exceptions.RequestException as exc:
                     if call.expired or call.remaining() <= 0:  # cut at the deadline
                         raise self._late(call, limit) from None
@@ -271,6 +274,7 @@ class GraphClient:
             f"{self.settings.phone_number_id}/media",
             data={"messaging_product": "whatsapp", "type": mime_type},
             files={"file": (filename, content, mime_type)},
+            media=True,
         )
         media_id = data.get("id") if isinstance(data, dict) else None
         if not media_id:
@@ -289,9 +293,9 @@ class GraphClient:
     def download(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
         """Fetch a media URL with the access token, following redirects only to Meta's media hosts.
 
-        The whole download, redirects included, has DOWNLOAD_DEADLINE_FACTOR times the API deadline.
+        The whole download, redirects included, has MEDIA_DEADLINE_FACTOR times the API deadline.
         """
-        limit = self.settings.graph_timeout * DOWNLOAD_DEADLINE_FACTOR
+        limit = self.settings.graph_timeout * MEDIA_DEADLINE_FACTOR
         with deadline.within(limit) as call:
             try:
                 return self._download(url, max_bytes, call)
@@ -322,6 +326,7 @@ class GraphClient:
                     if size > max_bytes:
                         raise GraphError(None, f"Media is larger than {max_bytes} bytes")
                     chunks.append(chunk)
+                call.release()  # read in full; `with response` hands the connection back to the pool
                 if call.expired:  # cut at the deadline: what arrived may be a truncated file
                     raise requests.exceptions.Timeout("deadline")
                 return b"".join(chunks), response.headers.get("Content-Type")

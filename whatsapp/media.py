@@ -217,8 +217,9 @@ class MediaFetcher:
             if current["media_state"] == "ready" and file_intact(current):
                 return "ready"
             if current["media_id"] and not is_media_id(current["media_id"]):
-                with db.write_transaction(conn):
-                    store.media_failed(conn, message_id, "Not a WhatsApp media id (media ids are digits)", None)
+                if current["media_state"] != "failed" or current["media_next_attempt_at"] is not None:
+                    with db.write_transaction(conn):
+                        store.media_failed(conn, message_id, "Not a WhatsApp media id (media ids are digits)", None)
                 return "failed"
             with db.write_transaction(conn):
                 row = store.claim_media(conn, message_id, force, _stamp(datetime.now(UTC) - STALE_CLAIM))
