@@ -7,8 +7,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -253,6 +257,48 @@ def test_a_fresh_worker_retries_a_due_download_without_any_media_webhook(setting
         assert message["media"]["size"] == len(JPEG)
     finally:
         worker.application.extensions["media"].stop()
+
+
+def test_every_gunicorn_worker_starts_its_sweeper_at_boot(settings, graph, tmp_path):
+    """A restarted service retries a due download before it serves any request at all."""
+    first = client_for(settings)
+    post_webhook(first, image_message())  # stored pending (MEDIA_AUTO_DOWNLOAD is off here)
+    serve_media(graph)
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
+        "WEB_CONCURRENCY": "2",
+        **{k: str(v) for k, v in settings.items() if k.isupper()},
+        "MEDIA_AUTO_DOWNLOAD": "true",
+    }
+    root = Path(__file__).resolve().parent.parent
+    with open(tmp_path / "gunicorn.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        state = None
+        for _ in range(300):  # up to 30 s; nobody sends gunicorn a request
+            state = media_row(first, 1)["media_state"]
+            if state == "ready" or process.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    assert state == "ready", (tmp_path / "gunicorn.log").read_text()[-2000:]
+    assert lookups(graph) == 1  # two workers swept it; one claimed it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_without_auto_download_no_sweeper_runs_and_requests_are_served(client):
