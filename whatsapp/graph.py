@@ -142,6 +142,7 @@ class GraphClient:
         limit = self.settings.graph_timeout * (MEDIA_DEADLINE_FACTOR if media else 1)
         with deadline.within(limit) as call:
             for attempt in range(1, attempts + 1):
+                call.sent = False  # per attempt: an earlier throttled one was refused, not sent
                 try:
                     try:
                         response = self.session.request(
@@ -150,6 +151,7 @@ class GraphClient:
                     finally:
                         call.release()  # read in full (not streamed): the connection is back in the pool
                 except requests.exceptions.RequestException as exc:
+                    log.warning("Graph %s %s failed: %s", method, path, exc)
                     if call.expired or call.remaining() <= 0:  # cut at the deadline
                         raise self._late(call, limit) from None
                     failure = self._unreachable(exc)
@@ -203,9 +205,10 @@ class GraphClient:
 
     @staticmethod
     def _unreachable(exc: requests.exceptions.RequestException) -> GraphUnavailable:
-        """A failure before the deadline; only one with maybe_sent=False may be retried."""
+        """A failure before the deadline; only one with maybe_sent=False may be retried. The text
+        names what happened, never the URL (the details are logged)."""
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return GraphUnavailable(f"Could not connect to WhatsApp: {exc}", maybe_sent=False)
+            return GraphUnavailable("Could not connect to WhatsApp (the connection timed out)", maybe_sent=False)
         if isinstance(exc, requests.exceptions.ReadTimeout):
             return GraphUnavailable(
                 "WhatsApp did not answer in time; the message may or may not have been sent", maybe_sent=True
@@ -215,7 +218,10 @@ class GraphClient:
         text = str(exc).lower()
         if isinstance(exc, requests.exceptions.ConnectionError) and ("refused" in text or "name or service" in text):
             return GraphUnavailable("Could not connect to WhatsApp (connection refused)", maybe_sent=False)
-        return GraphUnavailable(f"The connection to WhatsApp broke: {exc}", maybe_sent=True)
+        return GraphUnavailable(
+            f"The connection to WhatsApp broke ({type(exc).__name__}); the message may or may not have been sent",
+            maybe_sent=True,
+        )
 
     @staticmethod
     def _decode(response: requests.Response) -> Any:
@@ -303,7 +309,8 @@ class GraphClient:
                 if call.expired or call.remaining() <= 0:
                     late = f"The media download took longer than {limit:g} s"
                     raise GraphUnavailable(late, maybe_sent=False) from None
-                raise GraphUnavailable(f"Media download failed: {exc}", maybe_sent=False) from None
+                log.warning("Media download failed: %s", exc)
+                raise GraphUnavailable(f"The media download failed ({type(exc).__name__})", maybe_sent=False) from None
 
     def _download(self, url: str, max_bytes: int, call: deadline.Deadline) -> tuple[bytes, str | None]:
         for _ in range(5):
