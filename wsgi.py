@@ -12,3 +12,4 @@ from app import create_app  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
 app = create_app()
+app.extensions["media"].start()  # this worker's media sweeper, before its first request

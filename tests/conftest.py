@@ -36,6 +36,8 @@ def settings(tmp_path, graph):
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
         "WHATSAPP_ACCESS_TOKEN": "test-access-token",
         "WHATSAPP_API_URL": graph.url_for("").rstrip("/"),
+        # The stand-in serves media files itself, on loopback over http (off by default).
+        "WHATSAPP_MEDIA_FROM_API_URL": "true",
         "WHATSAPP_API_VERSION": "v26.0",
         "AGENT_API_KEY": AGENT_KEY,
         "graph_backoff": 0.0,

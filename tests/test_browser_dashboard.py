@@ -91,6 +91,7 @@ def start_inbox(tmp: Path):
             "WHATSAPP_ACCESS_TOKEN": "browser-access-token",
             "WHATSAPP_BUSINESS_ACCOUNT_ID": "109283746501928",
             "WHATSAPP_API_URL": graph.url,
+            "WHATSAPP_MEDIA_FROM_API_URL": "true",
             "AGENT_API_KEY": "browser-service-key",
             "graph_timeout": 5.0,
             "graph_backoff": 0.0,

@@ -29,6 +29,7 @@ def running(tmp_path):
             "WHATSAPP_ACCESS_TOKEN": "simulated",
             "WHATSAPP_BUSINESS_ACCOUNT_ID": simulate.WABA_ID,
             "WHATSAPP_API_URL": graph.url,
+            "WHATSAPP_MEDIA_FROM_API_URL": "true",
             "AGENT_API_KEY": KEY,
         }
     )

@@ -314,6 +314,7 @@ def service(tmp_path):
             "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
             "WHATSAPP_ACCESS_TOKEN": "soak-access-token",
             "WHATSAPP_API_URL": graph.url,
+            "WHATSAPP_MEDIA_FROM_API_URL": "true",
             "WHATSAPP_SEND_READ_RECEIPTS": "false",
             "MEDIA_AUTO_DOWNLOAD": "false",
             "AGENT_API_KEY": AGENT_KEY,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import mimetypes
 import os
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
@@ -340,7 +342,7 @@ def send_media() -> Response:
     kind = form.get("type") or compose.kind_for_mime(mime_type) or "document"
     if kind not in compose.MEDIA_KINDS:
         raise APIError(400, f"type must be one of {', '.join(compose.MEDIA_KINDS)}")
-    compose.check_media(kind, mime_type, len(content))
+    compose.check_media(kind, mime_type, len(content), content)
     filename = secure_filename(upload.filename) or f"file{mimetypes.guess_extension(mime_type) or ''}"
     caption = (form.get("caption") or "").strip() or None
     data = {
@@ -348,7 +350,7 @@ def send_media() -> Response:
         for key in ("conversation_id", "phone_number", "user_id", "agent_id", "client_message_id")
         if form.get(key)
     }
-    fields = {"id": "pending", "caption": caption, "filename": upload.filename if kind == "document" else None}
+    fields = {"id": "0", "caption": caption, "filename": upload.filename if kind == "document" else None}
     outbound = compose.build(
         {"type": kind, "media": {k: v for k, v in fields.items() if v}, "reply_to": form.get("reply_to") or None}
     )
@@ -384,7 +386,11 @@ def send_media() -> Response:
 
 @bp.get(f"/media/<{MESSAGE_ID}:message_id>")
 def media_file(message_id: int) -> Response:
-    """The message's media file with its content type, fetched from Meta first if needed."""
+    """The message's media file with its content type, fetched from Meta first if needed.
+
+    A failed download is tried again here only when its backoff step is due (the answer says
+    when); POST /media/<id>/retry tries at once.
+    """
     conn = get_db()
     row = store.get_message(conn, message_id)
     if row is None or not (row["media_id"] or row["media_path"] or row["media_url"]):
@@ -396,27 +402,51 @@ def media_file(message_id: int) -> Response:
         with write_transaction(conn):
             store.media_fetchable(conn, message_id)
     if row["media_state"] != "ready" or not row["media_path"] or not os.path.exists(row["media_path"]):
-        state = current_app.extensions["media"].fetch(message_id, force=True)
+        # A ready file that went missing is fetched again at once; anything else when it is due.
+        state = current_app.extensions["media"].fetch(message_id, force=row["media_state"] == "ready")
         row = store.get_message(conn, message_id)
         if state == "downloading":  # another thread or worker holds a fresh claim on it
             raise APIError(
                 503, "The media is being downloaded from WhatsApp right now; try again shortly", retry_after=2
             )
         if state != "ready" or not row["media_path"]:
-            raise APIError(502, f"The media could not be fetched from WhatsApp: {row['media_error'] or state}")
+            raise media_unavailable(row, state)
     return media_response(row)
+
+
+def media_unavailable(row, state: str | None) -> APIError:
+    """A 502 saying why the media is missing and when it is tried again (never sooner)."""
+    reason = row["media_error"] or state
+    next_at = row["media_next_attempt_at"] if row["media_state"] == "failed" else None
+    if next_at is None:
+        return APIError(
+            502,
+            f"The media could not be fetched from WhatsApp: {reason}. It is not tried again by itself; "
+            "POST /media/<id>/retry tries now",
+            media_state=row["media_state"],
+            retry_after=None,
+        )
+    wait = max(1, int(math.ceil(seconds_until(next_at))))
+    return APIError(
+        502,
+        f"The media could not be fetched from WhatsApp: {reason}. Next attempt in {wait} s "
+        "(or POST /media/<id>/retry now)",
+        media_state=row["media_state"],
+        retry_after=wait,
+    )
+
+
+def seconds_until(stamp: str) -> float:
+    moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return (moment - datetime.now(UTC)).total_seconds()
 
 
 def media_response(row) -> Response:
     mime_type = (row["media_type"] or "application/octet-stream").split(";")[0].strip()
     inline = mime_type.split("/")[0] in ("image", "video", "audio") and mime_type != "image/svg+xml"
-    response = send_file(
-        row["media_path"],
-        mimetype=mime_type,
-        as_attachment=not inline,
-        download_name=row["media_filename"] or os.path.basename(row["media_path"]),
-        max_age=3600,
-    )
+    response = send_file(row["media_path"], mimetype=mime_type, max_age=3600)
+    name = media.download_name(row["media_filename"]) or os.path.basename(row["media_path"])
+    response.headers["Content-Disposition"] = media.content_disposition("inline" if inline else "attachment", name)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, max-age=3600"
@@ -425,7 +455,8 @@ def media_response(row) -> Response:
 
 @bp.post(f"/media/<{MESSAGE_ID}:message_id>/retry")
 def retry_media(message_id: int) -> Response:
-    """Download the media again now (after a failure), whatever its backoff says."""
+    """Download the media again now (after a failure), whatever its backoff says. A copy already on
+    disk that still matches its sha256 is kept (Meta is not asked, and may no longer have it)."""
     conn = get_db()
     row = store.get_message(conn, message_id)
     if row is None or not row["media_id"] or row["direction"] != "inbound":

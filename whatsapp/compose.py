@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import APIError
 from .sending import Outbound
-from .updates import number
+from .updates import is_media_id, number
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -31,9 +31,17 @@ MEDIA_LIMITS: dict[str, tuple[tuple[str, ...], int]] = {
         100 * 1024 * 1024,
     ),
     "image": (("image/jpeg", "image/png"), 5 * 1024 * 1024),
-    "sticker": (("image/webp",), 500 * 1024),
+    "sticker": (("image/webp",), 500 * 1024),  # animated; a static sticker: STATIC_STICKER_MAX
     "video": (("video/mp4", "video/3gpp"), 16 * 1024 * 1024),
 }
+STATIC_STICKER_MAX = 100 * 1024
+
+
+def webp_animated(content: bytes) -> bool:
+    """A WebP with the animation flag of its VP8X header (or an ANIM chunk) is an animated sticker."""
+    if len(content) < 21 or content[:4] != b"RIFF" or content[8:12] != b"WEBP" or content[12:16] != b"VP8X":
+        return False
+    return bool(content[20] & 0x02) or b"ANIM" in content[30:4096]
 
 
 def kind_for_mime(mime_type: str) -> str | None:
@@ -45,8 +53,9 @@ def kind_for_mime(mime_type: str) -> str | None:
     return None
 
 
-def check_media(kind: str, mime_type: str, size: int) -> None:
-    """Refuse, before calling Meta, a file WhatsApp would refuse (131053) or that is too big."""
+def check_media(kind: str, mime_type: str, size: int, content: bytes = b"") -> None:
+    """Refuse, before calling Meta, a file WhatsApp would refuse (131053) or that is too big.
+    A sticker's limit depends on its content: 500 KB animated, 100 KB static."""
     types, limit = MEDIA_LIMITS[kind]
     base = mime_type.split(";")[0].strip().lower()
     if base not in types:
@@ -57,6 +66,12 @@ def check_media(kind: str, mime_type: str, size: int) -> None:
         raise APIError(400, "WhatsApp accepts audio/ogg only with the Opus codec")
     if size > limit:
         raise APIError(400, f"The {kind} is {size} bytes; WhatsApp allows at most {limit} bytes for {kind}")
+    if kind == "sticker" and size > STATIC_STICKER_MAX and not webp_animated(content):
+        raise APIError(
+            400,
+            f"The sticker is {size} bytes and not animated; WhatsApp allows at most {STATIC_STICKER_MAX} bytes "
+            f"for a static sticker ({limit} for an animated one)",
+        )
     if size == 0:
         raise APIError(400, "The file is empty")
 
@@ -104,6 +119,8 @@ def _media(kind: str, data: dict[str, Any]) -> Outbound:
         raise APIError(400, "media needs exactly one of link or id")
     if link and not re.match(r"^https?://[^\s/$.?#].[^\s]*$", link):
         raise APIError(400, "media.link must be an http(s) URL that Meta can fetch")
+    if media_id and not is_media_id(media_id):
+        raise APIError(400, "media.id must be a WhatsApp media id (digits, as /send-media or Meta's upload returns)")
     body: dict[str, Any] = {"link": link} if link else {"id": media_id}
     caption = _optional_str(media, "caption", "media.caption") or _optional_str(data, "message")
     if caption:

@@ -57,6 +57,9 @@ class Settings:
     send_read_receipts: bool = True
     # Download inbound media in the background as soon as a webhook is answered.
     media_auto_download: bool = True
+    # Development only: also download media from WHATSAPP_API_URL's own origin (scheme, host and
+    # port), for a stand-in Graph API that serves files itself (the simulator's, the tests').
+    media_from_api_url: bool = False
     # SQLite's synchronous level: FULL (default) fsyncs every commit, so a webhook answered 200
     # survives a power cut; NORMAL survives a crash of the process but not of the machine.
     sqlite_synchronous: str = "FULL"
@@ -95,6 +98,7 @@ ENV_NAMES: dict[str, str] = {
     "WHATSAPP_GRAPH_TIMEOUT": "graph_timeout",
     "WHATSAPP_SEND_READ_RECEIPTS": "send_read_receipts",
     "MEDIA_AUTO_DOWNLOAD": "media_auto_download",
+    "WHATSAPP_MEDIA_FROM_API_URL": "media_from_api_url",
     "SQLITE_SYNCHRONOUS": "sqlite_synchronous",
     "SQLITE_BUSY_TIMEOUT": "sqlite_busy_timeout",
     "WEBHOOK_JOURNAL_DAYS": "webhook_journal_days",
@@ -184,3 +188,9 @@ def warn_about_gaps(settings: Settings) -> None:
         )
     if not (settings.phone_number_id and settings.access_token):
         log.warning("WHATSAPP_PHONE_NUMBER_ID or WHATSAPP_ACCESS_TOKEN is not set: sending messages will fail.")
+    if settings.media_from_api_url:
+        log.warning(
+            "WHATSAPP_MEDIA_FROM_API_URL is on: media is also downloaded from %s (a stand-in Graph API). "
+            "Development only.",
+            settings.api_url,
+        )

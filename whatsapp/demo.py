@@ -38,6 +38,7 @@ def demo_config(folder: Path, graph_url: str, app_secret: str) -> dict[str, Any]
         "WHATSAPP_ACCESS_TOKEN": "demo-access-token",
         "WHATSAPP_BUSINESS_ACCOUNT_ID": simulate.WABA_ID,
         "WHATSAPP_API_URL": graph_url,
+        "WHATSAPP_MEDIA_FROM_API_URL": True,  # the stand-in serves the customers' files on loopback
         # a random service key nobody is told: the demo agent's own key is the way in
         "AGENT_API_KEY": secrets.token_urlsafe(32),
         "SECRET_KEY": secrets.token_hex(32),

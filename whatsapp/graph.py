@@ -1,8 +1,12 @@
-"""The Graph API sender: a requests.Session, a timeout on every call, Meta's errors as exceptions.
+"""The Graph API sender: a requests.Session, a deadline on every call, Meta's errors as exceptions.
 
 Retries happen only where a retry cannot deliver a message twice: the connection was refused
 (nothing was sent) or Meta answered with a throttling error (it refused before processing).
-A read timeout is never retried: Meta may already have sent the message.
+A timeout after the request went out is never retried: Meta may already have sent the message.
+
+WHATSAPP_GRAPH_TIMEOUT is a deadline for the whole call (retries included), not for each read:
+an answer that drips in slowly is cut when it passes. The access token goes only to the Graph
+API's own origin and, for media downloads, to Meta's media hosts over https on port 443.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from . import deadline
 from .config import Settings
+from .updates import is_media_id
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,16 @@ TOKEN_CODES = {0, 190}
 USER_AGENT = "wa-inbox/1.0"
 MEDIA_HOSTS = {"lookaside.fbsbx.com", "graph.facebook.com"}
 MEDIA_HOST_SUFFIXES = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".whatsapp.net")
+# A media file may take longer than an API call: its upload or download gets this many deadlines.
+MEDIA_DEADLINE_FACTOR = 4
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in; ValueError if malformed."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
 
 
 class GraphError(Exception):
@@ -124,7 +140,7 @@ class GraphClient:
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self.settings = settings
-        self.session = session or requests.Session()
+        self.session = deadline.mount(session or requests.Session())
         self.session.headers.update({"User-Agent": USER_AGENT})
 
     @property
@@ -134,52 +150,102 @@ class GraphClient:
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.access_token}"}
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One Graph call with retries where they are safe; returns the decoded JSON answer."""
+    def request(self, method: str, path: str, *, media: bool = False, **kwargs: Any) -> Any:
+        """One Graph call with retries where they are safe; returns the decoded JSON answer.
+
+        `path` is relative to the Graph base, or an absolute URL on the Graph API's own origin
+        (Meta's paging links); the access token is never sent anywhere else. `media`: a file
+        goes up, so the call gets MEDIA_DEADLINE_FACTOR times the deadline.
+        """
         if not self.settings.access_token:
             raise GraphError(190, "No access token configured", "Set WHATSAPP_ACCESS_TOKEN.")
-        url = path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}"
+        url = self._graph_url(path)
+        failure: Exception | None = None
         attempts = max(1, self.settings.graph_max_attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self.session.request(
-                    method, url, headers=self._auth(), timeout=self.settings.graph_timeout, **kwargs
-                )
-            except requests.exceptions.ConnectTimeout as exc:
-                log.info("Graph %s %s: %s", method, path, exc)
-                failure: Exception = GraphUnavailable(
-                    f"Could not connect to WhatsApp ({network_failure(exc)})", maybe_sent=False
-                )
-            except requests.exceptions.ReadTimeout:
-                raise GraphUnavailable(
-                    "WhatsApp did not answer in time; the message may or may not have been sent",
-                    maybe_sent=True,
-                ) from None
-            except requests.exceptions.ConnectionError as exc:
-                # Refused or reset: a refused connection sent nothing; a reset may have, so only
-                # "refused" style failures before a response are retried (requests cannot tell
-                # them apart reliably, so a dropped connection is reported as maybe sent).
-                refused = "refused" in str(exc).lower() or "name or service" in str(exc).lower()
-                if not refused:
-                    log.warning("Graph %s %s: %s", method, path, exc)
-                    raise GraphUnavailable(
-                        "The connection to WhatsApp broke before it answered; "
-                        "the message may or may not have been sent",
-                        maybe_sent=True,
-                    ) from None
-                failure = GraphUnavailable("Could not connect to WhatsApp (connection refused)", maybe_sent=False)
-            else:
+        limit = self.settings.graph_timeout * (MEDIA_DEADLINE_FACTOR if media else 1)
+        with deadline.within(limit) as call:
+            for attempt in range(1, attempts + 1):
+                call.sent = False  # per attempt: an earlier throttled one was refused, not sent
                 try:
-                    return self._decode(response)
-                except GraphError as exc:
-                    if not exc.throttled:
-                        raise
-                    failure = exc
-            if attempt < attempts:
-                delay = self.settings.graph_backoff * (2 ** (attempt - 1))
-                time.sleep(delay + random.uniform(0, delay / 2))
-                log.info("Retrying Graph %s %s after %s (attempt %d)", method, path, failure, attempt + 1)
+                    try:
+                        response = self.session.request(
+                            method, url, headers=self._auth(), timeout=self._timeout(call), **kwargs
+                        )
+                    finally:
+                        call.release()  # read in full (not streamed): the connection is back in the pool
+                except requests.exceptions.RequestException as exc:
+                    log.warning("Graph %s %s failed: %s", method, path, exc)
+                    if call.expired or call.remaining() <= 0:  # cut at the deadline
+                        raise self._late(call, limit) from None
+                    failure = self._unreachable(exc)
+                    if failure.maybe_sent:
+                        raise failure from None
+                else:
+                    if call.expired:
+                        # The cut ends a close-delimited answer like a complete one: never trust it.
+                        # (Cut just after a complete answer, a success reads as unknown: safe.)
+                        raise self._late(call, limit) from None
+                    try:
+                        return self._decode(response)
+                    except GraphError as exc:
+                        if not exc.throttled:
+                            raise
+                        failure = exc
+                if attempt < attempts:
+                    delay = self.settings.graph_backoff * (2 ** (attempt - 1))
+                    delay += random.uniform(0, delay / 2)
+                    if delay >= call.remaining():
+                        break  # no time left for another attempt
+                    time.sleep(delay)
+                    log.info("Retrying Graph %s %s after %s (attempt %d)", method, path, failure, attempt + 1)
+        assert failure is not None
         raise failure
+
+    def _graph_url(self, path: str) -> str:
+        if not path.lower().startswith(("http://", "https://")):
+            return f"{self.base}/{path.lstrip('/')}"
+        try:
+            same_origin = origin(path) == origin(self.settings.api_url)
+        except ValueError:
+            same_origin = False
+        if not same_origin:
+            raise GraphError(None, "Refusing to call a URL outside the Graph API", None, 502)
+        return path
+
+    @staticmethod
+    def _timeout(call: deadline.Deadline) -> tuple[float, float]:
+        remaining = max(0.001, call.remaining())
+        return remaining, remaining
+
+    @staticmethod
+    def _late(call: deadline.Deadline, limit: float) -> GraphUnavailable:
+        if not call.sent:
+            return GraphUnavailable(f"Could not connect to WhatsApp within {limit:g} s", maybe_sent=False)
+        return GraphUnavailable(
+            f"WhatsApp did not answer within {limit:g} s; the message may or may not have been sent",
+            maybe_sent=True,
+        )
+
+    @staticmethod
+    def _unreachable(exc: requests.exceptions.RequestException) -> GraphUnavailable:
+        """A failure before the deadline; only one with maybe_sent=False may be retried. The text
+        names what happened, never the URL (the details are logged)."""
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return GraphUnavailable(f"Could not connect to WhatsApp ({network_failure(exc)})", maybe_sent=False)
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return GraphUnavailable(
+                "WhatsApp did not answer in time; the message may or may not have been sent", maybe_sent=True
+            )
+        # Refused or unresolvable: nothing was sent. A reset or a dropped answer may have been
+        # processed (requests cannot tell them apart reliably), so it is reported as maybe sent.
+        text = str(exc).lower()
+        if isinstance(exc, requests.exceptions.ConnectionError) and ("refused" in text or "name or service" in text):
+            return GraphUnavailable(f"Could not connect to WhatsApp ({network_failure(exc)})", maybe_sent=False)
+        return GraphUnavailable(
+            f"The connection to WhatsApp broke before it answered ({network_failure(exc)}); "
+            "the message may or may not have been sent",
+            maybe_sent=True,
+        )
 
     @staticmethod
     def _decode(response: requests.Response) -> Any:
@@ -249,6 +315,7 @@ class GraphClient:
             f"{self.settings.phone_number_id}/media",
             data={"messaging_product": "whatsapp", "type": mime_type},
             files={"file": (filename, content, mime_type)},
+            media=True,
         )
         media_id = data.get("id") if isinstance(data, dict) else None
         if not media_id:
@@ -257,26 +324,36 @@ class GraphClient:
 
     def media_info(self, media_id: str) -> dict[str, Any]:
         """GET /{media_id}: a download URL valid for 5 minutes, MIME type, sha256 (hex), size."""
+        if not is_media_id(media_id):
+            raise GraphError(None, "Not a WhatsApp media id (media ids are digits)")
         data = self.request("GET", media_id, params={"phone_number_id": self.settings.phone_number_id})
         if not isinstance(data, dict) or not data.get("url"):
             raise GraphError(None, "WhatsApp returned no download URL for this media", None, 502)
         return data
 
     def download(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
-        """Fetch a media URL with the access token, following redirects only to Meta's hosts."""
-        for _ in range(5):
-            if not self.allowed_media_host(url):
-                raise GraphError(None, f"Refusing to download media from an unexpected host: {urlsplit(url).hostname}")
+        """Fetch a media URL with the access token, following redirects only to Meta's media hosts.
+
+        The whole download, redirects included, has MEDIA_DEADLINE_FACTOR times the API deadline.
+        """
+        limit = self.settings.graph_timeout * MEDIA_DEADLINE_FACTOR
+        with deadline.within(limit) as call:
             try:
-                response = self.session.get(
-                    url,
-                    headers=self._auth(),
-                    timeout=self.settings.graph_timeout,
-                    stream=True,
-                    allow_redirects=False,
-                )
+                return self._download(url, max_bytes, call)
             except requests.exceptions.RequestException as exc:
+                if call.expired or call.remaining() <= 0:
+                    late = f"The media download took longer than {limit:g} s"
+                    raise GraphUnavailable(late, maybe_sent=False) from None
+                log.warning("Media download failed: %s", exc)
                 raise GraphUnavailable(f"Media download failed: {network_failure(exc)}", maybe_sent=False) from None
+
+    def _download(self, url: str, max_bytes: int, call: deadline.Deadline) -> tuple[bytes, str | None]:
+        for _ in range(5):
+            if not self.allowed_media_url(url):
+                raise GraphError(None, f"Refusing to download media from an unexpected host: {_where(url)}")
+            response = self.session.get(
+                url, headers=self._auth(), timeout=self._timeout(call), stream=True, allow_redirects=False
+            )
             with response:
                 if response.is_redirect and response.headers.get("Location"):
                     url = requests.compat.urljoin(url, response.headers["Location"])
@@ -291,15 +368,34 @@ class GraphClient:
                     if size > max_bytes:
                         raise GraphError(None, f"Media is larger than {max_bytes} bytes")
                     chunks.append(chunk)
+                call.release()  # read in full; `with response` hands the connection back to the pool
+                if call.expired:  # cut at the deadline: what arrived may be a truncated file
+                    raise requests.exceptions.Timeout("deadline")
                 return b"".join(chunks), response.headers.get("Content-Type")
         raise GraphError(None, "Too many redirects while downloading media")
 
-    def allowed_media_host(self, url: str) -> bool:
-        """Meta's CDN hosts, or the configured Graph API host (a stand-in in tests and simulations)."""
-        host = (urlsplit(url).hostname or "").lower()
-        if host in MEDIA_HOSTS or any(host.endswith(suffix) for suffix in MEDIA_HOST_SUFFIXES):
-            return True
-        return host == (urlsplit(self.settings.api_url).hostname or "").lower()
+    def allowed_media_url(self, url: str) -> bool:
+        """Meta's media hosts over https on port 443 (scheme, host and port all checked); with
+        WHATSAPP_MEDIA_FROM_API_URL, also the Graph API's own origin (a stand-in such as the
+        simulator's, which serves its files on loopback)."""
+        try:
+            scheme, host, port = origin(url)
+            if self.settings.media_from_api_url and (scheme, host, port) == origin(self.settings.api_url):
+                return True
+        except ValueError:  # a malformed port
+            return False
+        if scheme != "https" or port != 443:
+            return False
+        return host in MEDIA_HOSTS or any(host.endswith(suffix) for suffix in MEDIA_HOST_SUFFIXES)
+
+
+def _where(url: str) -> str:
+    """scheme://host:port of a URL, for an error message (never its path or query)."""
+    try:
+        scheme, host, port = origin(url)
+    except ValueError:
+        return "a malformed URL"
+    return f"{scheme}://{host}:{port}" if scheme else "a URL without a scheme"
 
 
 def recipient_fields(phone_number: str | None, user_id: str | None) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Inbound media kept in MEDIA_DIR: fetched in the background after the webhook is answered.
 
 Meta's media id -> a 5-minute URL -> the bytes (with the access token), checked against the
-sha256 Meta sent, written atomically. A failure is retried with backoff (by a sweeper thread in
-every worker, so a download claimed by a worker that died is picked up again) or on demand.
+sha256 Meta sent, written atomically. A failure is retried with backoff by a sweeper thread that
+every worker process starts (on its first request, or at boot from wsgi.py), so a download claimed
+by a worker that died is picked up again; an agent's retry skips the backoff. A copy on disk that
+still matches is never thrown away for a new download.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask
 
 from . import db, store
 from .graph import GraphClient, GraphError, GraphUnavailable
+from .updates import is_media_id
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,18 @@ MAX_BYTES = 100 * 1024 * 1024
 BACKOFF = (15, 60, 300, 1800, 7200)
 STALE_CLAIM = timedelta(minutes=10)
 SWEEP_SECONDS = 15
+
+
+# Every fetcher of this process, so that a forked child forgets its parent's threads and lock.
+_FETCHERS: weakref.WeakSet[MediaFetcher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for fetcher in list(_FETCHERS):
+        fetcher._forget_threads()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _stamp(moment: datetime) -> str:
@@ -53,12 +70,49 @@ def sha256_matches(content: bytes, expected: str | None) -> bool:
 
 
 def extension_for(mime_type: str | None, filename: str | None) -> str:
+    """The stored file's extension: the MIME type's (Meta checks it) when it has one, else the
+    letters and digits after the name's last dot; quotes or control characters change nothing."""
+    guessed = mimetypes.guess_extension((mime_type or "").split(";")[0].strip().lower()) if mime_type else None
+    if guessed:
+        return guessed
     if filename and "." in filename:
         ext = "." + re.sub(r"[^A-Za-z0-9]", "", filename.rsplit(".", 1)[1])[:10]
         if len(ext) > 1:
             return ext.lower()
-    guessed = mimetypes.guess_extension((mime_type or "").split(";")[0].strip()) if mime_type else None
-    return guessed or ".bin"
+    return ".bin"
+
+
+def file_intact(row: sqlite3.Row) -> bool:
+    """The row's file is on disk and still matches the sha256 Meta sent (when it sent one)."""
+    path = row["media_path"]
+    if not path or not os.path.isfile(path):
+        return False
+    if not row["media_sha256"]:
+        return True
+    try:
+        return sha256_matches(Path(path).read_bytes(), row["media_sha256"])
+    except OSError:
+        return False
+
+
+# C0/C1 controls, and line/paragraph separators: never inside a header or a saved file's name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def download_name(filename: str | None) -> str | None:
+    """The customer's filename with control characters removed (None if nothing is left)."""
+    if not filename:
+        return None
+    name = " ".join(_CONTROL.sub(" ", filename).split())
+    return name[:200] or None
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """RFC 6266: an ASCII `filename` fallback (quotes, backslashes and non-ASCII replaced) and the
+    exact name as `filename*` (RFC 5987, UTF-8, percent-encoded)."""
+    filename = download_name(filename) or "file"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def save_file(media_dir: str, stem: str, content: bytes, mime_type: str | None, filename: str | None) -> str:
@@ -73,7 +127,12 @@ def save_file(media_dir: str, stem: str, content: bytes, mime_type: str | None, 
 
 
 class MediaFetcher:
-    """Per-process downloader: a small thread pool plus a sweeper for due and stale downloads."""
+    """Per-process downloader: a small thread pool plus a sweeper for due and stale downloads.
+
+    Threads start with the worker process (`start()`), not with the app object: `create_app` also
+    runs for CLI commands and tests, and threads do not survive a fork, so a process that forked
+    after starting them starts its own again.
+    """
 
     def __init__(self, app: Flask, auto: bool = True) -> None:
         self.settings = app.config["SETTINGS"]
@@ -81,38 +140,64 @@ class MediaFetcher:
         self.auto = auto
         self._pool: ThreadPoolExecutor | None = None
         self._sweeper: threading.Thread | None = None
+        self._pid: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.backoff: tuple[float, ...] = BACKOFF
         self.sweep_seconds: float = SWEEP_SECONDS
+        _FETCHERS.add(self)
+        # Started by the first request a process serves (wsgi.py also starts it at worker boot),
+        # not here: create_app also runs for CLI commands and in gunicorn's master before forks.
+        app.before_request(self._on_request)
+
+    def _on_request(self) -> None:
+        self.start()
+
+    def _forget_threads(self) -> None:
+        """In a forked child: the parent's threads are gone and its lock may be held forever."""
+        self._lock = threading.Lock()
+        self._pool, self._sweeper, self._pid = None, None, None
 
     def schedule(self, message_ids: list[int]) -> None:
         """Download these soon, off the request thread."""
         if not self.auto or not message_ids:
             return
-        self._start()
+        pool = self.start()
         for message_id in message_ids:
-            self._pool.submit(self._fetch_logged, message_id)
+            pool.submit(self._fetch_logged, message_id)
 
-    def _start(self) -> None:
+    def start(self) -> ThreadPoolExecutor:
+        """Start this process's pool and (with MEDIA_AUTO_DOWNLOAD) its sweeper; idempotent, cheap."""
+        pid = os.getpid()
+        if self._pid == pid and self._pool is not None:
+            return self._pool
         with self._lock:
+            if self._pid != pid:  # first start, or a child forked without the hook having run
+                self._pool, self._sweeper, self._pid = None, None, pid
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
-                self._sweeper = threading.Thread(target=self._sweep_forever, name="media-sweeper", daemon=True)
-                self._sweeper.start()
+                if self.auto and not self._stop.is_set():
+                    self._sweeper = threading.Thread(target=self._sweep_forever, name="media-sweeper", daemon=True)
+                    self._sweeper.start()
+            return self._pool
 
     def _sweep_forever(self) -> None:
-        while not self._stop.wait(self.sweep_seconds):
+        # A first sweep at once: downloads left due by a restart are not kept waiting.
+        while not self._stop.is_set():
             try:
-                conn = db.connect(self.settings.database_path)
-                try:
-                    due = store.media_due(conn, _stamp(datetime.now(UTC) - STALE_CLAIM))
-                finally:
-                    conn.close()
+                due = self._due()
                 for message_id in due:
-                    self._pool.submit(self._fetch_logged, message_id)
+                    self.start().submit(self._fetch_logged, message_id)
             except Exception:  # the sweeper must never die
                 log.exception("Media sweep failed")
+            self._stop.wait(self.sweep_seconds)
+
+    def _due(self) -> list[int]:
+        conn = db.connect(self.settings.database_path)
+        try:
+            return store.media_due(conn, _stamp(datetime.now(UTC) - STALE_CLAIM))
+        finally:
+            conn.close()
 
     def _fetch_logged(self, message_id: int) -> None:
         try:
@@ -121,9 +206,21 @@ class MediaFetcher:
             log.exception("Media download of message %s crashed", message_id)
 
     def fetch(self, message_id: int, force: bool = False) -> str | None:
-        """Download one message's media now if it is due (or `force`); returns its state after."""
+        """Download one message's media now if it is due (or `force`: an agent's retry, or a
+        ready file that went missing); returns its state after. A ready file that is still on
+        disk and matches its sha256 is kept as it is: Meta is not asked again."""
         conn = db.connect(self.settings.database_path)
         try:
+            current = store.get_message(conn, message_id)
+            if current is None:
+                return None
+            if current["media_state"] == "ready" and file_intact(current):
+                return "ready"
+            if current["media_id"] and not is_media_id(current["media_id"]):
+                if current["media_state"] != "failed" or current["media_next_attempt_at"] is not None:
+                    with db.write_transaction(conn):
+                        store.media_failed(conn, message_id, "Not a WhatsApp media id (media ids are digits)", None)
+                return "failed"
             with db.write_transaction(conn):
                 row = store.claim_media(conn, message_id, force, _stamp(datetime.now(UTC) - STALE_CLAIM))
             if row is None:
@@ -154,6 +251,10 @@ class MediaFetcher:
         mime_type = row["media_type"] or info.get("mime_type") or content_type
         path = save_file(self.settings.media_dir, f"in-{row['message_id']}", content, mime_type, row["media_filename"])
         return content, path, mime_type
+
+    @property
+    def sweeping(self) -> bool:
+        return self._pid == os.getpid() and self._sweeper is not None and self._sweeper.is_alive()
 
     def stop(self) -> None:
         self._stop.set()

@@ -259,6 +259,12 @@ ERROR = obj(
             "type": "integer",
             "description": "404 for a conversation folded into the same customer's other one: that one's id",
         },
+        "media_state": nullable("string", description="GET /media: the media's download state"),
+        "retry_after": nullable(
+            "integer",
+            description="Seconds before asking again: 503, the media is being downloaded; 502 from GET /media, "
+            "the next download attempt (null: none is scheduled, POST /media/<id>/retry tries now)",
+        ),
     },
     required=["success", "error"],
 )
@@ -295,7 +301,7 @@ SEND_REQUEST = obj(
         "media": obj(
             {
                 "link": {"type": "string", "format": "uri"},
-                "id": {"type": "string"},
+                "id": {"type": "string", "pattern": "^[0-9]{1,32}$", "description": "Meta's media id: digits"},
                 "caption": {"type": "string", "maxLength": 1024},
                 "filename": {"type": "string"},
                 "voice": {"type": "boolean"},
@@ -672,6 +678,9 @@ def _paths() -> dict[str, Any]:
         "/api/whatsapp/media/{message_id}": {
             "get": {
                 "summary": "A message's media file with its content type (fetched from Meta first if needed)",
+                "description": "A failed download is tried again here only once its backoff step is due (the 502 "
+                "says when, in retry_after). The Content-Disposition carries the filename per RFC 6266: an ASCII "
+                "`filename` and the exact name as `filename*`.",
                 "tags": ["media"],
                 "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": identifier(0)}],
                 "responses": {
@@ -686,6 +695,8 @@ def _paths() -> dict[str, Any]:
         "/api/whatsapp/media/{message_id}/retry": {
             "post": {
                 "summary": "Download an inbound message's media again now",
+                "description": "Whatever the backoff says. A copy on disk that still matches its sha256 is kept "
+                "as it is (200), without asking Meta, which may no longer have the media.",
                 "tags": ["media"],
                 "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": identifier(0)}],
                 "responses": {

@@ -5,7 +5,9 @@ answers the agents' sends and reports them sent, delivered and read.
 
 Every webhook is signed with WHATSAPP_APP_SECRET (read from the environment or .env), exactly as Meta
 signs it. Start the service with WHATSAPP_API_URL=http://127.0.0.1:8002 so that its sends, uploads,
-media downloads, read receipts and template lists go to the stand-in.
+media downloads, read receipts and template lists go to the stand-in, and with
+WHATSAPP_MEDIA_FROM_API_URL=true: the stand-in serves media files itself, over http on loopback,
+where the service otherwise downloads only from Meta's media hosts over https.
 """
 
 from __future__ import annotations
@@ -536,7 +538,12 @@ def main(argv: list[str] | None = None) -> None:
                 app_secret=secret,
                 phone_number_id=phone_number_id,
             ).start()
-            log.info("Stand-in Graph API on %s (start the service with WHATSAPP_API_URL=%s)", graph.url, graph.url)
+            log.info(
+                "Stand-in Graph API on %s (start the service with WHATSAPP_API_URL=%s "
+                "and WHATSAPP_MEDIA_FROM_API_URL=true)",
+                graph.url,
+                graph.url,
+            )
         wait_for_service(args.url)
         run(args.url, secret, graph=graph, phone_number_id=phone_number_id, speed=args.speed, keep_going=args.every)
         if graph is not None:

@@ -9,11 +9,20 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .phones import from_wa_id
+
+_MEDIA_ID = re.compile(r"[0-9]{1,32}")
+
+
+def is_media_id(value: object) -> bool:
+    """Meta's media ids are digits; anything else (a URL, a path) is refused before any call."""
+    return isinstance(value, str) and _MEDIA_ID.fullmatch(value) is not None
+
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,17 @@ class Media:
     sha256: str | None
     url: str | None
     filename: str | None = None
+
+    @property
+    def id_error(self) -> str | None:
+        """Why this media cannot be downloaded (an id that is not Meta's), or None."""
+        if self.id is None or is_media_id(self.id):
+            return None
+        return "Not a WhatsApp media id (media ids are digits), so it was not downloaded"
+
+    @property
+    def downloadable(self) -> bool:
+        return self.id is not None and self.id_error is None
 
 
 @dataclass(frozen=True)

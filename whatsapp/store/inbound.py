@@ -39,7 +39,7 @@ def apply_delivery(conn: sqlite3.Connection, delivery: Delivery) -> IngestResult
             result.duplicates += 1
             continue
         result.stored += 1
-        if message.media and message.media.id:
+        if message.media and message.media.downloadable:
             result.media_message_ids.append(message_id)
     for status in delivery.statuses:
         if apply_status(conn, status):
@@ -62,8 +62,8 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_sha256, media_filename, status,
             timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at,
-            error_code, error_title, error_details)
-           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            media_error, error_code, error_title, error_details)
+           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (whatsapp_message_id) DO NOTHING""",
         (
             conversation_id,
@@ -81,8 +81,10 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
             now(),
             message.context_id,
             message.raw_json,
-            "pending" if media and media.id else None,
-            now() if media and media.id else None,
+            # A media id that is not Meta's (a URL, a path) is failed at once, never fetched.
+            ("pending" if media.downloadable else "failed") if media and media.id else None,
+            now() if media and media.downloadable else None,
+            media.id_error if media else None,
             *(message.error or (None, None, None)),
         ),
     )

@@ -12,7 +12,13 @@ def claim_media(conn: sqlite3.Connection, message_id: int, force: bool, stale_be
     """Take a message's media download for this worker (inside a write transaction), or None if
     it is not due, or another worker holds a fresh claim. `force` claims a ready one too (its file
     went missing, or an agent asked)."""
-    due = "" if force else "AND (media_next_attempt_at IS NOT NULL AND media_next_attempt_at <= :now)"
+    # Due: its backoff step has passed (a pending one without a time, from older versions, is due).
+    due = (
+        ""
+        if force
+        else """AND ((media_next_attempt_at IS NOT NULL AND media_next_attempt_at <= :now)
+                     OR (media_state = 'pending' AND media_next_attempt_at IS NULL))"""
+    )
     states = "'pending', 'failed', 'ready'" if force else "'pending', 'failed'"
     cur = conn.execute(
         f"""UPDATE whatsapp_messages SET media_state = 'downloading', media_next_attempt_at = :now
@@ -27,9 +33,9 @@ def claim_media(conn: sqlite3.Connection, message_id: int, force: bool, stale_be
 def media_fetchable(conn: sqlite3.Connection, message_id: int) -> None:
     """Let an outbound message's media (sent by Meta media id) be downloaded like an inbound one's."""
     conn.execute(
-        """UPDATE whatsapp_messages SET media_state = 'pending'
+        """UPDATE whatsapp_messages SET media_state = 'pending', media_next_attempt_at = ?
            WHERE message_id = ? AND media_state IS NULL AND media_id IS NOT NULL""",
-        (message_id,),
+        (now(), message_id),
     )
 
 
