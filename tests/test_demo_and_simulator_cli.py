@@ -140,6 +140,7 @@ def app_on_a_port(tmp_path):
             "WHATSAPP_ACCESS_TOKEN": "simulated",
             "WHATSAPP_BUSINESS_ACCOUNT_ID": simulate.WABA_ID,
             "WHATSAPP_API_URL": f"http://127.0.0.1:{graph_port}",
+            "WHATSAPP_MEDIA_FROM_API_URL": "true",
             "AGENT_API_KEY": KEY,
         }
     )
