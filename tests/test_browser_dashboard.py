@@ -342,15 +342,19 @@ def test_after_the_24_hour_window_only_a_template_can_be_sent(agent_page, inbox)
     page.get_by_role("button", name="Template").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Approved template").select_option(label="order_update (en_US) · utility")
+    dialog.get_by_label("Header {{1}}").fill("#5521")
     dialog.get_by_label("Body {{1}}").fill("Ivy")
     dialog.get_by_label("Body {{2}}").fill("#5521")
-    dialog.get_by_label("Body {{3}}").fill("on Friday")
+    dialog.get_by_label("Button 1 {{1}}").fill("5521")
     dialog.get_by_role("button", name="Send template").click()
     playwright_api.expect(dialog).to_be_hidden(timeout=WAIT_MS)
     playwright_api.expect(page.locator("#messages .msg.out")).to_have_count(1, timeout=WAIT_MS)
     sent = inbox.graph.sent[-1]
     assert sent["type"] == "template" and sent["template"]["name"] == "order_update"
-    assert [p["text"] for p in sent["template"]["components"][0]["parameters"]] == ["Ivy", "#5521", "on Friday"]
+    components = {c["type"]: c for c in sent["template"]["components"]}
+    assert [p["text"] for p in components["header"]["parameters"]] == ["#5521"]
+    assert [p["text"] for p in components["body"]["parameters"]] == ["Ivy", "#5521"]
+    assert [p["text"] for p in components["button"]["parameters"]] == ["5521"]
 
 
 def test_search_finds_a_conversation_by_message_text_and_shows_the_match(agent_page, inbox):

@@ -240,7 +240,7 @@ class GraphClient:
         # processed (requests cannot tell them apart reliably), so it is reported as maybe sent.
         text = str(exc).lower()
         if isinstance(exc, requests.exceptions.ConnectionError) and ("refused" in text or "name or service" in text):
-            return GraphUnavailable(f"Could not connect to WhatsApp ({network_failure(exc)})", maybe_sent=False)
+            return GraphUnavailable("Could not connect to WhatsApp (connection refused)", maybe_sent=False)
         return GraphUnavailable(
             f"The connection to WhatsApp broke before it answered ({network_failure(exc)}); "
             "the message may or may not have been sent",
