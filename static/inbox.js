@@ -1088,6 +1088,11 @@
     const source = new EventSource(`${API}/events/stream${after}`);
     state.source = source;
     source.onopen = () => setLive("live", "Live");
+    // The server ends the stream when this session is signed out elsewhere, or the agent deactivated.
+    source.addEventListener("revoked", () => {
+      source.close();
+      window.location.assign("/login");
+    });
     source.onmessage = (message) => {
       const id = Number(message.lastEventId);
       if (Number.isFinite(id)) state.lastEventId = id;

@@ -97,7 +97,7 @@ def start_inbox(tmp: Path):
             "graph_backoff": 0.0,
         }
     )
-    app.config.update(EVENT_POLL_SECONDS=0.2, EVENT_HEARTBEAT_SECONDS=2.0)
+    app.config.update(EVENT_POLL_SECONDS=0.2, EVENT_HEARTBEAT_SECONDS=2.0, EVENT_RECHECK_SECONDS=0.5)
     conn = db.connect(str(tmp / "inbox.sqlite3"))
     keys, ids = {}, {}
     for name in ("Ana Souza", "Bruno Lima"):
@@ -193,6 +193,17 @@ def test_a_wrong_key_is_refused_and_an_agent_key_signs_in(chromium, inbox):
     playwright_api.expect(page.locator("#me-name")).to_have_text("Bruno Lima")
     assert inbox.keys["Bruno Lima"] not in page.url
     context.close()
+
+
+def test_signing_out_in_another_tab_sends_this_one_to_the_sign_in_page(agent_page):
+    """The session ends on the server: the open tab's live stream is ended and the tab follows."""
+    page = agent_page.page
+    other_tab = page.context.new_page()
+    other_tab.goto(page.url)
+    other_tab.get_by_role("button", name="Sign out").click()
+    other_tab.wait_for_url("**/login")
+    page.wait_for_url("**/login", timeout=WAIT_MS)
+    assert page.get_by_label("Agent key").is_visible()
 
 
 def test_a_webhook_delivery_appears_live_with_its_unread_badge_and_opening_it_clears_the_badge(agent_page, inbox):

@@ -182,3 +182,48 @@ def test_a_conversation_merged_twice_answers_404_with_where_it_finally_went(clie
         conn.close()
     answer = client.get("/api/whatsapp/conversation", query_string={"conversation_id": dropped})
     assert answer.get_json()["merged_into"] == third
+
+
+def _read_until(chunks, marker: str, limit: int = 500) -> str:
+    """Read a live stream's chunks until `marker` appears (or the stream ends)."""
+    text = ""
+    for _ in range(limit):
+        try:
+            text += next(chunks).decode()
+        except StopIteration:
+            break
+        if marker in text:
+            break
+    return text
+
+
+@pytest.mark.parametrize("revoke", ["sign-out", "deactivate", "reset-key"])
+def test_an_open_stream_ends_when_its_session_or_key_is_revoked(app, runner, revoke):
+    """Sign-out, deactivation and a key reset end the streams already open, not minutes later."""
+    from .test_auth import create_agent, sign_in
+
+    app.config.update(EVENT_POLL_SECONDS=0.02, EVENT_STREAM_SECONDS=30, EVENT_RECHECK_SECONDS=0.05)
+    key = create_agent(runner, "Ana Souza")
+    browser, csrf = sign_in(app, key)
+    by_key = app.test_client()
+    by_key.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    streams = [
+        browser.get("/api/whatsapp/events/stream", headers=SSE, buffered=False),
+        by_key.get("/api/whatsapp/events/stream", headers=SSE, buffered=False),
+    ]
+    chunks = [iter(s.response) for s in streams]
+    assert all(": connected" in _read_until(c, "connected") for c in chunks)
+    if revoke == "sign-out":
+        assert browser.post("/logout", headers={"X-CSRF-Token": csrf}).status_code in (200, 303)
+        ended = [chunks[0]]
+    else:
+        command = ["deactivate-agent", "1"] if revoke == "deactivate" else ["reset-agent-key", "1"]
+        assert runner.invoke(args=command).exit_code == 0
+        ended = chunks
+    for stream in ended:
+        assert "event: revoked" in _read_until(stream, "event: revoked")
+        assert next(stream, None) is None  # and it is over: the browser's reconnect then meets a 401
+    if revoke == "sign-out":  # the agent's key was not revoked: its stream goes on
+        assert browser.get("/api/whatsapp/events/stream", headers=SSE).status_code == 401
+    for stream in streams:
+        stream.close()

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, session
 
-from . import db, store
-from .auth import check_agent_access
+from . import agents, db, store
+from .auth import bearer_token, check_agent_access
 from .db import get_db
 from .errors import APIError
 
@@ -30,6 +31,9 @@ POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
 LIFETIME_SECONDS = 300.0
 RETRY_MS = 1000
+# An open stream re-checks the credential that opened it this often: sign-out, deactivation and a
+# key reset end it within these seconds, not at the end of its lifetime.
+RECHECK_SECONDS = 5.0
 PAGE = 200
 # Each open stream holds one of the worker's threads; keep a few free for webhooks and the API.
 RESERVED_THREADS = 4
@@ -123,21 +127,57 @@ def stream() -> Response:
         float(config.get("EVENT_POLL_SECONDS", POLL_SECONDS)),
         float(config.get("EVENT_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
         float(config.get("EVENT_STREAM_SECONDS", LIFETIME_SECONDS)),
+        float(config.get("EVENT_RECHECK_SECONDS", RECHECK_SECONDS)),
     )
-    response = Response(_generate(path, start, *timing), mimetype="text/event-stream")
+    response = Response(_generate(path, start, *timing, still_allowed()), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache, no-transform"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
     return response
 
 
-def _generate(path: str, after: int, poll: float, heartbeat: float, lifetime: float) -> Iterator[str]:
-    """Runs outside the request: its own connection, closed when the client goes or time is up."""
+def still_allowed() -> Callable[[sqlite3.Connection], bool]:
+    """How an open stream re-checks the credential that opened it (one indexed read each time).
+
+    An agent's session must still have its row, an agent's key must still be that active agent's;
+    the service key and loopback access come from the configuration, which a running worker keeps."""
+    if g.agent is None:
+        return lambda _conn: True
+    token = bearer_token()
+    if token is not None:
+        agent_id = g.agent["agent_id"]
+
+        def key_still_valid(conn: sqlite3.Connection) -> bool:
+            agent = agents.by_key(conn, token)
+            return agent is not None and agent["agent_id"] == agent_id
+
+        return key_still_valid
+    session_id = str(session.get("sid", ""))
+    return lambda conn: agents.by_session(conn, session_id) is not None
+
+
+def _generate(
+    path: str,
+    after: int,
+    poll: float,
+    heartbeat: float,
+    lifetime: float,
+    recheck: float,
+    allowed: Callable[[sqlite3.Connection], bool],
+) -> Iterator[str]:
+    """Runs outside the request: its own connection, closed when the client goes, time is up or its
+    credential is revoked."""
     conn = db.connect(path)
     open_streams.add(1)
-    started = last_sent = time.monotonic()
+    started = last_sent = checked = time.monotonic()
     try:
         yield f"retry: {RETRY_MS}\n: connected after {after}\n\n"
         while time.monotonic() - started < lifetime:
+            if time.monotonic() - checked >= recheck:
+                checked = time.monotonic()
+                if not allowed(conn):
+                    log.info("Event stream ended: its session or key was revoked")
+                    yield "event: revoked\ndata: {}\n\n"
+                    return
             rows = store.events_after(conn, after, PAGE)
             for row in rows:
                 after = int(row["event_id"])
