@@ -610,7 +610,7 @@
   };
 
   function ticks(m) {
-    const [symbol, label] = TICKS[m.status] || ["", m.status];
+    const [symbol, label] = m.outcome_unknown ? ["?", "Outcome unknown"] : TICKS[m.status] || ["", m.status];
     return el("span", { class: `ticks ${m.status}`, "data-status": m.status, title: label, "aria-label": label }, symbol);
   }
 
@@ -667,8 +667,21 @@
         () => (outbound && m.status === "failed" ? el("p", { class: "failed-reason" }, "Not delivered: " + failureText(m.error)) : null),
       ],
       [
+        "unknown",
+        String(Boolean(outbound && m.outcome_unknown)),
+        () =>
+          outbound && m.outcome_unknown
+            ? el(
+              "p",
+              { class: "unknown-outcome" },
+              "WhatsApp's answer was lost: this message may or may not have been sent. Its ticks show here " +
+                "as soon as WhatsApp reports it; check before sending it again.",
+            )
+            : null,
+      ],
+      [
         "meta",
-        JSON.stringify([m.edited, m.previous_texts, m.deleted, by, m.timestamp, outbound && m.status]),
+        JSON.stringify([m.edited, m.previous_texts, m.deleted, by, m.timestamp, outbound && m.status, m.outcome_unknown]),
         () =>
           el(
             "span",
@@ -904,6 +917,9 @@
       draftSent(id, text);
       if (id === state.currentId) cancelReply();
     } catch (error) {
+      // Stored, but WhatsApp's answer was lost: the bubble says so, and the box is emptied so that
+      // pressing Enter again does not send it twice.
+      if (error.body && error.body.message && error.body.message.outcome_unknown) draftSent(id, text);
       if (id === state.currentId) showSendError(error.offline ? NOT_SENT : error.message);
     } finally {
       state.sending.delete(id);

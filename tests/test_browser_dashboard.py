@@ -269,6 +269,22 @@ def test_a_reply_to_a_message_shows_the_quoted_message_and_a_failure_shows_its_r
     playwright_api.expect(bubble.locator(".failed-reason")).to_contain_text("healthy ecosystem engagement")
 
 
+def test_a_send_whose_answer_is_lost_says_it_may_or_may_not_have_been_sent(agent_page, inbox):
+    """Meta answered 200 with no message id: the outcome is unknown, and the bubble says so (not "Sending")."""
+    page = agent_page.page
+    gus = Customer("Gus Ortega", "14155550116")
+    inbox.customer_says(gus, "Did my refund go through?")
+    playwright_api.expect(row(page, "Gus Ortega")).to_have_count(1, timeout=WAIT_MS)
+    open_conversation(page, "Gus Ortega")
+    inbox.graph.send_answers.append((200, b"<html>upstream hiccup</html>", "text/html"))
+    page.get_by_label("Message", exact=True).fill("Yes, on Monday.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    bubble = page.locator("#messages .msg.out").filter(has_text="Yes, on Monday.")
+    playwright_api.expect(bubble.locator(".unknown-outcome")).to_contain_text("may or may not have been sent")
+    playwright_api.expect(bubble.locator(".ticks")).to_have_attribute("title", "Outcome unknown")
+    playwright_api.expect(page.get_by_label("Message", exact=True)).to_have_value("")  # Enter won't send it twice
+
+
 def test_an_image_is_sent_from_the_attach_button_and_shown_inline(agent_page, inbox):
     page = agent_page.page
     fay = Customer("Fay Wong", "14155550104")

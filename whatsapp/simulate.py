@@ -227,6 +227,8 @@ class FakeGraph:
         self.sent: list[dict[str, Any]] = []
         self.uploads: list[dict[str, Any]] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        # Answers to give the next sends instead of accepting them: (HTTP status, body bytes, type).
+        self.send_answers: list[tuple[int, bytes, str]] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
@@ -332,6 +334,10 @@ class FakeGraph:
                     return self._error(400, 100, "(#100) Invalid JSON")
                 if body.get("status") == "read":
                     return self._answer(200, {"success": True})
+                with graph._lock:
+                    scripted = graph.send_answers.pop(0) if graph.send_answers else None
+                if scripted is not None:
+                    return self._answer(scripted[0], scripted[1], scripted[2])
                 to = str(body.get("to") or body.get("recipient") or "")
                 wa_id = re.sub(r"\D", "", to) if body.get("to") else None
                 wamid = new_wamid()
