@@ -22,6 +22,7 @@ from werkzeug.http import parse_options_header
 
 from app import create_app
 from whatsapp.db import connect
+from whatsapp.graph import GraphError
 
 from .helpers import AGENT_KEY, customer_writes, post_webhook, send_ok, text_message
 from .test_media import JPEG, b64sha, image_message, only_message, serve_media, wait_for_state
@@ -105,6 +106,9 @@ def test_a_stored_media_id_that_is_a_url_is_never_fetched(client, graph):
         "https://lookaside.fbsbx.com.evil.example/x",  # not Meta's host
         "https://evil.example/?host=lookaside.fbsbx.com",
         "ftp://lookaside.fbsbx.com/x",
+        # urlsplit reads lookaside.fbsbx.com here, but requests connects to evil.example
+        "https://evil.example\\@lookaside.fbsbx.com/x",
+        "https://evil.example@lookaside.fbsbx.com/x",  # credentials in a media URL: never Meta's
     ],
 )
 def test_media_downloads_go_only_to_meta_media_hosts_over_https_on_443(client, graph, url):
@@ -127,6 +131,30 @@ def test_the_stand_in_may_serve_media_only_when_the_setting_says_so(settings, gr
     assert answer.status_code == 502
     assert "unexpected host" in answer.get_json()["error"]
     assert "/cdn/555001" not in [r.path for r, _ in graph.log]  # the token never went to the file URL
+
+
+def test_a_url_parsers_disagree_on_never_takes_the_token_to_the_other_host(settings, graph):
+    """`http://other\\@graph/file`: urlsplit sees the stand-in's host, urllib3 connects to `other`."""
+    other = HTTPServer(host="127.0.0.1", port=0)
+    other.start()
+    try:
+        other.expect_request("/file").respond_with_data(b"stolen")
+        client = client_for(settings, WHATSAPP_MEDIA_FROM_API_URL="true")
+        post_webhook(client, image_message())
+        confusing = f"http://127.0.0.1:{other.port}\\@127.0.0.1:{graph.port}/file"
+        graph.expect_request("/v26.0/555001", method="GET").respond_with_json(
+            {"url": confusing, "mime_type": "image/jpeg", "id": "555001"}
+        )
+        answer = client.get(f"/api/whatsapp/media/{only_message(client)['id']}")
+        assert answer.status_code == 502
+        assert other.log == []
+        # and whatever path a request takes, the session itself refuses to carry the token elsewhere
+        session = client.application.extensions["graph"].session
+        with pytest.raises(GraphError):
+            session.get(other.url_for("/file"), headers={"Authorization": "Bearer test-access-token"})
+        assert other.log == []
+    finally:
+        other.stop()
 
 
 def test_the_token_goes_to_no_url_outside_the_graph_api(settings, graph):

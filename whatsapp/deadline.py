@@ -130,8 +130,8 @@ class DeadlineAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
-def mount(session: requests.Session) -> requests.Session:
-    adapter = DeadlineAdapter()
+def mount(session: requests.Session, adapter: DeadlineAdapter | None = None) -> requests.Session:
+    adapter = adapter or DeadlineAdapter()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

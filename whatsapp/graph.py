@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from . import deadline
 from .config import Settings
@@ -37,12 +40,23 @@ MEDIA_HOST_SUFFIXES = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".whatsapp.n
 MEDIA_DEADLINE_FACTOR = 4
 
 
+# Characters no URL the token may follow has in it: parsers disagree on where such a host ends.
+_AMBIGUOUS = re.compile(r"[\\@\s\x00-\x1f\x7f]")
+
+
 def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in; ValueError if malformed."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    """(scheme, host, port) with the scheme's default port filled in, read as urllib3 reads it (the
+    host it connects to); ValueError if malformed or ambiguous (a backslash, credentials, spaces)."""
+    authority = url.split("://", 1)[1].split("/", 1)[0] if "://" in url else url
+    if _AMBIGUOUS.search(authority) or "\\" in url:
+        raise ValueError("ambiguous URL")
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        raise ValueError("malformed URL") from None
+    scheme = (parts.scheme or "").lower()
     port = parts.port or {"https": 443, "http": 80}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
+    return scheme, (parts.host or "").lower(), port
 
 
 class GraphError(Exception):
@@ -135,12 +149,28 @@ class SendResult:
     message_status: str | None
 
 
+class TokenGuard(deadline.DeadlineAdapter):
+    """The last check before a request leaves: one that carries the access token goes only where
+    `allowed(url)` says, judged on the prepared URL that is about to be connected to (every call and
+    every redirect hop passes here)."""
+
+    def __init__(self, allowed: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if "Authorization" in request.headers and not self.allowed(request.url or ""):
+            log.warning("Refused to send the access token to %s", _where(request.url or ""))
+            raise GraphError(None, f"Refusing to send the access token to {_where(request.url or '')}", None, 502)
+        return super().send(request, *args, **kwargs)
+
+
 class GraphClient:
     """Calls to `{api_url}/{version}/...` with the business's access token."""
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self.settings = settings
-        self.session = deadline.mount(session or requests.Session())
+        self.session = deadline.mount(session or requests.Session(), TokenGuard(self.token_may_go_to))
         self.session.headers.update({"User-Agent": USER_AGENT})
 
     @property
@@ -373,6 +403,15 @@ class GraphClient:
                     raise requests.exceptions.Timeout("deadline")
                 return b"".join(chunks), response.headers.get("Content-Type")
         raise GraphError(None, "Too many redirects while downloading media")
+
+    def token_may_go_to(self, url: str) -> bool:
+        """The Graph API's own origin, or one of Meta's media hosts (see allowed_media_url)."""
+        try:
+            if origin(url) == origin(self.settings.api_url):
+                return True
+        except ValueError:
+            return False
+        return self.allowed_media_url(url)
 
     def allowed_media_url(self, url: str) -> bool:
         """Meta's media hosts over https on port 443 (scheme, host and port all checked); with
