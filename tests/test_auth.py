@@ -263,6 +263,9 @@ def test_the_session_cookie_can_be_limited_to_https(settings):
         {"Origin": "http://localhost.evil.example"},
         {"Referer": "https://evil.example/login"},
         {},  # a browser always sends Origin with a POST: a form post without it is no browser's
+        {"Origin": "http://["},  # malformed (an unclosed IPv6 host): refused, not a 500
+        {"Referer": "http://[oops/login"},
+        {"Origin": "https://a]b"},
     ],
 )
 def test_a_sign_in_form_post_from_another_site_is_refused(app, ana_key, headers):

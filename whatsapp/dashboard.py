@@ -53,7 +53,10 @@ def _same_site_post() -> bool:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if source is None:
         return request.is_json
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 host): not this site
+        return False
     return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
 
 
