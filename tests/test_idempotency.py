@@ -303,6 +303,31 @@ def test_a_retry_after_a_refused_connection_sends_again(settings, graph):
     assert [m["status"] for m in outbound(up)] == ["sent"]
 
 
+@pytest.mark.parametrize("errno", [socket.EAI_AGAIN, socket.EAI_NONAME])
+def test_a_retry_after_a_failed_name_lookup_sends_again(settings, graph, monkeypatch, errno):
+    """A DNS failure (temporary or not) opened no connection: nothing was sent, so a retry sends."""
+    graph_host = create_app({**settings, "WHATSAPP_API_URL": "http://graph.example.test"}).test_client()
+    graph_host.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+    real_lookup = socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        if host == "graph.example.test":
+            raise socket.gaierror(errno, "Temporary failure in name resolution")
+        return real_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    first = send(graph_host, "order-dns")
+    assert first.status_code == 502, first.get_json()
+    assert "could not be resolved" in first.get_json()["error"]
+    assert "may or may not" not in first.get_json()["error"]
+    assert [m["outcome_unknown"] for m in outbound(graph_host)] == [False]
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.DNS"))
+    up = create_app(settings).test_client()
+    up.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+    retry = send(up, "order-dns")
+    assert retry.status_code == 200 and retry.get_json()["message_id"] == "wamid.DNS"
+
+
 def test_a_resend_counts_as_a_fresh_attempt_for_the_stale_pending_check(client, graph, settings):
     graph.expect_request(SEND_PATH, method="POST").respond_with_response(
         meta_error({"error": {"message": "(#131000) Something went wrong", "code": 131000}}, 500)

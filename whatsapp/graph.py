@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import random
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from urllib3.exceptions import LocationParseError
+from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 from urllib3.util import parse_url
 
 from . import deadline
@@ -127,15 +128,38 @@ class GraphUnavailable(Exception):
         self.maybe_sent = maybe_sent
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what lies under it (requests wraps urllib3, which wraps the socket's)."""
+    found: list[BaseException] = []
+    stack: list[Any] = [exc]
+    while stack and len(found) < 12:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        stack += [getattr(item, "reason", None), item.__cause__, item.__context__, *getattr(item, "args", ())]
+    return found
+
+
+def _unresolved(exc: BaseException) -> bool:
+    return any(isinstance(c, (NameResolutionError, socket.gaierror)) for c in _causes(exc))
+
+
+def never_connected(exc: requests.exceptions.RequestException) -> bool:
+    """True when no connection was made (refused, unresolvable, connect timeout): nothing was sent."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return any(isinstance(c, (NewConnectionError, ConnectionRefusedError, socket.gaierror)) for c in _causes(exc))
+
+
 def network_failure(exc: requests.exceptions.RequestException) -> str:
     """What went wrong on the network, in words, without the URL that requests' text carries."""
+    if _unresolved(exc):
+        return "the host name could not be resolved"
     if isinstance(exc, requests.exceptions.Timeout):
         return "the connection timed out"
-    text = str(exc).lower()
-    if "refused" in text:
-        return "the connection was refused"
-    if "name or service" in text or "name resolution" in text or "nodename" in text:
-        return "the host name could not be resolved"
+    if never_connected(exc):
+        return "connection refused"
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)):
         return "the connection broke"
     return f"a network error ({type(exc).__name__})"
@@ -260,17 +284,13 @@ class GraphClient:
     def _unreachable(exc: requests.exceptions.RequestException) -> GraphUnavailable:
         """A failure before the deadline; only one with maybe_sent=False may be retried. The text
         names what happened, never the URL (the details are logged)."""
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
+        if never_connected(exc):
             return GraphUnavailable(f"Could not connect to WhatsApp ({network_failure(exc)})", maybe_sent=False)
         if isinstance(exc, requests.exceptions.ReadTimeout):
             return GraphUnavailable(
                 "WhatsApp did not answer in time; the message may or may not have been sent", maybe_sent=True
             )
-        # Refused or unresolvable: nothing was sent. A reset or a dropped answer may have been
-        # processed (requests cannot tell them apart reliably), so it is reported as maybe sent.
-        text = str(exc).lower()
-        if isinstance(exc, requests.exceptions.ConnectionError) and ("refused" in text or "name or service" in text):
-            return GraphUnavailable("Could not connect to WhatsApp (connection refused)", maybe_sent=False)
+        # A reset or a dropped answer may have been processed: reported as maybe sent.
         return GraphUnavailable(
             f"The connection to WhatsApp broke before it answered ({network_failure(exc)}); "
             "the message may or may not have been sent",
