@@ -309,3 +309,15 @@ def test_a_send_cut_off_by_a_crash_says_so_and_a_later_status_settles_it(client,
     assert settled["whatsapp_message_id"] == "wamid.AFTERCRASH" and settled["status"] == "delivered"
     assert settled["error"] is None
     assert client.get("/api/whatsapp/health").get_json()["health"]["sends_pending_over_10_min"] == 0
+
+
+def test_a_wamid_meta_gives_twice_is_kept_by_the_first_message_and_the_second_send_is_no_500(client, graph):
+    """Meta's ids are unique; a stand-in that reuses one must not make a send fail with a 500."""
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.SAME"))
+    assert send(client, message="first").status_code == 200
+    second = send(client, message="second")
+    assert second.status_code == 200, second.get_json()
+    first_row, second_row = thread(client)
+    assert first_row["whatsapp_message_id"] == "wamid.SAME" and first_row["text"] == "first"
+    assert second_row["status"] == "sent" and second_row["whatsapp_message_id"] is None
+    assert "another message already has" in second_row["error"]["title"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from typing import Any
@@ -11,6 +12,8 @@ from ..updates import ANNOTATION_TYPES
 from .common import LOCAL_PREFIX, emit, emit_message, now, one, preview
 from .customers import adopt_identity, touch_conversation
 from .inbound import annotated, apply_parked
+
+log = logging.getLogger(__name__)
 
 # Answers to a failed send that mean Meta did not take the message and the same request may succeed
 # later (throttled; unreachable, failing on its side, or a token to replace): a repeat of its key sends
@@ -94,6 +97,23 @@ def mark_accepted(
 ) -> None:
     """Meta accepted the send: record its wamid, adopt the wa_id/BSUID it resolved, apply parked statuses."""
     row = one(conn, "SELECT * FROM whatsapp_messages WHERE message_id = ?", message_id)
+    taken = one(
+        conn,
+        "SELECT message_id FROM whatsapp_messages WHERE whatsapp_message_id = ? AND message_id <> ?",
+        wamid,
+        message_id,
+    )
+    if taken is not None:
+        # Meta's ids are unique, so this is a stand-in that reuses them (or a bug on Meta's side): the
+        # message was accepted, but keeps its local id, since statuses for that wamid are the other's.
+        log.warning("Meta answered message %s with wamid %s, which message %s has", message_id, wamid, taken[0])
+        conn.execute(
+            """UPDATE whatsapp_messages SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
+                 error_title = ? WHERE message_id = ?""",
+            (f"WhatsApp answered with a message id another message already has ({wamid})", message_id),
+        )
+        emit_message(conn, "message.updated", message_id)
+        return
     conn.execute(
         """UPDATE whatsapp_messages SET whatsapp_message_id = ?,
              status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
