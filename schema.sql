@@ -216,9 +216,9 @@ CREATE INDEX IF NOT EXISTS agent_sessions_by_agent ON agent_sessions (agent_id);
 CREATE TABLE IF NOT EXISTS auth_failures (
     address TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,          -- in the window that began at window_start
-    window_start REAL NOT NULL,
+    window_start DOUBLE PRECISION NOT NULL,  -- Unix seconds (REAL is 4 bytes on PostgreSQL)
     lockouts INTEGER NOT NULL,          -- lockouts in a row: each one lasts twice as long
-    locked_until REAL NOT NULL
+    locked_until DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS auth_failures_by_time ON auth_failures (window_start);
 

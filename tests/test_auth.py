@@ -300,3 +300,13 @@ def test_a_script_signs_in_with_json_and_no_origin(app, ana_key):
 def test_the_sign_in_page_lets_the_browser_send_its_origin(anon):
     # Under Referrer-Policy: no-referrer a browser posts the form with "Origin: null", refused above.
     assert anon.get("/login").headers["Referrer-Policy"] == "same-origin"
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(app, ana_key):
+    browser, _ = sign_in(app, ana_key)
+    copied = browser.get_cookie("wa_inbox_session").value
+    assert browser.post("/login", json={"key": ana_key}).status_code == 200
+    thief = app.test_client()
+    thief.set_cookie("wa_inbox_session", copied)
+    assert thief.get("/api/whatsapp/me").status_code == 401
+    assert browser.get("/api/whatsapp/me").status_code == 200

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -193,3 +195,35 @@ def test_the_429_is_in_the_api_document_of_every_agent_route(strict):
         if operation.get("security") != [] and "429" not in operation["responses"]
     ]
     assert undocumented == []
+
+
+def test_concurrent_wrong_keys_from_one_address_get_no_more_guesses_than_the_limit(strict):
+    """Guesses in flight together see each other's failures: not one per server thread."""
+    barrier = threading.Barrier(24)
+
+    def guess(_n: int) -> int:
+        client = strict.test_client()
+        barrier.wait()
+        return client.get(ME, headers=bearer("wrong-key")).status_code
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(guess, range(24)))
+    assert answers.count(401) == LIMIT and answers.count(429) == 24 - LIMIT
+
+
+@pytest.mark.parametrize(
+    "forwarded, counted",
+    [("203.0.113.7:51234", "203.0.113.7"), ("[2001:db8::1]:443", "2001:db8::/64"), ("203.0.113.7", "203.0.113.7")],
+)
+def test_a_port_on_a_forwarded_address_is_not_part_of_it(forwarded, counted):
+    assert throttle.address_key(forwarded) == counted
+
+
+def test_a_proxied_request_is_not_this_machine_when_no_proxy_is_trusted(settings, caplog):
+    """Without AGENT_API_KEY only this machine is served; behind a local proxy that is everyone."""
+    app = create_app({**settings, "AGENT_API_KEY": ""})
+    client = app.test_client()
+    assert client.get("/api/whatsapp/stats").status_code == 200  # a script on this machine
+    proxied = client.get("/api/whatsapp/stats", headers={"X-Forwarded-For": "198.51.100.9"})
+    assert proxied.status_code == 401
+    assert any("TRUSTED_PROXIES is 0" in r.getMessage() for r in caplog.records)

@@ -17,7 +17,10 @@ import ipaddress
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import wraps
 from typing import Any
@@ -63,19 +66,30 @@ def _policy() -> throttle.Policy:
     return throttle.Policy(settings.auth_failure_limit, settings.auth_failure_window)
 
 
-def refuse_if_locked_out() -> None:
-    """Raise TooManyAttempts while the caller's address is locked out; a read, never a write."""
-    if _policy().limit <= 0:
-        return
-    left = throttle.locked_for(get_db(), client_address())
-    if left:
-        raise TooManyAttempts(left)
+# Within a process the key checks of one address take turns (a lock per stripe of addresses), so
+# concurrent guesses see each other's failures: past the limit, at most one guess per worker process
+# is still being compared when the lockout starts. A check holds its lock for one read and a compare.
+_ATTEMPT_LOCKS = [threading.Lock() for _ in range(64)]
 
 
-def count_failed_attempt(what: str) -> None:
-    """Count a wrong key from the caller's address; log when that locks the address out."""
+@contextmanager
+def key_attempt(what: str) -> Iterator[Callable[[], None]]:
+    """One key check from the caller's address: TooManyAttempts while the address is locked out (a
+    read, never a write); call what it yields to count the key as wrong."""
     policy = _policy()
+    if policy.limit <= 0:
+        yield lambda: None
+        return
     address = client_address()
+    with _ATTEMPT_LOCKS[zlib.crc32(address.encode()) % len(_ATTEMPT_LOCKS)]:
+        left = throttle.locked_for(get_db(), address)
+        if left:
+            raise TooManyAttempts(left)
+        yield lambda: count_failed_attempt(what, address, policy)
+
+
+def count_failed_attempt(what: str, address: str, policy: throttle.Policy) -> None:
+    """Count a wrong key from `address`; log when that locks the address out."""
     lockout = throttle.record_failure(get_db(), address, policy)
     if lockout:
         log.warning(
@@ -86,6 +100,25 @@ def count_failed_attempt(what: str) -> None:
             policy.window,
             lockout,
         )
+
+
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+_warned_forwarded = threading.Event()
+
+
+def proxied_from_elsewhere() -> bool:
+    """A request a reverse proxy forwarded while TRUSTED_PROXIES is 0: its loopback address is the
+    proxy's, not the client's, so it never counts as this machine (warned once a process)."""
+    if current_app.config["SETTINGS"].trusted_proxies or not any(h in request.headers for h in FORWARDING_HEADERS):
+        return False
+    if not _warned_forwarded.is_set():
+        _warned_forwarded.set()
+        log.warning(
+            "A request came through a proxy (%s) but TRUSTED_PROXIES is 0: every client shares the proxy's "
+            "address. Set TRUSTED_PROXIES to the number of proxies in front of the service.",
+            "/".join(h for h in FORWARDING_HEADERS if h in request.headers),
+        )
+    return True
 
 
 def bearer_token() -> str | None:
@@ -128,13 +161,13 @@ def check_agent_access() -> None:
     key = current_app.config["SETTINGS"].agent_api_key
     token = bearer_token()
     if token is not None:
-        refuse_if_locked_out()
-        if key and hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
-            return
-        agent = agents.by_key(get_db(), token)
-        if agent is None:
-            count_failed_attempt("API key")
-            raise APIError(401, "Invalid API key")
+        with key_attempt("API key") as failed:
+            if key and hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
+                return
+            agent = agents.by_key(get_db(), token)
+            if agent is None:
+                failed()
+                raise APIError(401, "Invalid API key")
         g.agent = agent
         return
     agent = session_agent()
@@ -143,7 +176,7 @@ def check_agent_access() -> None:
         g.agent = agent
         return
     if not key:
-        if _is_loopback(request.remote_addr):
+        if _is_loopback(request.remote_addr) and not proxied_from_elsewhere():
             return
         raise APIError(401, "AGENT_API_KEY is not configured: the agent API only answers this machine")
     raise APIError(401, "Missing Authorization: Bearer <AGENT_API_KEY> header")
@@ -170,12 +203,13 @@ def acting_agent_id(requested: int | None) -> int | None:
 def sign_in(key: str) -> sqlite3.Row | None:
     """Start a dashboard session for the agent holding `key`; None if no active agent does.
     Raises TooManyAttempts while the caller's address is locked out."""
-    refuse_if_locked_out()
-    agent = agents.by_key(get_db(), key.strip()) if key and key.strip() else None
-    if agent is None:
-        log.info("Dashboard sign-in refused")
-        count_failed_attempt("sign-in")
-        return None
+    with key_attempt("sign-in") as failed:
+        agent = agents.by_key(get_db(), key.strip()) if key and key.strip() else None
+        if agent is None:
+            log.info("Dashboard sign-in refused")
+            failed()
+            return None
+    sign_out()  # a session this browser had before ends here, not at its expiry
     session.clear()
     session.permanent = True
     session["sid"] = agents.start_session(get_db(), int(agent["agent_id"]), SESSION_LIFETIME)

@@ -31,9 +31,15 @@ class Policy:
 
 
 def address_key(address: str | None) -> str:
-    """What is counted: an IPv4 address, or the /64 an IPv6 address belongs to (one host's share)."""
+    """What is counted: an IPv4 address, or the /64 an IPv6 address belongs to (one host's share).
+    A port a proxy left on a forwarded address ("1.2.3.4:5678", "[2001:db8::1]:443") is dropped."""
+    text = (address or "").strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
     try:
-        ip = ipaddress.ip_address(address or "")
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return "unknown"
     if isinstance(ip, ipaddress.IPv6Address):
