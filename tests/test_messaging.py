@@ -293,6 +293,20 @@ def test_an_uploaded_file_goes_to_meta_and_is_sent_by_media_id(client, graph):
     assert served.status_code == 200 and served.data == PNG and served.mimetype == "image/png"
 
 
+def test_an_upload_meta_answers_without_a_media_id_says_so(client, graph):
+    """A 200 without an id is not "WhatsApp failed on its side": the answer says what happened."""
+    customer_writes(client)
+    graph.expect_request("/v26.0/110293847561029/media", method="POST").respond_with_json({"ok": True})
+    answer = client.post(
+        "/api/whatsapp/send-media",
+        data={"phone_number": "+14155550123", "file": (__import__("io").BytesIO(PNG), "photo.png", "image/png")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 502
+    error = answer.get_json()["error"]
+    assert "returned no media id" in error and "failed on its side" not in error
+
+
 @pytest.mark.parametrize(
     "filename,mime,size,form_type,error",
     [

@@ -185,7 +185,7 @@ class TokenGuard(deadline.DeadlineAdapter):
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if "Authorization" in request.headers and not self.allowed(request.url or ""):
             log.warning("Refused to send the access token to %s", _where(request.url or ""))
-            raise GraphError(None, f"Refusing to send the access token to {_where(request.url or '')}", None, 502)
+            raise GraphError(None, "Refusing to send the access token outside the Graph API and Meta's media hosts")
         return super().send(request, *args, **kwargs)
 
 
@@ -263,7 +263,7 @@ class GraphClient:
         except ValueError:
             same_origin = False
         if not same_origin:
-            raise GraphError(None, "Refusing to call a URL outside the Graph API", None, 502)
+            raise GraphError(None, "Refusing to call a URL outside the Graph API")
         return path
 
     @staticmethod
@@ -369,7 +369,7 @@ class GraphClient:
         )
         media_id = data.get("id") if isinstance(data, dict) else None
         if not media_id:
-            raise GraphError(None, "WhatsApp accepted the upload but returned no media id", None, 502)
+            raise GraphError(None, "WhatsApp accepted the upload but returned no media id")
         return str(media_id)
 
     def media_info(self, media_id: str) -> dict[str, Any]:
@@ -378,7 +378,7 @@ class GraphClient:
             raise GraphError(None, "Not a WhatsApp media id (media ids are digits)")
         data = self.request("GET", media_id, params={"phone_number_id": self.settings.phone_number_id})
         if not isinstance(data, dict) or not data.get("url"):
-            raise GraphError(None, "WhatsApp returned no download URL for this media", None, 502)
+            raise GraphError(None, "WhatsApp returned no download URL for this media")
         return data
 
     def download(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
@@ -400,7 +400,8 @@ class GraphClient:
     def _download(self, url: str, max_bytes: int, call: deadline.Deadline) -> tuple[bytes, str | None]:
         for _ in range(5):
             if not self.allowed_media_url(url):
-                raise GraphError(None, f"Refusing to download media from an unexpected host: {_where(url)}")
+                log.warning("Refused a media download from %s", _where(url))
+                raise GraphError(None, "Refusing to download media from an unexpected host (not one of Meta's)")
             response = self.session.get(
                 url, headers=self._auth(), timeout=self._timeout(call), stream=True, allow_redirects=False
             )
