@@ -394,6 +394,12 @@ def test_a_filename_with_quotes_is_encoded_per_rfc_6266_and_keeps_the_file_type(
     assert stored.suffix == ".pdf"  # the MIME type Meta checked, never the name's trailing text
 
 
+def test_a_filename_with_a_right_to_left_override_cannot_disguise_its_extension(client, graph):
+    served = serve_document(client, graph, "invoice\u202efdp.exe")
+    assert served.status_code == 200
+    assert disposition_filename(served.headers["Content-Disposition"]) == "invoice fdp.exe"
+
+
 # --- 19. GET /media on a failed item keeps to the backoff ---------------------------------------
 
 
@@ -408,6 +414,8 @@ def test_get_media_on_a_failed_download_asks_meta_once_per_backoff_step(client, 
     assert lookups(graph) == 1
     later = answers[-1].get_json()
     assert later["media_state"] == "failed"
+    # the reason is on the message too, not only in the answer of GET /media
+    assert "Something went wrong" in (only_message(client)["media_error"] or "")
     assert 1 <= later["retry_after"] <= 15  # the first backoff step
     # Once the step has passed, the next GET tries again, once.
     sql(client, "UPDATE whatsapp_messages SET media_next_attempt_at = '2000-01-01 00:00:00'")

@@ -96,7 +96,9 @@ def file_intact(row: sqlite3.Row) -> bool:
 
 
 # C0/C1 controls, and line/paragraph separators: never inside a header or a saved file's name.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line separators, and the bidirectional controls that can make "exe.pdf" of
+# "fdp.exe" on screen.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def download_name(filename: str | None) -> str | None:

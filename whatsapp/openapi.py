@@ -179,6 +179,7 @@ MESSAGE = obj(
         "failed_at": TIME,
         "created_at": TIME,
         "media_state": nullable("string"),
+        "media_error": nullable("string", description="Why the media's download failed (media_state failed)"),
         "placeholder": nullable("string", description="What to show for content WhatsApp did not pass on"),
         "outcome_unknown": {
             "type": "boolean",

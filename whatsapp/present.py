@@ -195,6 +195,7 @@ def message(
         "failed_at": row["failed_at"],
         "created_at": row["created_at"],
         "media_state": row["media_state"],
+        "media_error": row["media_error"] if row["media_state"] == "failed" else None,
         "placeholder": placeholder(row["message_type"], row["raw_json"]),
         "outcome_unknown": outcome_unknown,
         "quoted": None,
