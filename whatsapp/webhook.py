@@ -103,7 +103,10 @@ def receive() -> Response:
         raise APIError(503, "The delivery could not be stored; send it again later") from None
     if outcome.result is not None:
         # After the commit, so the download threads see the rows; the answer does not wait for them.
-        current_app.extensions["media"].schedule(outcome.result.media_message_ids)
+        try:
+            current_app.extensions["media"].schedule(outcome.result.media_message_ids)
+        except Exception:  # the delivery is on disk: the sweeper downloads its media later
+            log.exception("Scheduling media downloads failed; the sweeper will pick them up")
     answer = {"success": True, "delivery_id": outcome.delivery_id, "state": outcome.state}
     if outcome.result is not None:
         answer.update(
