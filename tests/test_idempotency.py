@@ -163,6 +163,13 @@ def test_a_database_from_before_scoped_keys_gains_the_columns_and_keeps_its_keys
     # New keys are scoped: the same new key from two credentials is two sends, no UNIQUE clash.
     graph.expect_request(SEND_PATH, method="POST").respond_with_handler(fresh_wamid)
     assert send(client, "new-key").status_code == 200
+    # A day after its send the old, unscoped key is forgotten: reusing it is a new send.
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "UPDATE whatsapp_messages SET created_at = datetime('now', '-25 hours') WHERE local_id = 'local.legacy'"
+        )
+    reused = send(client, "legacy-key", message="a new order")
+    assert reused.status_code == 200 and reused.get_json()["message_id"] != "wamid.LEGACY"
     ana = agent_key({**settings, "DATABASE_PATH": path}, "Ana")
     assert send(client, "new-key", headers={"Authorization": f"Bearer {ana}"}).status_code == 200
     assert len(sends(graph)) == 2

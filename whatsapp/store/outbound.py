@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import phones
@@ -25,11 +26,19 @@ def new_local_id() -> str:
     return LOCAL_PREFIX + uuid.uuid4().hex
 
 
+# A key stored before keys were scoped (global, with no request hash to tell another request by) is
+# honoured this long after its send, as Stripe keeps its keys, and then forgotten.
+LEGACY_KEY_LIFETIME = timedelta(hours=24)
+
+
 def find_by_key(conn: sqlite3.Connection, scope: str, key: str) -> sqlite3.Row | None:
     """The message sent under this credential's Idempotency-Key, or one sent under the key before
-    keys were scoped (those were global, and carry no request hash)."""
+    keys were scoped, in the 24 hours after it was sent."""
     row = one(conn, "SELECT * FROM whatsapp_messages WHERE idempotency_scope = ? AND idempotency_key = ?", scope, key)
-    return row or one(conn, "SELECT * FROM whatsapp_messages WHERE client_message_id = ?", key)
+    if row is not None:
+        return row
+    since = (datetime.now(UTC) - LEGACY_KEY_LIFETIME).strftime("%Y-%m-%d %H:%M:%S")
+    return one(conn, "SELECT * FROM whatsapp_messages WHERE client_message_id = ? AND created_at >= ?", key, since)
 
 
 def create_outbound(
