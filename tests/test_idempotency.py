@@ -172,7 +172,7 @@ def test_a_database_from_before_scoped_keys_gains_the_columns_and_keeps_its_keys
     assert reused.status_code == 200 and reused.get_json()["message_id"] != "wamid.LEGACY"
     ana = agent_key({**settings, "DATABASE_PATH": path}, "Ana")
     assert send(client, "new-key", headers={"Authorization": f"Bearer {ana}"}).status_code == 200
-    assert len(sends(graph)) == 2
+    assert len(sends(graph)) == 3
 
 
 # --- item 7: an unknown outcome is never replayed as a success ----------------------------------
