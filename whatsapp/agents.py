@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .db import retry_while_locked, write_transaction
-from .store import now
+from .store import now, stamp
 
 KEY_PREFIX = "wak_"
 
@@ -64,19 +64,15 @@ def reset_key(conn: sqlite3.Connection, agent_id: int) -> str | None:
     return key if cur.rowcount > 0 else None
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def start_session(conn: sqlite3.Connection, agent_id: int, lifetime: timedelta) -> str:
     """A new session for the agent; returns its random id (the cookie's), of which only a hash is kept."""
     session_id = secrets.token_urlsafe(32)
     moment = datetime.now(UTC)
     with write_transaction(conn):
-        conn.execute("DELETE FROM agent_sessions WHERE expires_at <= ?", (_stamp(moment),))
+        conn.execute("DELETE FROM agent_sessions WHERE expires_at <= ?", (stamp(moment),))
         conn.execute(
             "INSERT INTO agent_sessions (session_hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            (hash_key(session_id), agent_id, _stamp(moment), _stamp(moment + lifetime)),
+            (hash_key(session_id), agent_id, stamp(moment), stamp(moment + lifetime)),
         )
     return session_id
 
@@ -86,7 +82,7 @@ def by_session(conn: sqlite3.Connection, session_id: str) -> sqlite3.Row | None:
     return conn.execute(
         "SELECT agents.* FROM agent_sessions JOIN agents ON agents.agent_id = agent_sessions.agent_id"
         " WHERE agent_sessions.session_hash = ? AND agent_sessions.expires_at > ? AND agents.active = 1",
-        (hash_key(session_id), _stamp(datetime.now(UTC))),
+        (hash_key(session_id), stamp(datetime.now(UTC))),
     ).fetchone()
 
 

@@ -52,10 +52,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def sha256_matches(content: bytes, expected: str | None) -> bool:
     """Meta's webhook sha256 is base64; the media endpoint's is hex. Accept either; none -> True."""
     if not expected:
@@ -197,7 +193,7 @@ class MediaFetcher:
     def _due(self) -> list[int]:
         conn = db.connect(self.settings.database_path)
         try:
-            return store.media_due(conn, _stamp(datetime.now(UTC) - STALE_CLAIM))
+            return store.media_due(conn, store.stamp(datetime.now(UTC) - STALE_CLAIM))
         finally:
             conn.close()
 
@@ -224,7 +220,7 @@ class MediaFetcher:
                         store.media_failed(conn, message_id, "Not a WhatsApp media id (media ids are digits)", None)
                 return "failed"
             with db.write_transaction(conn):
-                row = store.claim_media(conn, message_id, force, _stamp(datetime.now(UTC) - STALE_CLAIM))
+                row = store.claim_media(conn, message_id, force, store.stamp(datetime.now(UTC) - STALE_CLAIM))
             if row is None:
                 current = store.get_message(conn, message_id)
                 return current["media_state"] if current else None
@@ -233,7 +229,7 @@ class MediaFetcher:
             except (GraphError, GraphUnavailable, OSError, ValueError) as exc:
                 attempts = int(row["media_attempts"]) + 1
                 delay = self.backoff[attempts - 1] if attempts <= len(self.backoff) else None
-                next_at = _stamp(datetime.now(UTC) + timedelta(seconds=delay)) if delay is not None else None
+                next_at = store.stamp(datetime.now(UTC) + timedelta(seconds=delay)) if delay is not None else None
                 log.warning("Media of message %s failed (attempt %d): %s", message_id, attempts, exc)
                 with db.write_transaction(conn):
                     store.media_failed(conn, message_id, str(exc)[:500], next_at)

@@ -20,7 +20,6 @@ class GuardedInput:
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
-        self.failed = False
 
     def _guard(self, read: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -28,7 +27,6 @@ class GuardedInput:
         except APIError:
             raise
         except Exception as exc:
-            self.failed = True
             log.info("Unreadable request body: %s: %s", type(exc).__name__, exc)
             raise APIError(400, UNREADABLE) from None
 

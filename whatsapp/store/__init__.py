@@ -17,6 +17,7 @@ from .common import (  # noqa: F401
     now,
     one,
     preview,
+    stamp,
 )
 from .customers import (  # noqa: F401
     adopt_identity,

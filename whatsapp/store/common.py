@@ -15,8 +15,13 @@ CONVERSATION_STATUSES = ("open", "closed", "assigned")
 LOCAL_PREFIX = "local."
 
 
+def stamp(moment: datetime) -> str:
+    """A moment as the database keeps it (UTC, to the second, sortable as text)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return stamp(datetime.now(UTC))
 
 
 # A send still pending after this long lost its answer from Meta (the process stopped mid-send).

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import phones
 from ..updates import ANNOTATION_TYPES
-from .common import LOCAL_PREFIX, emit, emit_message, now, one, preview
+from .common import LOCAL_PREFIX, emit, emit_message, now, one, preview, stamp
 from .customers import adopt_identity, touch_conversation
 from .inbound import annotated, apply_parked
 
@@ -37,7 +37,7 @@ def find_by_key(conn: sqlite3.Connection, scope: str, key: str) -> sqlite3.Row |
     row = one(conn, "SELECT * FROM whatsapp_messages WHERE idempotency_scope = ? AND idempotency_key = ?", scope, key)
     if row is not None:
         return row
-    since = (datetime.now(UTC) - LEGACY_KEY_LIFETIME).strftime("%Y-%m-%d %H:%M:%S")
+    since = stamp(datetime.now(UTC) - LEGACY_KEY_LIFETIME)
     return one(conn, "SELECT * FROM whatsapp_messages WHERE client_message_id = ? AND created_at >= ?", key, since)
 
 
