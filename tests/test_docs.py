@@ -1,4 +1,5 @@
-"""The README and .env.example stay true: every route is in the README, every variable is documented."""
+"""The README, docs/ and .env.example stay true: every route is documented, every variable too, and
+every link between the documents lands on a heading that exists."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ def test_env_example_documents_every_variable_the_service_reads():
     assert sorted(set(ENV_NAMES) - documented) == []
 
 
-def test_the_readme_names_every_route_with_its_methods(app):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def documents() -> dict[Path, str]:
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return {path: path.read_text(encoding="utf-8") for path in paths}
+
+
+def test_the_docs_name_every_route_with_its_methods(app):
+    readme = "\n".join(documents().values())
     missing = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -30,3 +36,22 @@ def test_the_readme_names_every_route_with_its_methods(app):
             if f"`{method} {path}`" not in readme and f"`GET/POST {path}`" not in readme:
                 missing.append(f"{method} {path}")
     assert missing == []
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_documents_lands_on_a_file_and_heading_that_exist():
+    docs = documents()
+    headings = {path: {slug(line) for line in text.splitlines() if line.startswith("#")} for path, text in docs.items()}
+    broken = []
+    for path, text in docs.items():
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([\w-]+))?\)", text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            file = (path.parent / target).resolve() if target else path
+            if not file.exists() or (anchor and file in headings and anchor not in headings[file]):
+                broken.append(f"{path.name}: ({target}#{anchor})")
+    assert broken == []
