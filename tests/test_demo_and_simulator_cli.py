@@ -184,7 +184,10 @@ def test_the_simulator_takes_ports_from_dotenv_plays_every_state_and_stops_on_si
         assert by_name["Maria Lopez"]["can_reply"] is True
         thread = session.get(f"{base}/messages", params={"conversation_id": by_name["Ahmed Hassan"]["id"]}).json()
         voice = next(m for m in thread["messages"] if m["type"] == "audio")
-        download = session.get(f"{base}/media/{voice['id']}")  # from the stand-in on WHATSAPP_API_URL's port
+        # downloaded in the background from the stand-in on WHATSAPP_API_URL's port (503 while it is)
+        download = eventually(
+            lambda: (answer := session.get(f"{base}/media/{voice['id']}")).status_code != 503 and answer
+        )
         assert download.status_code == 200 and download.content[:4] == b"OggS", download.text[:200]
         templates = session.get(f"{base}/templates").json()["templates"]
         order_update = next(t for t in templates if t["name"] == "order_update")
