@@ -57,6 +57,12 @@ class Deadline:
         for sock in sockets:
             _cut(sock)
 
+    def unwatch(self, sock: Any) -> None:
+        """This socket's connection goes back to the pool: another call may take it, so it is never
+        cut for this one (if the deadline passed first, it was cut, and the pool drops it on reuse)."""
+        with self._lock:
+            self._sockets = [s for s in self._sockets if s is not sock]
+
     def release(self) -> None:
         """The answer is read: its connection goes back to the pool, where another call may take
         it, so the timer must not cut it any more."""
@@ -114,11 +120,22 @@ class _HTTPSConnection(_Watched, HTTPSConnection):
     pass
 
 
-class _HTTPPool(HTTPConnectionPool):
+class _Returning:
+    """Pool mixin: a connection coming back (its answer read) stops being watched, under the same lock
+    the timer takes, so a deadline never cuts a connection another call has taken from the pool."""
+
+    def _put_conn(self, conn: Any) -> None:
+        deadline: Deadline | None = getattr(_local, "deadline", None)
+        if deadline is not None and conn is not None:
+            deadline.unwatch(getattr(conn, "sock", None))
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _HTTPPool(_Returning, HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
 
-class _HTTPSPool(HTTPSConnectionPool):
+class _HTTPSPool(_Returning, HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
