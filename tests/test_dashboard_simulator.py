@@ -17,22 +17,25 @@ SECRET = "simulator-secret"
 KEY = "simulator-service-key"
 
 
+def simulated_settings(tmp_path, graph_url: str, secret: str = SECRET, key: str = KEY) -> dict:
+    """The service's settings beside the simulator's stand-in Graph API at `graph_url`."""
+    return {
+        "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"),
+        "MEDIA_DIR": str(tmp_path / "media"),
+        "WHATSAPP_APP_SECRET": secret,
+        "WHATSAPP_PHONE_NUMBER_ID": simulate.DEFAULT_PHONE_NUMBER_ID,
+        "WHATSAPP_ACCESS_TOKEN": "simulated",
+        "WHATSAPP_BUSINESS_ACCOUNT_ID": simulate.WABA_ID,
+        "WHATSAPP_API_URL": graph_url,
+        "WHATSAPP_MEDIA_FROM_API_URL": "true",
+        "AGENT_API_KEY": key,
+    }
+
+
 @pytest.fixture
 def running(tmp_path):
     graph = simulate.FakeGraph(app_secret=SECRET, status_delays=(0.05, 0.1, 0.15)).start()
-    app = create_app(
-        {
-            "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"),
-            "MEDIA_DIR": str(tmp_path / "media"),
-            "WHATSAPP_APP_SECRET": SECRET,
-            "WHATSAPP_PHONE_NUMBER_ID": simulate.DEFAULT_PHONE_NUMBER_ID,
-            "WHATSAPP_ACCESS_TOKEN": "simulated",
-            "WHATSAPP_BUSINESS_ACCOUNT_ID": simulate.WABA_ID,
-            "WHATSAPP_API_URL": graph.url,
-            "WHATSAPP_MEDIA_FROM_API_URL": "true",
-            "AGENT_API_KEY": KEY,
-        }
-    )
+    app = create_app(simulated_settings(tmp_path, graph.url))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"

@@ -19,6 +19,8 @@ from werkzeug.serving import make_server
 from app import create_app
 from whatsapp import simulate
 
+from .test_dashboard_simulator import simulated_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cli-simulator-secret"
 KEY = "cli-simulator-service-key"
@@ -131,19 +133,7 @@ def test_python_app_py_listens_on_loopback_unless_host_widens_it(tmp_path):
 @pytest.fixture
 def app_on_a_port(tmp_path):
     graph_port = free_port()
-    app = create_app(
-        {
-            "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"),
-            "MEDIA_DIR": str(tmp_path / "media"),
-            "WHATSAPP_APP_SECRET": SECRET,
-            "WHATSAPP_PHONE_NUMBER_ID": simulate.DEFAULT_PHONE_NUMBER_ID,
-            "WHATSAPP_ACCESS_TOKEN": "simulated",
-            "WHATSAPP_BUSINESS_ACCOUNT_ID": simulate.WABA_ID,
-            "WHATSAPP_API_URL": f"http://127.0.0.1:{graph_port}",
-            "WHATSAPP_MEDIA_FROM_API_URL": "true",
-            "AGENT_API_KEY": KEY,
-        }
-    )
+    app = create_app(simulated_settings(tmp_path, f"http://127.0.0.1:{graph_port}", SECRET, KEY))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_port, graph_port
