@@ -91,9 +91,8 @@ def file_intact(row: sqlite3.Row) -> bool:
         return False
 
 
-# C0/C1 controls, and line/paragraph separators: never inside a header or a saved file's name.
-# Control characters, line separators, and the bidirectional controls that can make "exe.pdf" of
-# "fdp.exe" on screen.
+# C0/C1 controls, line separators, and the bidirectional controls that can make "exe.pdf" of
+# "fdp.exe" on screen: never inside a header or a file's name.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
