@@ -34,9 +34,16 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 
 
 def inbound_payload(
-    n: int, *, customers: int = 1000, prefix: str = "BENCH", text: str | None = None, timestamp: int | None = None
+    n: int,
+    *,
+    customers: int = 1000,
+    prefix: str = "BENCH",
+    text: str | None = None,
+    timestamp: int | None = None,
+    bsuid: bool = False,
 ) -> dict[str, Any]:
-    """A webhook body with one distinct inbound text message from customer n % customers."""
+    """A webhook body with one distinct inbound text message from customer n % customers; with bsuid,
+    in Meta's current shape that also names the customer by business-scoped user id (user_id)."""
     phone = f"1415{n % customers:07d}"
     message = {
         "from": phone,
@@ -51,6 +58,10 @@ def inbound_payload(
         "contacts": [{"profile": {"name": f"Bench {n % customers}"}, "wa_id": phone}],
         "messages": [message],
     }
+    if bsuid:
+        user_id = f"US.{n % customers:020d}"
+        message["from_user_id"] = user_id
+        value["contacts"][0]["user_id"] = user_id
     return {
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],

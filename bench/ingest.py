@@ -1,7 +1,9 @@
-"""Webhook ingest through gunicorn, against a baseline app under the same gunicorn settings.
+"""Webhook ingest through gunicorn, against baseline apps under the same gunicorn settings.
 
 wrk POSTs pre-signed deliveries of distinct inbound messages (each body once), so the client is not
 the bottleneck and the service does all its work: signature, journal, parse, store, commit.
+The pywa peer (bench/baseline_pywa_app.py) is measured interleaved with the service, in repeats, at
+16 and 64 connections: the ratio to it is the figure that matters to users.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .common import ROOT, WEBHOOK, Gunicorn, delivery, sign
+from .common import ROOT, WEBHOOK, Gunicorn, delivery, median, sign
 
 log = logging.getLogger("bench.ingest")
 LUA = ROOT / "bench" / "post_bodies.lua"
+# How each app's stored deliveries are counted back from its file (the parameter: a wamid prefix).
+SERVICE_COUNT = "SELECT COUNT(*) FROM whatsapp_messages WHERE whatsapp_message_id LIKE ?"
+PYWA_COUNT = "SELECT COUNT(*) FROM messages WHERE wamid LIKE ?"
+PYWA_APP = "bench.baseline_pywa_app:app"
 
 
 @dataclass
@@ -40,11 +46,11 @@ class WrkResult:
         return {**asdict(self), "per_second": round(self.per_second, 1)}
 
 
-def write_bodies(path: Path, count: int, prefix: str, customers: int = 1000) -> None:
+def write_bodies(path: Path, count: int, prefix: str, customers: int = 1000, *, bsuid: bool = False) -> None:
     """count signed deliveries, one per line: '<signature>\\t<body>'."""
     with path.open("wb") as out:
         for n in range(count):
-            body = delivery(n, prefix=prefix, customers=customers)
+            body = delivery(n, prefix=prefix, customers=customers, bsuid=bsuid)
             out.write(sign(body).encode() + b"\t" + body + b"\n")
 
 
@@ -88,6 +94,7 @@ def measure(
     connections: int,
     env: dict[str, str] | None = None,
     count_prefix: str | None = None,
+    count_sql: str = SERVICE_COUNT,
 ) -> WrkResult:
     workdir.mkdir(parents=True, exist_ok=True)
     with Gunicorn(app, workdir, env) as server:
@@ -106,10 +113,7 @@ def measure(
         )
         if count_prefix is not None:
             with sqlite3.connect(server.env["DATABASE_PATH"]) as conn:
-                result.stored = conn.execute(
-                    "SELECT COUNT(*) FROM whatsapp_messages WHERE whatsapp_message_id LIKE ?",
-                    (f"wamid.{count_prefix}%",),
-                ).fetchone()[0]
+                result.stored = conn.execute(count_sql, (f"wamid.{count_prefix}%",)).fetchone()[0]
     log.info(
         "%s: %.0f deliveries/s, p50 %.1f ms, p99 %.1f ms (%d requests, %d non-2xx, %d socket errors)%s",
         label,
@@ -124,8 +128,85 @@ def measure(
     return result
 
 
-def run(workdir: Path, *, seconds: int = 10, connections: int = 16, bodies: int = 60_000) -> dict:
-    """Baseline, the service with synchronous=FULL, and with NORMAL: figures and ratios."""
+def all_stored(results: list[WrkResult], connections: int) -> bool:
+    """Every answer a 200 and every 200 counted back from the file (wrk counts the answers within
+    its run; requests still in flight when it stops are stored too, at most one a connection)."""
+    return all(
+        r.status_errors == 0 and r.requests <= (r.stored or 0) <= r.requests + connections for r in results
+    )
+
+
+def peer(
+    workdir: Path,
+    *,
+    seconds: int,
+    bodies: int,
+    repeats: int = 3,
+    connection_counts: tuple[int, ...] = (16, 64),
+) -> dict:
+    """The service (synchronous=FULL) against the pywa peer, in the same run: for each repeat and
+    each connection count both apps in turn, the order alternating from one repeat to the next, so
+    drift on a shared machine falls on both. The deliveries are in Meta's current shape (with the
+    customer's business-scoped user id, which pywa 4.5 requires); each app gets each body once."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    body_file, warmup_file = workdir / "bodies.txt", workdir / "warmup.txt"
+    write_bodies(body_file, bodies, "PEER", bsuid=True)
+    write_bodies(warmup_file, 5_000, "WARM", bsuid=True)
+    apps = {
+        "service": ("wa-inbox, synchronous=FULL", "wsgi:app", {"SQLITE_SYNCHRONOUS": "FULL"}, SERVICE_COUNT),
+        "pywa": ("pywa peer (Flask, pywa, INSERT+COMMIT, FULL)", PYWA_APP, None, PYWA_COUNT),
+    }
+    runs: dict[int, dict[str, list[WrkResult]]] = {c: {name: [] for name in apps} for c in connection_counts}
+    for repeat in range(repeats):
+        order = list(apps) if repeat % 2 == 0 else list(reversed(apps))
+        for connections in connection_counts:
+            for name in order:
+                label, app, env, count_sql = apps[name]
+                result = measure(
+                    f"{label}, {connections} connections, repeat {repeat + 1}",
+                    app,
+                    workdir / f"{name}-{connections}-{repeat}",
+                    body_file,
+                    warmup_file,
+                    seconds=seconds,
+                    connections=connections,
+                    env=env,
+                    count_prefix="PEER",
+                    count_sql=count_sql,
+                )
+                if result.requests >= bodies:
+                    log.warning("%s ran out of distinct bodies: raise --bodies", result.label)
+                runs[connections][name].append(result)
+    figures = {}
+    for connections, by_app in runs.items():
+        ratios = [s.per_second / p.per_second for s, p in zip(by_app["service"], by_app["pywa"], strict=True)]
+        entry: dict = {"repeats": repeats}
+        for name, results in by_app.items():
+            entry[name] = {
+                "per_second": round(median([r.per_second for r in results]), 1),
+                "p50_ms": round(median([r.p50_ms for r in results]), 2),
+                "p99_ms": round(median([r.p99_ms for r in results]), 2),
+                "runs": [r.as_dict() for r in results],
+            }
+        entry["ratio_service_to_pywa"] = round(median(ratios), 3)
+        entry["ratio_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+        entry["p99_ratio_pywa_to_service"] = round(entry["pywa"]["p99_ms"] / entry["service"]["p99_ms"], 2)
+        entry["every_delivery_stored"] = all_stored(by_app["service"] + by_app["pywa"], connections)
+        figures[str(connections)] = entry
+    return figures
+
+
+def run(
+    workdir: Path,
+    *,
+    seconds: int = 10,
+    connections: int = 16,
+    bodies: int = 60_000,
+    repeats: int = 3,
+    peer_connections: tuple[int, ...] = (16, 64),
+) -> dict:
+    """Baseline, the service with synchronous=FULL, and with NORMAL; then the service against the pywa
+    peer in interleaved repeats: figures and ratios."""
     workdir.mkdir(parents=True, exist_ok=True)
     body_file, warmup_file = workdir / "bodies.txt", workdir / "warmup.txt"
     write_bodies(body_file, bodies, "RUN")
@@ -165,6 +246,7 @@ def run(workdir: Path, *, seconds: int = 10, connections: int = 16, bodies: int 
     for result in (full, normal):
         if result.requests >= bodies:
             log.warning("%s ran out of distinct bodies: raise --bodies", result.label)
+    pywa = peer(workdir / "peer", seconds=seconds, bodies=bodies, repeats=repeats, connection_counts=peer_connections)
     return {
         "baseline": baseline.as_dict(),
         "durable_baseline": durable.as_dict(),
@@ -174,8 +256,7 @@ def run(workdir: Path, *, seconds: int = 10, connections: int = 16, bodies: int 
         "ratio_normal_to_baseline": round(normal.per_second / baseline.per_second, 3),
         "ratio_full_to_normal": round(full.per_second / normal.per_second, 3),
         "ratio_full_to_durable_baseline": round(full.per_second / durable.per_second, 3),
-        # wrk counts the answers within its run; requests still in flight when it stops are stored too.
-        "every_delivery_stored": all(
-            r.status_errors == 0 and r.requests <= (r.stored or 0) <= r.requests + connections for r in (full, normal)
-        ),
+        "pywa_peer": pywa,
+        "every_delivery_stored": all_stored([full, normal], connections)
+        and all(entry["every_delivery_stored"] for entry in pywa.values()),
     }

@@ -1,7 +1,8 @@
 """The benchmark suite, one command: `python -m bench.run` (add --smoke for a seconds-long check).
 
 1. Webhook ingest through gunicorn against a baseline app under the same settings (wrk, pre-signed),
-   and against a second baseline that commits each body to SQLite before answering.
+   against a second baseline that commits each body to SQLite before answering, and against the
+   pywa peer (what a developer would build with pywa), interleaved in repeats at 16 and 64 connections.
 2. Agent reads (p50/p99) with 10 thousand and with 1 million messages, their ratio, worker memory,
    and the query plan of every statement those reads run.
 3. The durability cost: synchronous=FULL against NORMAL.
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and runs: proves the suite works")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary databases")
+    parser.add_argument("--ingest-only", action="store_true", help="only the ingest part (about 5 minutes)")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats against the pywa peer (3; smoke 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if shutil.which("wrk") is None:
@@ -84,8 +87,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke}
         log.info("== ingest")
         results["ingest"] = ingest.run(
-            workdir / "ingest", seconds=2 if args.smoke else 10, bodies=5_000 if args.smoke else 60_000
+            workdir / "ingest",
+            seconds=2 if args.smoke else 10,
+            bodies=5_000 if args.smoke else 60_000,
+            repeats=args.repeats or (1 if args.smoke else 3),
         )
+        if args.ingest_only:
+            summary(results)
+            args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            log.info("figures written to %s", args.out)
+            return results
         log.info("== reads")
         results["reads"] = reads.run(
             workdir / "reads", small=sizes["small"], large=sizes["large"], rounds=sizes["rounds"]
@@ -108,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def summary(results: dict[str, Any]) -> None:
-    i, r = results["ingest"], results["reads"]
+    i = results["ingest"]
     log.info("== summary")
     log.info(
         "ingest: baseline %.0f/s, wa-inbox FULL %.0f/s (ratio %.2f), NORMAL %.0f/s (ratio %.2f); "
@@ -123,6 +134,23 @@ def summary(results: dict[str, Any]) -> None:
         i["ratio_full_to_durable_baseline"],
         i["every_delivery_stored"],
     )
+    for connections, peer in i["pywa_peer"].items():
+        log.info(
+            "ingest against the pywa peer, %s connections (median of %d interleaved repeats): wa-inbox %.0f/s "
+            "p99 %.1f ms, pywa peer %.0f/s p99 %.1f ms; ratio wa-inbox/pywa %.2f (%.2f-%.2f); stored: %s",
+            connections,
+            peer["repeats"],
+            peer["service"]["per_second"],
+            peer["service"]["p99_ms"],
+            peer["pywa"]["per_second"],
+            peer["pywa"]["p99_ms"],
+            peer["ratio_service_to_pywa"],
+            *peer["ratio_range"],
+            peer["every_delivery_stored"],
+        )
+    if "reads" not in results:
+        return
+    r = results["reads"]
     for name, ratio in r["p50_ratio_large_to_small"].items():
         log.info(
             "reads %-20s p50 %6.2f ms -> %6.2f ms (x%.2f)",

@@ -43,6 +43,23 @@ def test_ingest_measured_the_baseline_and_both_durability_settings_and_stored_ev
     )
 
 
+def test_ingest_measured_the_pywa_peer_beside_the_service_and_both_stored_every_delivery(results):
+    peer = results["ingest"]["pywa_peer"]
+    assert set(peer) == {"16", "64"}
+    for connections, entry in peer.items():
+        for name in ("service", "pywa"):
+            assert len(entry[name]["runs"]) == entry["repeats"] >= 1
+            for run in entry[name]["runs"]:
+                assert run["requests"] > 0 and run["status_errors"] == 0, run
+                # every 200 counted back from the app's own file (in-flight requests are stored too)
+                assert run["requests"] <= run["stored"] <= run["requests"] + int(connections), run
+                assert 0 < run["p50_ms"] <= run["p99_ms"]
+        assert entry["every_delivery_stored"] is True
+        assert entry["ratio_service_to_pywa"] == pytest.approx(
+            entry["service"]["runs"][0]["per_second"] / entry["pywa"]["runs"][0]["per_second"], rel=0.01
+        )
+
+
 def test_reads_ran_at_both_sizes_through_the_service(results):
     reads = results["reads"]
     assert reads["large"]["messages"] > 5 * reads["small"]["messages"] > 0
