@@ -3,7 +3,7 @@ WhatsApp library, instead of using the inbox. Flask, pywa's own routes (its X-Hu
 with the app secret, its parsing of the update into a typed `Message`), and a handler that INSERTs
 the message and COMMITs into SQLite (WAL, synchronous=FULL) before pywa answers 200: one connection a
 thread, one transaction and fsync a message, SQLite's busy handler between workers.
-Benchmark only (pywa is in requirements-dev.txt, never imported by the service).
+Benchmark only (pywa is in requirements-dev.in, never imported by the service).
 `gunicorn -c gunicorn.conf.py bench.baseline_pywa_app:app` with DATABASE_PATH, WHATSAPP_APP_SECRET
 and WHATSAPP_PHONE_NUMBER_ID set, as bench/common.Gunicorn does."""
 
