@@ -11,6 +11,7 @@ import os
 import queue
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from . import store, surrogates
 from .db import Recent, connect, write_transaction
 from .store.common import ago
-from .updates import MalformedPayload, parse_delivery
+from .updates import Delivery, MalformedPayload, parse_delivery
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ class Outcome:
     state: str
     result: store.IngestResult | None
     error: str | None
+
+
+class _Failed(Exception):
+    """A delivery of a batch raised (the cause): the batch is committed again one delivery at a time."""
 
 
 class Unreadable(Exception):
@@ -113,6 +118,35 @@ class GroupCommit:
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, batch: list[_Waiting]) -> None:
+        """The batch in one transaction with no savepoints (FTS5 flushes its index at each one); if
+        any delivery raises, it is all rolled back and committed again a savepoint a delivery."""
+        try:
+            with write_transaction(conn):
+                fields: Counter[str] = Counter()
+                reports = []
+                for waiting in batch:
+                    try:
+                        record = functools.partial(store.journal_insert, conn, waiting.body)
+                        if waiting.unreadable is not None:
+                            waiting.outcome = _keep_failed(record, waiting.unreadable)
+                            continue
+                        delivery, result = _apply(conn, waiting.payload, waiting.phone_number_id, fields)
+                        waiting.outcome = _processed(delivery, result, record)
+                        reports.append((waiting.outcome.delivery_id, delivery))
+                    except Exception as exc:
+                        raise _Failed from exc
+                store.note_fields(conn, fields)
+        except _Failed as failed:
+            log.info("A batch of %d failed (%r): committing its deliveries one by one", len(batch), failed.__cause__)
+            for waiting in batch:
+                waiting.outcome = None
+            GroupCommit._commit_each(conn, batch)
+            return
+        for delivery_id, delivery in reports:
+            _report(delivery_id, delivery)
+
+    @staticmethod
+    def _commit_each(conn: sqlite3.Connection, batch: list[_Waiting]) -> None:
         with write_transaction(conn):
             for waiting in batch:
                 conn.execute("SAVEPOINT delivery")
@@ -220,9 +254,7 @@ def _process(
     """Apply a delivery under a savepoint; `record(state, error)` writes its journal row, giving its id."""
     conn.execute("SAVEPOINT process_delivery")
     try:
-        delivery = parse_delivery(payload, phone_number_id)
-        result = store.apply_delivery(conn, delivery)
-        store.note_fields(conn, delivery.fields)
+        delivery, result = _apply(conn, payload, phone_number_id)
     except Exception as exc:  # a bug or a shape we do not know yet: keep the body, record why
         conn.execute("ROLLBACK TO process_delivery")
         conn.execute("RELEASE process_delivery")
@@ -231,8 +263,34 @@ def _process(
         log.exception("Delivery %s could not be processed; kept in the journal for replay", delivery_id)
         return Outcome(delivery_id, "failed", None, error)
     conn.execute("RELEASE process_delivery")
+    outcome = _processed(delivery, result, record)
+    _report(outcome.delivery_id, delivery)
+    return outcome
+
+
+def _apply(
+    conn: sqlite3.Connection, payload: Any, phone_number_id: str, fields: Counter[str] | None = None
+) -> tuple[Delivery, store.IngestResult]:
+    """Parse and store a delivery; its webhook fields are counted now, or added to `fields` (noted
+    once a batch)."""
+    delivery = parse_delivery(payload, phone_number_id)
+    result = store.apply_delivery(conn, delivery)
+    if fields is None:
+        store.note_fields(conn, Counter(delivery.fields))
+    else:
+        fields.update(delivery.fields)
+    return delivery, result
+
+
+def _processed(
+    delivery: Delivery, result: store.IngestResult, record: Callable[[str, str | None], int]
+) -> Outcome:
     problems = "; ".join(delivery.problems)[:2000] or None
-    delivery_id = record("processed", problems)
+    return Outcome(record("processed", problems), "processed", result, problems)
+
+
+def _report(delivery_id: int, delivery: Delivery) -> None:
+    """Log what a processed delivery skipped or did not handle."""
     for problem in delivery.problems:
         log.warning("Delivery %s: skipped %s", delivery_id, problem)
     for number in delivery.other_numbers:
@@ -241,4 +299,3 @@ def _process(
         )
     for name in delivery.ignored_fields:
         log.info("Delivery %s: acknowledged webhook field %r (not handled)", delivery_id, name)
-    return Outcome(delivery_id, "processed", result, problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from .common import STALE_PENDING, ago, now
@@ -44,14 +45,14 @@ def journal_prune(conn: sqlite3.Connection, processed_before: str, limit: int) -
     return cur.rowcount
 
 
-def note_fields(conn: sqlite3.Connection, fields: list[str]) -> None:
-    """Count a delivery under each webhook field it carried."""
-    for name in fields:
+def note_fields(conn: sqlite3.Connection, counts: Mapping[str, int]) -> None:
+    """Count deliveries under each webhook field they carried: {field: deliveries}."""
+    for name, deliveries in counts.items():
         conn.execute(
-            """INSERT INTO webhook_fields (field, last_received_at, deliveries) VALUES (?, ?, 1)
+            """INSERT INTO webhook_fields (field, last_received_at, deliveries) VALUES (?, ?, ?)
                ON CONFLICT (field) DO UPDATE SET last_received_at = excluded.last_received_at,
-                                                 deliveries = deliveries + 1""",
-            (name, now()),
+                                                 deliveries = webhook_fields.deliveries + excluded.deliveries""",
+            (name, now(), deliveries),
         )
 
 
