@@ -61,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = GuardBody(app.wsgi_app)  # type: ignore[method-assign]  # a broken chunked body is a 400
     settings = load_settings(app.instance_path, test_config)
     app.config["SETTINGS"] = settings
+    app.config["WEBHOOK_WRITER"] = settings.webhook_writer  # wsgi.py makes '' mean 'process'
     # A body over the limit gets 413 before it is read. The webhook (Meta sends up to 3 MB) and
     # media uploads (documents up to 100 MB) raise it for their own requests.
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024

@@ -12,4 +12,6 @@ from app import create_app  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
 app = create_app()
+# Under gunicorn the workers share one webhook writer process unless WEBHOOK_WRITER=inline.
+app.config["WEBHOOK_WRITER"] = app.config["WEBHOOK_WRITER"] or "process"
 app.extensions["media"].start()  # this worker's media sweeper, before its first request

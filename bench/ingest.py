@@ -131,9 +131,7 @@ def measure(
 def all_stored(results: list[WrkResult], connections: int) -> bool:
     """Every answer a 200 and every 200 counted back from the file (wrk counts the answers within
     its run; requests still in flight when it stops are stored too, at most one a connection)."""
-    return all(
-        r.status_errors == 0 and r.requests <= (r.stored or 0) <= r.requests + connections for r in results
-    )
+    return all(r.status_errors == 0 and r.requests <= (r.stored or 0) <= r.requests + connections for r in results)
 
 
 def peer(

@@ -160,13 +160,15 @@ def test_the_simulator_takes_ports_from_dotenv_plays_every_state_and_stops_on_si
     base = f"http://127.0.0.1:{port}/api/whatsapp"
     try:
         conversations = eventually(
-            lambda: [
-                c
-                for c in session.get(f"{base}/conversations").json()["conversations"]
-                if c["contact_name"] in {c.name for c in simulate.CUSTOMERS}
-            ]
-            if len(session.get(f"{base}/conversations").json()["conversations"]) == len(simulate.CUSTOMERS)
-            else None
+            lambda: (
+                [
+                    c
+                    for c in session.get(f"{base}/conversations").json()["conversations"]
+                    if c["contact_name"] in {c.name for c in simulate.CUSTOMERS}
+                ]
+                if len(session.get(f"{base}/conversations").json()["conversations"]) == len(simulate.CUSTOMERS)
+                else None
+            )
         )
         assert conversations, "the simulator delivered nothing to PORT from .env"
         by_name = {c["contact_name"]: c for c in conversations}

@@ -76,6 +76,9 @@ class Settings:
     auth_failure_window: float = 60.0
     # Reverse proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed (0: none).
     trusted_proxies: int = 0
+    # Who commits webhook deliveries: 'process' (one writer process shared by all workers, the
+    # default under gunicorn) or 'inline' (each process its own group commit, the default elsewhere).
+    webhook_writer: str = ""
 
 
 # Environment variable -> Settings field.
@@ -105,6 +108,7 @@ ENV_NAMES: dict[str, str] = {
     "AUTH_FAILURE_LIMIT": "auth_failure_limit",
     "AUTH_FAILURE_WINDOW": "auth_failure_window",
     "TRUSTED_PROXIES": "trusted_proxies",
+    "WEBHOOK_WRITER": "webhook_writer",
 }
 
 
@@ -157,6 +161,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"WEBHOOK_JOURNAL_DAYS must be 0 (keep forever) or more, got {settings.webhook_journal_days}")
     if settings.auth_failure_limit < 0 or settings.auth_failure_window <= 0:
         raise ConfigError("AUTH_FAILURE_LIMIT must be 0 (off) or more and AUTH_FAILURE_WINDOW above 0 seconds")
+    if settings.webhook_writer not in ("", "process", "inline"):
+        raise ConfigError(f"WEBHOOK_WRITER must be process or inline, got {settings.webhook_writer!r}")
     if settings.trusted_proxies < 0:
         raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, got {settings.trusted_proxies}")
     if not 0 < settings.port < 65536:

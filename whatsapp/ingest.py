@@ -282,9 +282,7 @@ def _apply(
     return delivery, result
 
 
-def _processed(
-    delivery: Delivery, result: store.IngestResult, record: Callable[[str, str | None], int]
-) -> Outcome:
+def _processed(delivery: Delivery, result: store.IngestResult, record: Callable[[str, str | None], int]) -> Outcome:
     problems = "; ".join(delivery.problems)[:2000] or None
     return Outcome(record("processed", problems), "processed", result, problems)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import ingest
+from . import ingest, writer
+from .config import Settings
 from .db import synchronous_level
 from .errors import APIError
 from .updates import MalformedPayload
@@ -63,6 +65,24 @@ def read_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _commit(settings: Settings, level: str, body: bytes, payload: Any, unreadable: str | None) -> ingest.Outcome:
+    """Journal and process the delivery: through the writer process under gunicorn, else (or when
+    it cannot be reached) in this process's own group commit."""
+    if current_app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE:
+        try:
+            return writer.submit(
+                settings.database_path,
+                level,
+                body,
+                settings.phone_number_id,
+                unreadable,
+                timeout=settings.sqlite_busy_timeout + 30,
+            )
+        except writer.WriterUnavailable as exc:
+            log.info("Committing a delivery in this worker: %s", exc)
+    return ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id, unreadable)
+
+
 @bp.post("/webhook")
 def receive() -> Response:
     settings = current_app.config["SETTINGS"]
@@ -95,9 +115,7 @@ def receive() -> Response:
         unreadable = f"{type(exc).__name__}: {exc}"
     level = synchronous_level()
     try:
-        outcome = ingest.receive_grouped(
-            settings.database_path, level, body, payload, settings.phone_number_id, unreadable
-        )
+        outcome = _commit(settings, level, body, payload, unreadable)
     except Exception:  # not on disk, so Meta must send it again
         log.exception("A signed webhook delivery could not be journaled")
         raise APIError(503, "The delivery could not be stored; send it again later") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,16 @@ def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+_second: tuple[int, str] = (0, "")
+
+
 def now() -> str:
-    return stamp(datetime.now(UTC))
+    """The current time as stored; formatted once a second (a delivery asks for it several times)."""
+    global _second
+    second = int(time.time())
+    if _second[0] != second:
+        _second = (second, stamp(datetime.fromtimestamp(second, UTC)))
+    return _second[1]
 
 
 # A send still pending after this long lost its answer from Meta (the process stopped mid-send).

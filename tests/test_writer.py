@@ -1,0 +1,136 @@
+"""The webhook writer process under gunicorn: every worker's deliveries committed by one process,
+each answered 200 only once on disk; a killed writer loses nothing (the workers commit themselves
+until a new writer is up); it serves only its own user's processes and leaves with its server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench.common import SECRET, Gunicorn, delivery, sign
+
+pytestmark = pytest.mark.slow
+
+WEBHOOK = "/api/whatsapp/webhook"
+
+
+def writer_pids(database: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"whatsapp.writer" in args and str(database).encode() in args:
+            found.append(int(entry.name))
+    return found
+
+
+def post(base: str, n: int, prefix: str) -> requests.Response:
+    body = delivery(n, prefix=prefix)
+    return requests.post(
+        base + WEBHOOK,
+        data=body,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)},
+        timeout=60,
+    )
+
+
+def stored(database: Path, prefix: str) -> int:
+    with sqlite3.connect(database) as conn:
+        return conn.execute(
+            "SELECT COUNT(*) FROM whatsapp_messages WHERE whatsapp_message_id LIKE ?", (f"wamid.{prefix}%",)
+        ).fetchone()[0]
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_the_workers_share_one_writer_and_a_killed_writer_loses_nothing(tmp_path):
+    database = tmp_path / "inbox.sqlite3"
+    with Gunicorn("wsgi:app", tmp_path, {"WEB_CONCURRENCY": "2"}) as server:
+        with ThreadPoolExecutor(8) as pool:  # the first deliveries start the writer
+            answers = list(pool.map(lambda n: post(server.base, n, "ONE"), range(200)))
+        assert all(a.status_code == 200 and a.json()["stored"] == 1 for a in answers)
+        assert stored(database, "ONE") == 200
+        wait_for(lambda: len(writer_pids(database)) == 1)
+        answers = [post(server.base, n, "TWO") for n in range(20)]
+        assert all(a.status_code == 200 for a in answers)
+        assert "Webhook writer ready" in log_text(tmp_path)
+
+        # Killed with deliveries in flight: every one is still answered 200 and stored once.
+        (writer,) = writer_pids(database)
+        with ThreadPoolExecutor(8) as pool:
+            pending = [pool.submit(post, server.base, n, "THREE") for n in range(300)]
+            time.sleep(0.2)
+            os.kill(writer, signal.SIGKILL)
+            answers = [f.result() for f in pending]
+        assert [a.status_code for a in answers] == [200] * 300
+        assert stored(database, "THREE") == 300
+        # The next deliveries find no writer: a worker starts one, which takes over.
+        sent = iter(range(10_000))
+
+        def replaced() -> bool:
+            assert post(server.base, next(sent), "FOUR").status_code == 200
+            return writer_pids(database) not in ([], [writer])
+
+        wait_for(replaced)
+        wait_for(lambda: "Webhook writer ready" in log_text(tmp_path, 2))
+        count = next(sent)
+        assert all(post(server.base, n, "FOUR").status_code == 200 for n in range(count, count + 20))
+        assert stored(database, "FOUR") == count + 20
+        (replacement,) = writer_pids(database)
+    # It leaves with the server it was started for.
+    wait_for(lambda: not Path(f"/proc/{replacement}").exists() or b"zombie" in _state(replacement), 10)
+
+
+def log_text(folder: Path, times: int = 1) -> str:
+    """gunicorn's log (the writer logs there too), '' until it says the writer is ready `times` times."""
+    text = next(folder.glob("gunicorn-*.log")).read_text()
+    return text if text.count("Webhook writer ready") >= times else ""
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes().lower()
+    except OSError:
+        return b"zombie"
+
+
+def test_a_second_writer_for_the_same_file_exits_at_once(tmp_path):
+    database = tmp_path / "inbox.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    args = [sys.executable, "-m", "whatsapp.writer", str(database), "FULL", str(os.getpid()), "30000"]
+    first = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: Path(f"{database}-writer-FULL").exists())
+        time.sleep(0.5)
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        assert first.wait(timeout=10) == 0  # SIGTERM: leaves after the batch in hand
+
+
+def test_inline_commits_in_the_workers_without_a_writer(tmp_path):
+    database = tmp_path / "inbox.sqlite3"
+    with Gunicorn("wsgi:app", tmp_path, {"WEB_CONCURRENCY": "2", "WEBHOOK_WRITER": "inline"}) as server:
+        assert all(post(server.base, n, "IN").status_code == 200 for n in range(30))
+        assert stored(database, "IN") == 30
+        assert writer_pids(database) == []

@@ -1,0 +1,317 @@
+"""One committer for every gunicorn worker of a database file: the webhook writer process.
+
+Each worker's own group commit (ingest.GroupCommit) batches only the deliveries of that worker,
+and its leader shares the worker's GIL with the request threads, so it waits for the GIL at every
+SQLite call while it holds the file's write lock (BENCHMARKS.md). Under gunicorn the workers hand
+their verified deliveries to this process instead: one thread, nothing else competing for its GIL,
+taking every delivery that has arrived from any worker since its last commit as one batch
+(GroupCommit._commit: journal, process, one COMMIT and fsync), then answering each worker with its
+outcome. A worker answers Meta 200 only after that answer, i.e. after COMMIT returned.
+
+The process is started by the first worker that finds none (`python -m whatsapp.writer`), holds
+`<database>-writer` locked while it lives (a second one exits at once), listens on an abstract
+Unix socket named after the file and accepts only processes of its own user, and exits when the
+gunicorn master it was started for is gone, or on SIGTERM/SIGINT after the batch in hand. When it
+cannot be reached a worker commits the delivery itself, as it would without a writer: a delivery is
+never refused for want of it (one in flight when the writer died may then be journaled twice; its
+messages are stored once, as for any retry of Meta's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import db, store
+from .ingest import GroupCommit, Outcome, Unreadable, _Waiting, decode
+
+log = logging.getLogger(__name__)
+
+REQUEST = struct.Struct(">II")  # header length, body length; then the JSON header and the body
+ANSWER = struct.Struct(">I")  # answer length; then the JSON answer
+MAX_BATCH = 64
+RESPAWN_PAUSE = 5.0  # seconds between a worker's attempts to start a writer
+
+
+class WriterUnavailable(Exception):
+    """The writer could not be reached or gave no answer: commit the delivery in this process."""
+
+
+def address(path: str, synchronous: str) -> str:
+    """The writer's abstract socket name for a database file and sync level (Linux; no file to
+    clean up; only processes of the same user are served, see _own_user)."""
+    digest = hashlib.sha256(f"{os.path.realpath(path)}\0{synchronous.upper()}".encode()).hexdigest()[:32]
+    return f"\0wa-inbox-writer-{digest}"
+
+
+def _outcome_json(waiting: _Waiting) -> bytes:
+    if waiting.error is not None or waiting.outcome is None:
+        answer: dict[str, Any] = {"error": f"{type(waiting.error).__name__}: {waiting.error}"}
+    else:
+        outcome = waiting.outcome
+        answer = {"delivery_id": outcome.delivery_id, "state": outcome.state, "error": outcome.error}
+        if outcome.result is not None:
+            answer["result"] = vars(outcome.result)
+    data = json.dumps(answer).encode()
+    return ANSWER.pack(len(data)) + data
+
+
+def _outcome_from(answer: dict[str, Any]) -> Outcome:
+    if "delivery_id" not in answer:
+        raise JournalFailed(answer.get("error") or "the writer could not journal the delivery")
+    result = store.IngestResult(**answer["result"]) if answer.get("result") is not None else None
+    return Outcome(int(answer["delivery_id"]), str(answer["state"]), result, answer.get("error"))
+
+
+class JournalFailed(Exception):
+    """The writer could not journal the delivery (the commit failed): not on disk, Meta must retry."""
+
+
+# ---------------------------------------------------------------------------------------- writer
+
+
+class _Peer:
+    """One worker thread's connection: bytes read so far, parsed into requests as they complete."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def requests(self) -> list[tuple[dict[str, Any], bytes]]:
+        found = []
+        while len(self.buffer) >= REQUEST.size:
+            head_len, body_len = REQUEST.unpack_from(self.buffer)
+            end = REQUEST.size + head_len + body_len
+            if len(self.buffer) < end:
+                break
+            head = json.loads(bytes(self.buffer[REQUEST.size : REQUEST.size + head_len]))
+            found.append((head, bytes(self.buffer[REQUEST.size + head_len : end])))
+            del self.buffer[:end]
+        return found
+
+
+def _waiting_for(head: dict[str, Any], body: bytes) -> _Waiting:
+    unreadable = head.get("unreadable")
+    payload = None
+    if unreadable is None:
+        try:
+            payload = decode(body)
+        except Unreadable as exc:
+            unreadable = str(exc)
+        except Exception as exc:  # the worker decoded it already; a bug here must not lose it
+            unreadable = f"{type(exc).__name__}: {exc}"
+    return _Waiting(body, payload, str(head.get("phone_number_id") or ""), unreadable)
+
+
+def _own_user(sock: socket.socket) -> bool:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def serve(path: str, synchronous: str, master_pid: int) -> int:
+    """Run the writer for `path` until the master is gone or a signal arrives (0), or exit at once
+    (0) when another writer holds the file."""
+    lock = os.open(f"{path}-writer-{synchronous.upper()}", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address(path, synchronous))
+    listener.listen(1024)
+    listener.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    conn = db.connect(path, synchronous)
+    log.info("Webhook writer ready for %s (pid %s)", path, os.getpid())
+    checked = time.monotonic()
+    while not stopping.is_set():
+        batch: list[tuple[_Peer, _Waiting]] = []
+        for key, _events in selector.select(timeout=1.0):
+            if key.fileobj is listener:
+                _accept(listener, selector)
+                continue
+            peer: _Peer = key.data
+            if not _read(peer, selector):
+                continue
+            batch.extend((peer, _waiting_for(head, body)) for head, body in peer.requests())
+        for start in range(0, len(batch), MAX_BATCH):
+            _commit(conn, batch[start : start + MAX_BATCH])
+        if time.monotonic() - checked > 1.0:
+            checked = time.monotonic()
+            if not _alive(master_pid):
+                log.info("Webhook writer: the server (pid %s) is gone; exiting", master_pid)
+                break
+    listener.close()
+    conn.close()
+    return 0
+
+
+def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> None:
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:
+            return
+        if not _own_user(sock):
+            log.warning("Webhook writer: refused a connection from another user")
+            sock.close()
+            continue
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, _Peer(sock))
+
+
+def _read(peer: _Peer, selector: selectors.BaseSelector) -> bool:
+    try:
+        data = peer.sock.recv(1 << 20)
+    except BlockingIOError:
+        return False
+    except OSError:
+        data = b""
+    if not data:  # the worker thread closed its end (or its process ended)
+        selector.unregister(peer.sock)
+        peer.sock.close()
+        return False
+    peer.buffer += data
+    return True
+
+
+def _commit(conn: Any, batch: list[tuple[_Peer, _Waiting]]) -> None:
+    waitings = [waiting for _peer, waiting in batch]
+    try:
+        GroupCommit._commit(conn, waitings)
+    except BaseException as exc:  # nobody in the batch is on disk: each worker answers 503
+        log.exception("A batch of %d deliveries could not be committed", len(waitings))
+        for waiting in waitings:
+            waiting.outcome, waiting.error = None, exc
+    for peer, waiting in batch:
+        try:
+            peer.sock.sendall(_outcome_json(waiting))
+        except OSError:  # the worker gave up on it; the delivery is on disk all the same
+            log.warning("Webhook writer: a worker left before its answer (delivery stored)")
+
+
+# ---------------------------------------------------------------------------------------- workers
+
+
+_local = threading.local()
+_spawned: dict[str, float] = {}
+_spawn_lock = threading.Lock()
+_children: list[subprocess.Popen] = []
+AVAILABLE = sys.platform == "linux"  # abstract Unix sockets and SO_PEERCRED
+
+
+def submit(
+    path: str, synchronous: str, body: bytes, phone_number_id: str, unreadable: str | None, timeout: float
+) -> Outcome:
+    """Hand a verified delivery to the writer and wait for its outcome (on disk when this returns).
+    Raises WriterUnavailable when there is no writer to take it, JournalFailed when it failed."""
+    sock = _connection(path, synchronous, timeout)
+    head = json.dumps({"phone_number_id": phone_number_id, "unreadable": unreadable}).encode()
+    try:
+        sock.sendall(REQUEST.pack(len(head), len(body)) + head + body)
+        size = ANSWER.unpack(_receive(sock, ANSWER.size))[0]
+        answer = json.loads(_receive(sock, size))
+    except (OSError, ValueError) as exc:
+        _drop_connection()
+        raise WriterUnavailable(f"the webhook writer did not answer: {exc}") from exc
+    return _outcome_from(answer)
+
+
+def _receive(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the webhook writer closed the connection")
+        data += chunk
+    return bytes(data)
+
+
+def _connection(path: str, synchronous: str, timeout: float) -> socket.socket:
+    cached = getattr(_local, "conn", None)
+    if cached is not None and cached[0] == (os.getpid(), path, synchronous):
+        return cached[1]
+    _drop_connection()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address(path, synchronous))
+    except OSError as exc:
+        sock.close()
+        start(path, synchronous)
+        raise WriterUnavailable(f"no webhook writer is running ({exc})") from exc
+    _local.conn = ((os.getpid(), path, synchronous), sock)
+    return sock
+
+
+def _drop_connection() -> None:
+    cached = getattr(_local, "conn", None)
+    _local.conn = None
+    if cached is not None:
+        cached[1].close()
+
+
+def start(path: str, synchronous: str) -> None:
+    """Start a writer for `path` (at most once every RESPAWN_PAUSE seconds from this process); it
+    exits at once if another one is running. The master it serves is this worker's parent."""
+    with _spawn_lock:
+        if time.monotonic() - _spawned.get(path, -RESPAWN_PAUSE) < RESPAWN_PAUSE:
+            return
+        _spawned[path] = time.monotonic()
+    log.info("Starting the webhook writer for %s", path)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    _children.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "whatsapp.writer", path, synchronous, str(os.getppid()), str(db.BUSY_TIMEOUT_MS)],
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+            env=env,
+        )
+    )
+    _children[:] = [child for child in _children if child.poll() is None]  # reap the ones that exited
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The webhook writer (started by the service itself)")
+    parser.add_argument("database")
+    parser.add_argument("synchronous")
+    parser.add_argument("master_pid", type=int)
+    parser.add_argument("busy_timeout_ms", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    db.BUSY_TIMEOUT_MS = args.busy_timeout_ms
+    return serve(args.database, args.synchronous, args.master_pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
