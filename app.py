@@ -58,7 +58,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service. `test_config` overrides environment variables (by their names)."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = JSONProvider(app)
-    app.wsgi_app = GuardBody(app.wsgi_app)  # type: ignore[method-assign]  # a broken chunked body is a 400
+    # A broken chunked body is a 400; webhook POSTs are answered before Flask's machinery.
+    app.wsgi_app = GuardBody(webhook.WebhookPost(app.wsgi_app, app))  # type: ignore[method-assign]
     settings = load_settings(app.instance_path, test_config)
     app.config["SETTINGS"] = settings
     app.config["WEBHOOK_WRITER"] = settings.webhook_writer  # wsgi.py makes '' mean 'process'

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import io
 import logging
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.wsgi import ClosingIterator, LimitedStream
 
 from . import ingest, writer
 from .config import Settings
-from .db import synchronous_level
 from .errors import APIError
 from .updates import MalformedPayload
 
@@ -48,10 +52,8 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), candidate.encode("ascii"))
 
 
-def read_body(limit: int) -> bytes:
+def read_body(stream: Any, limit: int) -> bytes:
     """The raw body, read at most one byte past `limit` (a chunked body has no length to check first)."""
-    request.max_content_length = limit + 1  # the app's 1 MB is for agent calls; the check below is ours
-    stream = request.stream
     chunks: list[bytes] = []
     size = 0
     while size <= limit:
@@ -65,10 +67,12 @@ def read_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _commit(settings: Settings, level: str, body: bytes, payload: Any, unreadable: str | None) -> ingest.Outcome:
+def _commit(
+    app: Flask, settings: Settings, level: str, body: bytes, payload: Any, unreadable: str | None
+) -> ingest.Outcome:
     """Journal and process the delivery: through the writer process under gunicorn, else (or when
     it cannot be reached) in this process's own group commit."""
-    if current_app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE:
+    if app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE:
         try:
             return writer.submit(
                 settings.database_path,
@@ -83,15 +87,18 @@ def _commit(settings: Settings, level: str, body: bytes, payload: Any, unreadabl
     return ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id, unreadable)
 
 
-@bp.post("/webhook")
-def receive() -> Response:
-    settings = current_app.config["SETTINGS"]
-    length = request.content_length
+Answer = tuple[dict[str, Any], Callable[[], None] | None]
+
+
+def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str | None) -> Answer:
+    """A webhook POST: the 200 answer once the delivery is on disk, and what to run after it has
+    gone out (or None). Raises APIError for every other answer."""
+    settings = app.config["SETTINGS"]
     if length is not None and length > settings.max_webhook_bytes:
         raise APIError(413, f"Webhook body over {settings.max_webhook_bytes} bytes")
-    body = read_body(settings.max_webhook_bytes)
+    body = read_body(stream, settings.max_webhook_bytes)
     if settings.app_secret:
-        if not signature_valid(settings.app_secret, body, request.headers.get("X-Hub-Signature-256")):
+        if not signature_valid(settings.app_secret, body, signature):
             log.warning("Webhook POST with a missing or wrong X-Hub-Signature-256 refused")
             raise APIError(401, "Missing or invalid X-Hub-Signature-256")
     elif not settings.allow_unsigned_webhooks:
@@ -113,16 +120,16 @@ def receive() -> Response:
     except Exception as exc:  # a bug in reading it
         log.exception("A signed webhook body could not be decoded")
         unreadable = f"{type(exc).__name__}: {exc}"
-    level = synchronous_level()
+    level = app.config.get("SQLITE_SYNCHRONOUS", settings.sqlite_synchronous.upper())
     try:
-        outcome = _commit(settings, level, body, payload, unreadable)
+        outcome = _commit(app, settings, level, body, payload, unreadable)
     except Exception:  # not on disk, so Meta must send it again
         log.exception("A signed webhook delivery could not be journaled")
         raise APIError(503, "The delivery could not be stored; send it again later") from None
     if outcome.result is not None:
         # After the commit, so the download threads see the rows; the answer does not wait for them.
         try:
-            current_app.extensions["media"].schedule(outcome.result.media_message_ids)
+            app.extensions["media"].schedule(outcome.result.media_message_ids)
         except Exception:  # the delivery is on disk: the sweeper downloads its media later
             log.exception("Scheduling media downloads failed; the sweeper will pick them up")
     answer = {"success": True, "delivery_id": outcome.delivery_id, "state": outcome.state}
@@ -133,8 +140,74 @@ def receive() -> Response:
             statuses_applied=outcome.result.statuses_applied,
             statuses_parked=outcome.result.statuses_parked,
         )
-    response = jsonify(answer)
+    after = None
     if settings.webhook_journal_days and ingest.prune_due():
         path, days = settings.database_path, settings.webhook_journal_days
-        response.call_on_close(lambda: ingest.prune_file(path, level, days))  # after Meta has its answer
+        after = functools.partial(ingest.prune_file, path, level, days)  # after Meta has its answer
+    return answer, after
+
+
+@bp.post("/webhook")
+def receive() -> Response:
+    """The same as WebhookPost (which answers these POSTs before Flask sees them), for an app
+    mounted without it."""
+    request.max_content_length = None  # receive_delivery applies the webhook's own limit
+    answer, after = receive_delivery(
+        current_app, request.content_length, request.stream, request.headers.get("X-Hub-Signature-256")
+    )
+    response = jsonify(answer)
+    if after is not None:
+        response.call_on_close(after)
     return response
+
+
+class WebhookPost:
+    """WSGI middleware: Meta's webhook POSTs answered without Flask's request machinery, which costs
+    more than the rest of such a request (BENCHMARKS.md, "Where the time goes"); every other request
+    goes on to the app. The answers are the route's: JSON, the same statuses, `nosniff`."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], app: Flask) -> None:
+        self.wsgi_app = wsgi_app
+        self.app = app
+        self.path = bp.url_prefix + "/webhook"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.path:
+            return self.wsgi_app(environ, start_response)
+        after = None
+        headers: list[tuple[str, str]] = []
+        try:
+            length = _content_length(environ)
+            stream = environ["wsgi.input"]
+            if length is None and not environ.get("wsgi.input_terminated"):
+                stream = io.BytesIO()  # no length and no end marker: no body, as werkzeug reads it
+            elif length is not None:
+                stream = LimitedStream(stream, length)
+            answer, after = receive_delivery(self.app, length, stream, environ.get("HTTP_X_HUB_SIGNATURE_256"))
+            status = 200
+        except APIError as exc:
+            status, answer = exc.status, {"success": False, "error": exc.message, **exc.extra}
+        except Exception:
+            log.exception("Unhandled error")
+            status, answer = 500, {"success": False, "error": "Internal error"}
+        data = (self.app.json.dumps(answer) + "\n").encode()
+        headers += [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return ClosingIterator([data], after)
+
+
+def _content_length(environ: dict[str, Any]) -> int | None:
+    raw = environ.get("CONTENT_LENGTH")
+    if raw in (None, ""):
+        return None
+    try:
+        length = int(raw)
+    except ValueError:
+        raise APIError(400, "Invalid Content-Length") from None
+    if length < 0:
+        raise APIError(400, "Invalid Content-Length")
+    return length
