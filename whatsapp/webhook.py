@@ -151,7 +151,8 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
 def receive() -> Response:
     """The same as WebhookPost (which answers these POSTs before Flask sees them), for an app
     mounted without it."""
-    request.max_content_length = None  # receive_delivery applies the webhook's own limit
+    # The app's 1 MB is for agent calls; receive_delivery applies the webhook's own limit.
+    request.max_content_length = current_app.config["SETTINGS"].max_webhook_bytes + 1
     answer, after = receive_delivery(
         current_app, request.content_length, request.stream, request.headers.get("X-Hub-Signature-256")
     )
