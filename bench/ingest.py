@@ -194,6 +194,46 @@ def peer(
     return figures
 
 
+def scaling(workdir: Path, *, seconds: int, bodies: int, repeats: int = 3, connections: int = 16) -> dict:
+    """The service (as deployed: the writer process, synchronous=FULL) with one worker and with two,
+    in turn within each repeat, the order alternating: how ingest scales with the cores (2 here)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    body_file, warmup_file = workdir / "bodies.txt", workdir / "warmup.txt"
+    write_bodies(body_file, bodies, "SCALE", bsuid=True)
+    write_bodies(warmup_file, 5_000, "WARM", bsuid=True)
+    runs: dict[str, list[WrkResult]] = {"1": [], "2": []}
+    for repeat in range(repeats):
+        for workers in ("1", "2") if repeat % 2 == 0 else ("2", "1"):
+            result = measure(
+                f"wa-inbox, {workers} worker(s), {connections} connections, repeat {repeat + 1}",
+                "wsgi:app",
+                workdir / f"workers-{workers}-{repeat}",
+                body_file,
+                warmup_file,
+                seconds=seconds,
+                connections=connections,
+                env={"SQLITE_SYNCHRONOUS": "FULL", "WEB_CONCURRENCY": workers},
+                count_prefix="SCALE",
+            )
+            runs[workers].append(result)
+    ratios = [two.per_second / one.per_second for one, two in zip(runs["1"], runs["2"], strict=True)]
+    return {
+        "connections": connections,
+        "repeats": repeats,
+        **{
+            f"workers_{workers}": {
+                "per_second": round(median([r.per_second for r in results]), 1),
+                "p99_ms": round(median([r.p99_ms for r in results]), 2),
+                "runs": [r.as_dict() for r in results],
+            }
+            for workers, results in runs.items()
+        },
+        "ratio_2_to_1": round(median(ratios), 3),
+        "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+        "every_delivery_stored": all_stored(runs["1"] + runs["2"], connections),
+    }
+
+
 def run(
     workdir: Path,
     *,
@@ -245,6 +285,7 @@ def run(
         if result.requests >= bodies:
             log.warning("%s ran out of distinct bodies: raise --bodies", result.label)
     pywa = peer(workdir / "peer", seconds=seconds, bodies=bodies, repeats=repeats, connection_counts=peer_connections)
+    workers = scaling(workdir / "scaling", seconds=seconds, bodies=bodies, repeats=repeats)
     return {
         "baseline": baseline.as_dict(),
         "durable_baseline": durable.as_dict(),
@@ -255,6 +296,8 @@ def run(
         "ratio_full_to_normal": round(full.per_second / normal.per_second, 3),
         "ratio_full_to_durable_baseline": round(full.per_second / durable.per_second, 3),
         "pywa_peer": pywa,
+        "workers_scaling": workers,
         "every_delivery_stored": all_stored([full, normal], connections)
-        and all(entry["every_delivery_stored"] for entry in pywa.values()),
+        and all(entry["every_delivery_stored"] for entry in pywa.values())
+        and workers["every_delivery_stored"],
     }

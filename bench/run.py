@@ -148,6 +148,15 @@ def summary(results: dict[str, Any]) -> None:
             *peer["ratio_range"],
             peer["every_delivery_stored"],
         )
+    w = i["workers_scaling"]
+    log.info(
+        "ingest with 2 workers against 1 (%d connections): %.0f/s against %.0f/s, ratio %.2f (%.2f-%.2f)",
+        w["connections"],
+        w["workers_2"]["per_second"],
+        w["workers_1"]["per_second"],
+        w["ratio_2_to_1"],
+        *w["ratio_range"],
+    )
     if "reads" not in results:
         return
     r = results["reads"]

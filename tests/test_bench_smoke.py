@@ -60,6 +60,19 @@ def test_ingest_measured_the_pywa_peer_beside_the_service_and_both_stored_every_
         )
 
 
+def test_ingest_measured_one_worker_against_two_and_stored_every_delivery(results):
+    scaling = results["ingest"]["workers_scaling"]
+    for workers in ("workers_1", "workers_2"):
+        assert len(scaling[workers]["runs"]) == scaling["repeats"] >= 1
+        for run in scaling[workers]["runs"]:
+            assert run["requests"] > 0 and run["status_errors"] == 0, run
+            assert run["requests"] <= run["stored"] <= run["requests"] + scaling["connections"], run
+    assert scaling["every_delivery_stored"] is True
+    assert scaling["ratio_2_to_1"] == pytest.approx(
+        scaling["workers_2"]["runs"][0]["per_second"] / scaling["workers_1"]["runs"][0]["per_second"], rel=0.01
+    )
+
+
 def test_reads_ran_at_both_sizes_through_the_service(results):
     reads = results["reads"]
     assert reads["large"]["messages"] > 5 * reads["small"]["messages"] > 0
