@@ -64,6 +64,7 @@ class _Waiting:
     payload: Any
     phone_number_id: str
     unreadable: str | None = None  # why the body could not be decoded: journaled as failed, not processed
+    delivery: Delivery | None = None  # the payload already parsed (by the worker that received it)
     done: bool = False  # set by the leader before it lets go of the leader lock
     outcome: Outcome | None = None
     error: BaseException | None = None
@@ -130,7 +131,9 @@ class GroupCommit:
                         if waiting.unreadable is not None:
                             waiting.outcome = _keep_failed(record, waiting.unreadable)
                             continue
-                        delivery, result = _apply(conn, waiting.payload, waiting.phone_number_id, fields)
+                        delivery, result = _apply(
+                            conn, waiting.payload, waiting.phone_number_id, fields, waiting.delivery
+                        )
                         waiting.outcome = _processed(delivery, result, record)
                         reports.append((waiting.outcome.delivery_id, delivery))
                     except Exception as exc:
@@ -155,7 +158,9 @@ class GroupCommit:
                     if waiting.unreadable is not None:
                         waiting.outcome = _keep_failed(record, waiting.unreadable)
                     else:
-                        waiting.outcome = _process(conn, waiting.payload, waiting.phone_number_id, record)
+                        waiting.outcome = _process(
+                            conn, waiting.payload, waiting.phone_number_id, record, waiting.delivery
+                        )
                 except Exception as exc:  # a bug after processing: keep the body alone, as failed
                     conn.execute("ROLLBACK TO delivery")
                     log.exception("A delivery failed outside its processing; journaling it as failed")
@@ -249,12 +254,16 @@ def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_numb
 
 
 def _process(
-    conn: sqlite3.Connection, payload: Any, phone_number_id: str, record: Callable[[str, str | None], int]
+    conn: sqlite3.Connection,
+    payload: Any,
+    phone_number_id: str,
+    record: Callable[[str, str | None], int],
+    parsed: Delivery | None = None,
 ) -> Outcome:
     """Apply a delivery under a savepoint; `record(state, error)` writes its journal row, giving its id."""
     conn.execute("SAVEPOINT process_delivery")
     try:
-        delivery, result = _apply(conn, payload, phone_number_id)
+        delivery, result = _apply(conn, payload, phone_number_id, parsed=parsed)
     except Exception as exc:  # a bug or a shape we do not know yet: keep the body, record why
         conn.execute("ROLLBACK TO process_delivery")
         conn.execute("RELEASE process_delivery")
@@ -269,11 +278,15 @@ def _process(
 
 
 def _apply(
-    conn: sqlite3.Connection, payload: Any, phone_number_id: str, fields: Counter[str] | None = None
+    conn: sqlite3.Connection,
+    payload: Any,
+    phone_number_id: str,
+    fields: Counter[str] | None = None,
+    parsed: Delivery | None = None,
 ) -> tuple[Delivery, store.IngestResult]:
-    """Parse and store a delivery; its webhook fields are counted now, or added to `fields` (noted
-    once a batch)."""
-    delivery = parse_delivery(payload, phone_number_id)
+    """Parse (unless `parsed`) and store a delivery; its webhook fields are counted now, or added to
+    `fields` (noted once a batch)."""
+    delivery = parsed if parsed is not None else parse_delivery(payload, phone_number_id)
     result = store.apply_delivery(conn, delivery)
     if fields is None:
         store.note_fields(conn, Counter(delivery.fields))

@@ -17,7 +17,7 @@ from werkzeug.wsgi import ClosingIterator, LimitedStream
 from . import ingest, writer
 from .config import Settings
 from .errors import APIError
-from .updates import MalformedPayload
+from .updates import MalformedPayload, parse_delivery
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,12 @@ def _commit(
     """Journal and process the delivery: through the writer process under gunicorn, else (or when
     it cannot be reached) in this process's own group commit."""
     if app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE:
+        parsed = None
+        if payload is not None:
+            try:  # parsed here, so the one writer only stores it
+                parsed = parse_delivery(payload, settings.phone_number_id)
+            except Exception:  # the writer parses it again and journals the failure
+                parsed = None
         try:
             return writer.submit(
                 settings.database_path,
@@ -81,6 +87,7 @@ def _commit(
                 settings.phone_number_id,
                 unreadable,
                 timeout=settings.sqlite_busy_timeout + 30,
+                parsed=parsed,
             )
         except writer.WriterUnavailable as exc:
             log.info("Committing a delivery in this worker: %s", exc)

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import selectors
 import signal
 import socket
@@ -38,10 +39,13 @@ from typing import Any
 
 from . import db, store
 from .ingest import GroupCommit, Outcome, Unreadable, _Waiting, decode
+from .updates import Delivery
 
 log = logging.getLogger(__name__)
 
-REQUEST = struct.Struct(">II")  # header length, body length; then the JSON header and the body
+# Header, parsed-delivery and body lengths; then the JSON header, the worker's parse of the body
+# (a pickled updates.Delivery, or nothing), and the body. Only processes of this user connect.
+REQUEST = struct.Struct(">III")
 ANSWER = struct.Struct(">I")  # answer length; then the JSON answer
 MAX_BATCH = 64
 RESPAWN_PAUSE = 5.0  # seconds between a worker's attempts to start a writer
@@ -91,21 +95,31 @@ class _Peer:
         self.sock = sock
         self.buffer = bytearray()
 
-    def requests(self) -> list[tuple[dict[str, Any], bytes]]:
+    def requests(self) -> list[tuple[dict[str, Any], bytes, bytes]]:
+        """(header, parsed, body) of each complete request."""
         found = []
         while len(self.buffer) >= REQUEST.size:
-            head_len, body_len = REQUEST.unpack_from(self.buffer)
-            end = REQUEST.size + head_len + body_len
+            head_len, parsed_len, body_len = REQUEST.unpack_from(self.buffer)
+            parsed_at = REQUEST.size + head_len
+            body_at = parsed_at + parsed_len
+            end = body_at + body_len
             if len(self.buffer) < end:
                 break
-            head = json.loads(bytes(self.buffer[REQUEST.size : REQUEST.size + head_len]))
-            found.append((head, bytes(self.buffer[REQUEST.size + head_len : end])))
+            view = bytes(self.buffer[REQUEST.size : end])
+            head = json.loads(view[:head_len])
+            found.append((head, view[head_len : body_at - REQUEST.size], view[body_at - REQUEST.size :]))
             del self.buffer[:end]
         return found
 
 
-def _waiting_for(head: dict[str, Any], body: bytes) -> _Waiting:
+def _waiting_for(head: dict[str, Any], parsed: bytes, body: bytes) -> _Waiting:
     unreadable = head.get("unreadable")
+    phone_number_id = str(head.get("phone_number_id") or "")
+    if parsed and unreadable is None:
+        try:
+            return _Waiting(body, None, phone_number_id, None, delivery=pickle.loads(parsed))
+        except Exception:  # parse it here instead
+            log.exception("Webhook writer: a worker's parse of a delivery could not be read")
     payload = None
     if unreadable is None:
         try:
@@ -114,7 +128,7 @@ def _waiting_for(head: dict[str, Any], body: bytes) -> _Waiting:
             unreadable = str(exc)
         except Exception as exc:  # the worker decoded it already; a bug here must not lose it
             unreadable = f"{type(exc).__name__}: {exc}"
-    return _Waiting(body, payload, str(head.get("phone_number_id") or ""), unreadable)
+    return _Waiting(body, payload, phone_number_id, unreadable)
 
 
 def _own_user(sock: socket.socket) -> bool:
@@ -165,7 +179,7 @@ def serve(path: str, synchronous: str, master_pid: int) -> int:
             peer: _Peer = key.data
             if not _read(peer, selector):
                 continue
-            batch.extend((peer, _waiting_for(head, body)) for head, body in peer.requests())
+            batch.extend((peer, _waiting_for(*request)) for request in peer.requests())
         for start in range(0, len(batch), MAX_BATCH):
             _commit(conn, batch[start : start + MAX_BATCH])
         if time.monotonic() - checked > 1.0:
@@ -233,14 +247,21 @@ AVAILABLE = sys.platform == "linux"  # abstract Unix sockets and SO_PEERCRED
 
 
 def submit(
-    path: str, synchronous: str, body: bytes, phone_number_id: str, unreadable: str | None, timeout: float
+    path: str,
+    synchronous: str,
+    body: bytes,
+    phone_number_id: str,
+    unreadable: str | None,
+    timeout: float,
+    parsed: Delivery | None = None,
 ) -> Outcome:
     """Hand a verified delivery to the writer and wait for its outcome (on disk when this returns).
     Raises WriterUnavailable when there is no writer to take it, JournalFailed when it failed."""
     sock = _connection(path, synchronous, timeout)
     head = json.dumps({"phone_number_id": phone_number_id, "unreadable": unreadable}).encode()
     try:
-        sock.sendall(REQUEST.pack(len(head), len(body)) + head + body)
+        pickled = pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL) if parsed is not None else b""
+        sock.sendall(REQUEST.pack(len(head), len(pickled), len(body)) + head + pickled + body)
         size = ANSWER.unpack(_receive(sock, ANSWER.size))[0]
         answer = json.loads(_receive(sock, size))
     except (OSError, ValueError) as exc:
