@@ -116,7 +116,8 @@ def receive() -> Response:
             statuses_parked=outcome.result.statuses_parked,
         )
     response = jsonify(answer)
-    if settings.webhook_journal_days and ingest.prune_due():
-        path, days = settings.database_path, settings.webhook_journal_days
-        response.call_on_close(lambda: ingest.prune_file(path, level, days))  # after Meta has its answer
+    if (settings.webhook_journal_days or settings.events_retention_days) and ingest.prune_due():
+        path, days, events_days = settings.database_path, settings.webhook_journal_days, settings.events_retention_days
+        # After Meta has its answer.
+        response.call_on_close(lambda: ingest.prune_file(path, level, days, events_days))
     return response
