@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from whatsapp import db, store
 from whatsapp.updates import parse_delivery, to_db_time
@@ -146,9 +148,19 @@ def calls(rng: random.Random, conversation_ids: list[int]) -> dict[str, Any]:
     }
 
 
+def new_session() -> requests.Session:
+    """A keep-alive client that sends a GET again when the server had just closed the idle connection
+    it reused (gunicorn closes them after `keepalive` seconds: a race, not a failure of the read)."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {KEY}"
+    retry = Retry(total=3, connect=3, read=3, status=0, backoff_factor=0, allowed_methods=["GET"])
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 def _get(session: requests.Session, url: str) -> float:
     started = time.perf_counter()
-    answer = session.get(url, timeout=30)
+    answer = session.get(url, timeout=300)  # a starved machine is measured, not given up on
     elapsed = time.perf_counter() - started
     answer.raise_for_status()
     return elapsed
@@ -177,8 +189,7 @@ class Clients:
 
     def session(self) -> requests.Session:
         if not hasattr(self.local, "session"):
-            self.local.session = requests.Session()
-            self.local.session.headers["Authorization"] = f"Bearer {KEY}"
+            self.local.session = new_session()
         return self.local.session
 
     def burst(self, urls: list[list[str]]) -> tuple[list[float], float]:
@@ -210,8 +221,7 @@ def measure(
     sizes = list(servers)
     paths = {size: calls(rng, conversation_ids[size]) for size in sizes}
     reads = list(paths[sizes[0]])
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {KEY}"
+    session = new_session()
     pool = Clients(clients)
     sequential: dict[str, dict[str, list[float]]] = {s: {r: [] for r in reads} for s in sizes}
     concurrent: dict[str, dict[str, list[float]]] = {s: {r: [] for r in reads} for s in sizes}
