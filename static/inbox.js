@@ -1109,6 +1109,12 @@
       source.close();
       window.location.assign("/login");
     });
+    // Resumed from before the oldest event kept (events are pruned after EVENTS_RETENTION_DAYS):
+    // what was missed cannot be replayed, so reload what is shown.
+    source.addEventListener("gap", () => {
+      refreshList();
+      refreshThreadLive();
+    });
     source.onmessage = (message) => {
       const id = Number(message.lastEventId);
       if (Number.isFinite(id)) state.lastEventId = id;

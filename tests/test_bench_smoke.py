@@ -85,6 +85,47 @@ def test_reads_ran_at_both_sizes_through_the_service(results):
     assert set(reads["p50_ratio_large_to_small"]) == set(READS)
 
 
+def test_reads_were_measured_interleaved_by_one_client_and_by_concurrent_clients(results):
+    reads = results["reads"]
+    for mode in ("sequential", "concurrent"):
+        ratios = reads[mode]["p50_ratio_large_to_small"]
+        assert set(ratios) == set(READS)
+        for ratio in ratios.values():
+            assert len(ratio["rounds"]) == reads["rounds"] >= 2  # one ratio per interleaved round
+            assert 0 < ratio["range"][0] <= ratio["median"] <= ratio["range"][1]
+    assert reads["concurrent"]["clients"] > 1
+    assert set(reads["concurrent"]["throughput_ratio_large_to_small"]) == set(READS)
+    for size in ("small", "large"):
+        assert set(reads[size]["concurrent_reads"]) == set(READS)
+        for figures in reads[size]["concurrent_reads"].values():
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["per_second"] > 0
+    assert reads["p50_ratio_large_to_small"] == {
+        name: ratio["median"] for name, ratio in reads["sequential"]["p50_ratio_large_to_small"].items()
+    }
+
+
+def test_storage_is_reported_per_table_and_index_in_bytes_a_message(results):
+    storage = results["storage"]
+    inbox, webhook = storage["inbox"], storage["through_webhook"]
+    assert inbox["messages"] == results["reads"]["large"]["messages"]
+    for measured in (inbox, webhook):
+        tables = measured["tables"]
+        assert {"whatsapp_messages", "events", "messages_fts", "whatsapp_conversations"} <= set(tables)
+        used = sum(t["bytes"] for t in tables.values())
+        assert measured["bytes_per_message"] == pytest.approx(used / measured["messages"], abs=0.1)
+        assert used <= measured["file_bytes"]
+        for table in tables.values():
+            assert table["bytes"] == sum(o["bytes"] for o in table["objects"].values())
+        assert "idx_messages_thread" in tables["whatsapp_messages"]["objects"]
+        assert measured["raw_json_bytes_per_message"] > 0
+    # Through the webhook each body is journaled too (raw_json is stored twice until the journal is pruned).
+    assert webhook["tables"]["webhook_deliveries"]["bytes_per_message"] > 0
+    assert webhook["journal_body_bytes_per_message"] > 0 and inbox["journal_body_bytes_per_message"] == 0
+    events = storage["events"]
+    assert events["per_message"] > 0 and events["bytes_per_event"] > 0
+    assert 0 < events["bytes_kept_at_retention"]
+
+
 def test_every_read_has_its_query_plans_and_none_scans_a_whole_table(results):
     plans = results["query_plans"]
     assert set(plans) == {*READS, "search by number", "health"}

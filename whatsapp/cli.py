@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`."""
+"""Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`, `prune-events`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,26 @@ def register(app: Flask) -> None:
             while removed := ingest.prune(conn, days):
                 total += removed
             click.echo(f"Pruned {total} bodies processed over {days} days ago. Journal: {store.journal_counts(conn)}")
+        finally:
+            conn.close()
+
+    @app.cli.command("prune-events")
+    @click.option("--days", type=click.IntRange(min=1), default=None, help="Override EVENTS_RETENTION_DAYS.")
+    def prune_events(days: int | None) -> None:
+        """Delete events older than EVENTS_RETENTION_DAYS days (conversation.merged events are kept)."""
+        settings = app.config["SETTINGS"]
+        days = days or settings.events_retention_days
+        if not days:
+            click.echo("EVENTS_RETENTION_DAYS is 0: events are kept forever")
+            return
+        conn = db.connect(settings.database_path)
+        try:
+            total = 0
+            while removed := ingest.prune_events(conn, days):
+                total += removed
+            click.echo(
+                f"Pruned {total} events older than {days} days; the oldest kept is {store.oldest_event_id(conn)}"
+            )
         finally:
             conn.close()
 

@@ -70,6 +70,9 @@ class Settings:
     # Days a processed webhook body stays in the journal for replay (0: forever). Failed and
     # unprocessed bodies stay until they are processed.
     webhook_journal_days: int = 30
+    # Days an event (GET /events, the dashboard's live updates) is kept (0: forever); conversation.merged
+    # events are always kept (they keep merged-away conversation ids from being given again).
+    events_retention_days: int = 30
     # Failed key attempts (/login, bearer keys) one client address may make per window before it is
     # locked out (429) for a window, twice as long at each lockout in a row; 0 turns the limit off.
     auth_failure_limit: int = 10
@@ -105,6 +108,7 @@ ENV_NAMES: dict[str, str] = {
     "SQLITE_SYNCHRONOUS": "sqlite_synchronous",
     "SQLITE_BUSY_TIMEOUT": "sqlite_busy_timeout",
     "WEBHOOK_JOURNAL_DAYS": "webhook_journal_days",
+    "EVENTS_RETENTION_DAYS": "events_retention_days",
     "AUTH_FAILURE_LIMIT": "auth_failure_limit",
     "AUTH_FAILURE_WINDOW": "auth_failure_window",
     "TRUSTED_PROXIES": "trusted_proxies",
@@ -159,6 +163,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"SQLITE_BUSY_TIMEOUT must be seconds between 0 and 3600, got {settings.sqlite_busy_timeout}")
     if settings.webhook_journal_days < 0:
         raise ConfigError(f"WEBHOOK_JOURNAL_DAYS must be 0 (keep forever) or more, got {settings.webhook_journal_days}")
+    if settings.events_retention_days < 0:
+        raise ConfigError(
+            f"EVENTS_RETENTION_DAYS must be 0 (keep forever) or more, got {settings.events_retention_days}"
+        )
     if settings.auth_failure_limit < 0 or settings.auth_failure_window <= 0:
         raise ConfigError("AUTH_FAILURE_LIMIT must be 0 (off) or more and AUTH_FAILURE_WINDOW above 0 seconds")
     if settings.webhook_writer not in ("", "process", "inline"):

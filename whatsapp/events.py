@@ -98,12 +98,17 @@ def events() -> Response:
     conn = get_db()
     rows = store.events_after(conn, after, limit)
     items = [event_json(r) for r in rows]
+    oldest = store.oldest_event_id(conn)
     return jsonify(
         success=True,
         events=items,
         count=len(items),
         next_after=items[-1]["id"] if items else after,
         last_event_id=store.last_event_id(conn),
+        # Events are kept EVENTS_RETENTION_DAYS days (merges for ever): a cursor from before the oldest
+        # kept one may have missed events, and the client should reload what it shows.
+        oldest_event_id=oldest,
+        gap=after < oldest - 1,
     )
 
 
@@ -121,6 +126,8 @@ def stream() -> Response:
         resume = cursor(request.args.get("after"), "after")
     conn = get_db()
     start = store.last_event_id(conn) if resume is None else resume
+    oldest = store.oldest_event_id(conn)
+    gap = {"after": start, "oldest_event_id": oldest} if start < oldest - 1 else None
     config = current_app.config
     path = config["SETTINGS"].database_path
     timing = (
@@ -129,7 +136,7 @@ def stream() -> Response:
         float(config.get("EVENT_STREAM_SECONDS", LIFETIME_SECONDS)),
         float(config.get("EVENT_RECHECK_SECONDS", RECHECK_SECONDS)),
     )
-    response = Response(_generate(path, start, *timing, still_allowed()), mimetype="text/event-stream")
+    response = Response(_generate(path, start, *timing, still_allowed(), gap), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache, no-transform"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
     return response
@@ -163,14 +170,17 @@ def _generate(
     lifetime: float,
     recheck: float,
     allowed: Callable[[sqlite3.Connection], bool],
+    gap: dict[str, int] | None = None,
 ) -> Iterator[str]:
     """Runs outside the request: its own connection, closed when the client goes, time is up or its
-    credential is revoked."""
+    credential is revoked. A resume from before the oldest event kept starts with an `event: gap`."""
     conn = db.connect(path)
     open_streams.add(1)
     started = last_sent = checked = time.monotonic()
     try:
         yield f"retry: {RETRY_MS}\n: connected after {after}\n\n"
+        if gap is not None:  # pruned past its retention: what it missed cannot be sent, so say so
+            yield f"event: gap\ndata: {json.dumps(gap)}\n\n"
         while time.monotonic() - started < lifetime:
             if time.monotonic() - checked >= recheck:
                 checked = time.monotonic()

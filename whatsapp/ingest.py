@@ -196,8 +196,9 @@ def _keep_failed(record: Callable[[str, str | None], int], error: str) -> Outcom
     return Outcome(delivery_id, "failed", None, error)
 
 
-# The journal keeps processed bodies WEBHOOK_JOURNAL_DAYS days; each process prunes it a little
-# after every PRUNE_EVERY deliveries it answers, at most PRUNE_LIMIT rows at a time.
+# The journal keeps processed bodies WEBHOOK_JOURNAL_DAYS days and the event log its events
+# EVENTS_RETENTION_DAYS days; each process prunes both a little after every PRUNE_EVERY deliveries it
+# answers, at most PRUNE_LIMIT rows of each at a time.
 PRUNE_EVERY = 500
 PRUNE_LIMIT = 1000
 _answered = itertools.count(1)
@@ -219,16 +220,29 @@ def prune(conn: sqlite3.Connection, days: int, limit: int = PRUNE_LIMIT) -> int:
     return removed
 
 
-def prune_file(path: str, synchronous: str, days: int) -> None:
-    """prune() on its own connection, for after a response has gone out; errors are only logged."""
+def prune_events(conn: sqlite3.Connection, days: int, limit: int = PRUNE_LIMIT) -> int:
+    """Delete up to `limit` events older than `days` days (none when days is 0), never a merge event."""
+    if days <= 0:
+        return 0
+    with write_transaction(conn):
+        removed = store.events_prune(conn, ago(days * 24), limit)
+    if removed:
+        log.info("Pruned %d events older than %d days from the event log", removed, days)
+    return removed
+
+
+def prune_file(path: str, synchronous: str, days: int, events_days: int = 0) -> None:
+    """prune() and prune_events() on their own connection, for after a response has gone out; errors
+    are only logged."""
     try:
         conn = connect(path, synchronous)
         try:
             prune(conn, days)
+            prune_events(conn, events_days)
         finally:
             conn.close()
     except Exception:
-        log.exception("Pruning the webhook journal failed (it is retried after the next deliveries)")
+        log.exception("Pruning the webhook journal or the event log failed (it is retried after the next deliveries)")
 
 
 def replay(conn: sqlite3.Connection, include_processed: bool = False, phone_number_id: str = "") -> list[Outcome]:

@@ -81,8 +81,30 @@ def paths() -> dict[str, Any]:
                                     "count": {"type": "integer"},
                                     "next_after": {"type": "integer"},
                                     "last_event_id": {"type": "integer"},
+                                    "oldest_event_id": {
+                                        "type": "integer",
+                                        "description": (
+                                            "The oldest event kept apart from conversation.merged ones "
+                                            "(kept forever): events are pruned after EVENTS_RETENTION_DAYS"
+                                        ),
+                                    },
+                                    "gap": {
+                                        "type": "boolean",
+                                        "description": (
+                                            "true when `after` is older than oldest_event_id: events "
+                                            "between them may have been pruned, so reload what you show"
+                                        ),
+                                    },
                                 },
-                                "required": ["success", "events", "count", "next_after", "last_event_id"],
+                                "required": [
+                                    "success",
+                                    "events",
+                                    "count",
+                                    "next_after",
+                                    "last_event_id",
+                                    "oldest_event_id",
+                                    "gap",
+                                ],
                             }
                         ),
                     },
@@ -96,7 +118,10 @@ def paths() -> dict[str, Any]:
                 "description": (
                     "Each event is `id: <event id>` and `data: <event JSON>`. Comment lines keep the "
                     "connection alive; the server ends each connection after a few minutes and "
-                    "EventSource reconnects with Last-Event-ID. Needs `Accept: text/event-stream`."
+                    "EventSource reconnects with Last-Event-ID. Needs `Accept: text/event-stream`. "
+                    "A resume from before the oldest event kept (events are pruned after "
+                    'EVENTS_RETENTION_DAYS) first gets `event: gap` with `data: {"after": <id>, '
+                    '"oldest_event_id": <id>}`: events in between may be gone, reload what you show.'
                 ),
                 "tags": ["events"],
                 "parameters": [

@@ -148,9 +148,9 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
             statuses_parked=outcome.result.statuses_parked,
         )
     after = None
-    if settings.webhook_journal_days and ingest.prune_due():
-        path, days = settings.database_path, settings.webhook_journal_days
-        after = functools.partial(ingest.prune_file, path, level, days)  # after Meta has its answer
+    if (settings.webhook_journal_days or settings.events_retention_days) and ingest.prune_due():
+        path, days, events_days = settings.database_path, settings.webhook_journal_days, settings.events_retention_days
+        after = functools.partial(ingest.prune_file, path, level, days, events_days)  # after Meta has its answer
     return answer, after
 
 

@@ -80,5 +80,37 @@ def last_event_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events").fetchone()[0])
 
 
+def oldest_event_id(conn: sqlite3.Connection) -> int:
+    """The oldest event kept other than `conversation.merged` ones (kept forever): ids below it may have
+    been pruned. One past the newest when there is none (a new inbox)."""
+    row = conn.execute("SELECT event_id FROM events WHERE merged_from IS NULL ORDER BY event_id LIMIT 1").fetchone()
+    return int(row[0]) if row else last_event_id(conn) + 1
+
+
+def events_prune(conn: sqlite3.Connection, created_before: str, limit: int) -> int:
+    """Delete up to `limit` of the oldest events created before the cutoff, oldest first.
+
+    Never a `conversation.merged` event (merged_from NOT NULL): those keep a merged-away conversation
+    id from being given again and answer its 404 with merged_into. Never the newest event either, so
+    the log's last id (what a new stream starts from) does not go back. Only the oldest `limit` rows
+    are read: the walk stops at the first event younger than the cutoff."""
+    rows = conn.execute(
+        "SELECT event_id, created_at FROM events WHERE merged_from IS NULL ORDER BY event_id LIMIT ?", (limit,)
+    ).fetchall()
+    through = None
+    for event_id, created_at in rows:
+        if created_at >= created_before:
+            break
+        through = event_id
+    if through is None:
+        return 0
+    cur = conn.execute(
+        """DELETE FROM events WHERE event_id <= ? AND merged_from IS NULL
+           AND event_id < (SELECT MAX(event_id) FROM events)""",
+        (through,),
+    )
+    return cur.rowcount
+
+
 def one(conn: sqlite3.Connection, sql: str, *params: Any) -> sqlite3.Row | None:
     return conn.execute(sql, params).fetchone()

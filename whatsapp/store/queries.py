@@ -140,11 +140,19 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
                 found.setdefault(int(owners[message_id]), message_id)
         if len(found) >= limit:  # later matches would fall beyond the cut below
             break
-    for row in conn.execute(
-        "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-        (prefix, limit),
-    ):
-        found.setdefault(int(row["rowid"]), None)
+    # Names the same way: whole words, newest first (FTS5 stops at the limit), then word beginnings
+    # only when those are too few (a prefix merges every word it starts: its cost follows the inbox).
+    names = 0
+    for match in (exact,) if prefix == exact else (exact, prefix):
+        for row in conn.execute(
+            "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+            (match, limit),
+        ):
+            if int(row["rowid"]) not in found:
+                found[int(row["rowid"])] = None
+                names += 1
+        if names >= limit:
+            break
     digits = re.sub(r"\D", "", query)
     if len(digits) >= 4:  # any run of the number's digits, through the trigram index
         for row in conn.execute(

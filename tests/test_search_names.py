@@ -1,0 +1,34 @@
+"""Search by customer name: whole words first, word beginnings only when those are too few (a
+prefix merges every word it starts, so its cost grows with the inbox; issue 12)."""
+
+from __future__ import annotations
+
+from whatsapp import store
+from whatsapp.db import connect
+
+from .helpers import customer_writes
+
+
+def names_searched(app, query: str, limit: int) -> tuple[list[int], list[str]]:
+    conn = connect(app.config["SETTINGS"].database_path)
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        found = list(store.search(conn, query, limit=limit))
+    finally:
+        conn.close()
+    return found, [s for s in seen if "conversations_fts" in s]
+
+
+def test_whole_word_names_that_fill_the_list_need_no_prefix_scan(app, client):
+    for n, name in enumerate(("Ana Refund", "Bea Refund", "Caro Refunds")):
+        customer_writes(client, "hello", wa_id=f"1555000000{n}", name=name)
+    found, statements = names_searched(app, "refund", limit=2)
+    assert len(found) == 2
+    assert statements and not any('"refund"*' in s for s in statements)  # whole words sufficed
+
+
+def test_a_name_is_still_found_by_its_beginning_when_whole_words_are_too_few(client):
+    customer_writes(client, "hello", wa_id="15550000009", name="Maximiliano Ortega")
+    answer = client.get("/api/whatsapp/conversations", query_string={"q": "maxim"}).get_json()
+    assert [c["contact_name"] for c in answer["conversations"]] == ["Maximiliano Ortega"]
