@@ -1,6 +1,7 @@
 """Entry point for gunicorn: `gunicorn -c gunicorn.conf.py wsgi:app`."""
 
 import logging
+import sys
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -12,6 +13,8 @@ from app import create_app  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
 app = create_app()
-# Under gunicorn the workers share one webhook writer process unless WEBHOOK_WRITER=inline.
-app.config["WEBHOOK_WRITER"] = app.config["WEBHOOK_WRITER"] or "process"
+# Under gunicorn the workers share one webhook writer process unless WEBHOOK_WRITER=inline
+# (another WSGI server commits inline unless told WEBHOOK_WRITER=process).
+if not app.config["WEBHOOK_WRITER"]:
+    app.config["WEBHOOK_WRITER"] = "process" if "gunicorn.arbiter" in sys.modules else "inline"
 app.extensions["media"].start()  # this worker's media sweeper, before its first request

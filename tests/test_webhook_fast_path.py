@@ -89,3 +89,54 @@ def test_a_trailing_slash_is_not_the_webhook(client):
     body = json.dumps(text_message("hi")).encode()
     response = client.post(WEBHOOK + "/", data=body, headers={"X-Hub-Signature-256": sign(body)})
     assert response.status_code in (404, 405, 308)
+
+
+def call(app, body: bytes, **environ_overrides):
+    """The app called as a WSGI server calls it, with the environ changed as given."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(
+        method="POST", path=WEBHOOK, data=body, headers={"X-Hub-Signature-256": sign(body)}
+    ).get_environ()
+    for key, value in environ_overrides.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    seen: dict = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = int(status.split()[0]), dict(headers)
+
+    data = b"".join(app.wsgi_app(environ, start_response))
+    return seen["status"], json.loads(data), seen["headers"]
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400_not_a_500(app):
+    body = json.dumps(text_message("cut short")).encode()
+    status, answer, headers = call(app, body, CONTENT_LENGTH=str(len(body) + 100))
+    assert status == 400 and answer["success"] is False
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_chunked_body_without_a_length_is_read_to_its_end(app):
+    """gunicorn passes a chunked body with no CONTENT_LENGTH and wsgi.input_terminated set."""
+    body = json.dumps(text_message("chunked")).encode()
+    status, answer, _ = call(app, body, CONTENT_LENGTH=None, **{"wsgi.input_terminated": True})
+    assert status == 200 and answer["stored"] == 1
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "+12", "1_0", "١٢"])
+def test_a_malformed_content_length_is_a_400(app, length):
+    body = json.dumps(text_message("odd length")).encode()
+    status, answer, _ = call(app, body, CONTENT_LENGTH=length)
+    assert status == 400 and answer == {"success": False, "error": "Invalid Content-Length"}
+
+
+def test_the_answer_bytes_are_the_flask_routes(settings, tmp_path):
+    body = json.dumps(text_message("same bytes", message_id="wamid.BYTES==")).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)}
+    fast = create_app({**settings, "DATABASE_PATH": str(tmp_path / "a.sqlite3")}).test_client()
+    route = flask_route_only(create_app({**settings, "DATABASE_PATH": str(tmp_path / "b.sqlite3")})).test_client()
+    a, b = fast.post(WEBHOOK, data=body, headers=headers), route.post(WEBHOOK, data=body, headers=headers)
+    assert a.data == b.data and a.headers["Content-Length"] == b.headers["Content-Length"]

@@ -138,7 +138,10 @@ class GroupCommit:
                         reports.append((waiting.outcome.delivery_id, delivery))
                     except Exception as exc:
                         raise _Failed from exc
-                store.note_fields(conn, fields)
+                try:
+                    store.note_fields(conn, fields)
+                except Exception as exc:
+                    raise _Failed from exc
         except _Failed as failed:
             log.info("A batch of %d failed (%r): committing its deliveries one by one", len(batch), failed.__cause__)
             for waiting in batch:

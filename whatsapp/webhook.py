@@ -6,17 +6,20 @@ import functools
 import hashlib
 import hmac
 import io
+import json
 import logging
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator, LimitedStream
 
 from . import ingest, writer
 from .config import Settings
 from .errors import APIError
+from .request_body import UNREADABLE
 from .updates import MalformedPayload, parse_delivery
 
 log = logging.getLogger(__name__)
@@ -195,10 +198,13 @@ class WebhookPost:
             status = 200
         except APIError as exc:
             status, answer = exc.status, {"success": False, "error": exc.message, **exc.extra}
+        except HTTPException as exc:  # werkzeug's: e.g. a body shorter than its Content-Length
+            log.info("Webhook POST refused: %s", exc)
+            status, answer = exc.code or 400, {"success": False, "error": UNREADABLE}
         except Exception:
             log.exception("Unhandled error")
             status, answer = 500, {"success": False, "error": "Internal error"}
-        data = (self.app.json.dumps(answer) + "\n").encode()
+        data = (json.dumps(answer, ensure_ascii=False, separators=(",", ":")) + "\n").encode()  # as jsonify
         headers += [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(data))),
@@ -212,10 +218,6 @@ def _content_length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH")
     if raw in (None, ""):
         return None
-    try:
-        length = int(raw)
-    except ValueError:
-        raise APIError(400, "Invalid Content-Length") from None
-    if length < 0:
+    if not raw.isdigit() or not raw.isascii():
         raise APIError(400, "Invalid Content-Length")
-    return length
+    return int(raw)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import db, store
+from . import db, store, updates
 from .ingest import GroupCommit, Outcome, Unreadable, _Waiting, decode
 from .updates import Delivery
 
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 REQUEST = struct.Struct(">III")
 ANSWER = struct.Struct(">I")  # answer length; then the JSON answer
 MAX_BATCH = 64
+MAX_HEADER = 64 * 1024  # a request's JSON header
+MAX_PART = 256 * 1024 * 1024  # its body, or the worker's parse of it (far above any webhook limit)
+IDLE_EXIT = 60.0  # seconds without any worker connected after which a writer leaves
 RESPAWN_PAUSE = 5.0  # seconds between a worker's attempts to start a writer
 
 
@@ -55,11 +59,27 @@ class WriterUnavailable(Exception):
     """The writer could not be reached or gave no answer: commit the delivery in this process."""
 
 
+def _code_version() -> str:
+    """A fingerprint of the code that reads and writes deliveries: after a deploy (or a gunicorn
+    reload) the new workers start and use a writer of their own code, never the old one."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for source in sorted([*root.rglob("*.py"), root.parent / "schema.sql"]):
+        try:
+            digest.update(source.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
+
+
 def address(path: str, synchronous: str) -> str:
-    """The writer's abstract socket name for a database file and sync level (Linux; no file to
-    clean up; only processes of the same user are served, see _own_user)."""
-    digest = hashlib.sha256(f"{os.path.realpath(path)}\0{synchronous.upper()}".encode()).hexdigest()[:32]
-    return f"\0wa-inbox-writer-{digest}"
+    """The writer's abstract socket name for a database file, sync level and code version (Linux;
+    no file to clean up). Both ends check that the other is a process of the same user."""
+    key = f"{os.path.realpath(path)}\0{synchronous.upper()}\0{CODE_VERSION}"
+    return f"\0wa-inbox-writer-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 def _outcome_json(waiting: _Waiting) -> bytes:
@@ -100,6 +120,8 @@ class _Peer:
         found = []
         while len(self.buffer) >= REQUEST.size:
             head_len, parsed_len, body_len = REQUEST.unpack_from(self.buffer)
+            if head_len > MAX_HEADER or parsed_len > MAX_PART or body_len > MAX_PART:
+                raise ValueError(f"a request of {head_len}+{parsed_len}+{body_len} bytes")
             parsed_at = REQUEST.size + head_len
             body_at = parsed_at + parsed_len
             end = body_at + body_len
@@ -107,9 +129,28 @@ class _Peer:
                 break
             view = bytes(self.buffer[REQUEST.size : end])
             head = json.loads(view[:head_len])
+            if not isinstance(head, dict):
+                raise ValueError("a request header that is not an object")
             found.append((head, view[head_len : body_at - REQUEST.size], view[body_at - REQUEST.size :]))
             del self.buffer[:end]
         return found
+
+
+class _Parses(pickle.Unpickler):
+    """Unpickles a worker's parse of a delivery and nothing else: the classes of updates.py and
+    plain values only."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "whatsapp.updates" and isinstance(getattr(updates, name, None), type):
+            return getattr(updates, name)
+        raise pickle.UnpicklingError(f"not a delivery's class: {module}.{name}")
+
+
+def _load_parse(data: bytes) -> Delivery:
+    delivery = _Parses(io.BytesIO(data)).load()
+    if not isinstance(delivery, Delivery):
+        raise pickle.UnpicklingError("not a Delivery")
+    return delivery
 
 
 def _waiting_for(head: dict[str, Any], parsed: bytes, body: bytes) -> _Waiting:
@@ -117,7 +158,7 @@ def _waiting_for(head: dict[str, Any], parsed: bytes, body: bytes) -> _Waiting:
     phone_number_id = str(head.get("phone_number_id") or "")
     if parsed and unreadable is None:
         try:
-            return _Waiting(body, None, phone_number_id, None, delivery=pickle.loads(parsed))
+            return _Waiting(body, None, phone_number_id, None, delivery=_load_parse(parsed))
         except Exception:  # parse it here instead
             log.exception("Webhook writer: a worker's parse of a delivery could not be read")
     payload = None
@@ -150,7 +191,7 @@ def _alive(pid: int) -> bool:
 def serve(path: str, synchronous: str, master_pid: int) -> int:
     """Run the writer for `path` until the master is gone or a signal arrives (0), or exit at once
     (0) when another writer holds the file."""
-    lock = os.open(f"{path}-writer-{synchronous.upper()}", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(f"{path}-writer-{synchronous.upper()}-{CODE_VERSION}", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -159,11 +200,16 @@ def serve(path: str, synchronous: str, master_pid: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address(path, synchronous))
+    try:
+        listener.bind(address(path, synchronous))
+    except OSError as exc:  # the name is taken, by a process this one would not trust either
+        log.error("Webhook writer: cannot listen (%s); the workers commit deliveries themselves", exc)
+        return 1
     listener.listen(1024)
     listener.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    master = _watch(master_pid, selector)
     conn = db.connect(path, synchronous)
     # The one writer of the file: a larger page cache than a request thread's (the indexes it
     # writes to stay in memory as the inbox grows).
@@ -171,29 +217,62 @@ def serve(path: str, synchronous: str, master_pid: int) -> int:
     # Checkpoints (copying the WAL into the database file, and its fsync) run beside the commits,
     # on a connection of their own, instead of inside the commit that crosses 1,000 WAL pages.
     conn.execute("PRAGMA wal_autocheckpoint = 0")
-    threading.Thread(target=_checkpoints, args=(path, synchronous, stopping), daemon=True).start()
+    checkpoints = threading.Thread(target=_checkpoints, args=(path, synchronous, stopping), daemon=True)
+    checkpoints.start()
     log.info("Webhook writer ready for %s (pid %s)", path, os.getpid())
-    checked = time.monotonic()
+    checked = idle_since = time.monotonic()
     while not stopping.is_set():
         batch: list[tuple[_Peer, _Waiting]] = []
         for key, _events in selector.select(timeout=1.0):
             if key.fileobj is listener:
                 _accept(listener, selector)
-                continue
-            peer: _Peer = key.data
-            if not _read(peer, selector):
-                continue
-            batch.extend((peer, _waiting_for(*request)) for request in peer.requests())
+            elif key.fileobj is master:
+                log.info("Webhook writer: the server (pid %s) is gone; exiting", master_pid)
+                stopping.set()
+            elif _read(key.data, selector):
+                batch.extend(_requests(key.data, selector))
         for start in range(0, len(batch), MAX_BATCH):
             _commit(conn, batch[start : start + MAX_BATCH])
-        if time.monotonic() - checked > 1.0:
-            checked = time.monotonic()
+        now = time.monotonic()
+        if len(selector.get_map()) > 1 + (master is not None):
+            idle_since = now
+        elif now - idle_since > IDLE_EXIT:
+            log.info("Webhook writer: no worker connected for %.0f s; exiting", IDLE_EXIT)
+            break
+        if master is None and now - checked > 1.0:
+            checked = now
             if not _alive(master_pid):
                 log.info("Webhook writer: the server (pid %s) is gone; exiting", master_pid)
                 break
+    stopping.set()
+    checkpoints.join(timeout=5)
     listener.close()
     conn.close()
     return 0
+
+
+def _watch(pid: int, selector: selectors.BaseSelector) -> Any:
+    """A pidfd of the server process in the selector (readable once it exits; immune to pid reuse),
+    or None where pidfds are unavailable (then it is polled)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+    handle = os.fdopen(fd, "rb", buffering=0)
+    selector.register(handle, selectors.EVENT_READ)
+    return handle
+
+
+def _requests(peer: _Peer, selector: selectors.BaseSelector) -> list[tuple[_Peer, _Waiting]]:
+    """The complete requests a peer has sent; a peer that sends nonsense is disconnected (its
+    thread commits inline), without touching the other peers' requests."""
+    try:
+        return [(peer, _waiting_for(*request)) for request in peer.requests()]
+    except Exception as exc:
+        log.warning("Webhook writer: dropped a connection that sent an unreadable request (%s)", exc)
+        selector.unregister(peer.sock)
+        peer.sock.close()
+        return []
 
 
 CHECKPOINT_EVERY = 0.25  # seconds between checkpoints of whatever the WAL holds
@@ -211,6 +290,7 @@ def _checkpoints(path: str, synchronous: str, stopping: threading.Event) -> None
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except Exception:
             log.exception("Webhook writer: a checkpoint failed (retried)")
+    conn.close()
 
 
 def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> None:
@@ -218,6 +298,9 @@ def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> None:
         try:
             sock, _ = listener.accept()
         except BlockingIOError:
+            return
+        except OSError as exc:  # e.g. out of file descriptors: the worker commits inline
+            log.warning("Webhook writer: could not accept a connection (%s)", exc)
             return
         if not _own_user(sock):
             log.warning("Webhook writer: refused a connection from another user")
@@ -263,7 +346,6 @@ def _commit(conn: Any, batch: list[tuple[_Peer, _Waiting]]) -> None:
 _local = threading.local()
 _spawned: dict[str, float] = {}
 _spawn_lock = threading.Lock()
-_children: list[subprocess.Popen] = []
 AVAILABLE = sys.platform == "linux"  # abstract Unix sockets and SO_PEERCRED
 
 
@@ -280,15 +362,26 @@ def submit(
     Raises WriterUnavailable when there is no writer to take it, JournalFailed when it failed."""
     sock = _connection(path, synchronous, timeout)
     head = json.dumps({"phone_number_id": phone_number_id, "unreadable": unreadable}).encode()
+    pickled = b""
+    if parsed is not None:
+        try:
+            pickled = pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # e.g. nested deeper than pickle goes: the writer parses the body itself
+            pickled = b""
     try:
-        pickled = pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL) if parsed is not None else b""
         sock.sendall(REQUEST.pack(len(head), len(pickled), len(body)) + head + pickled + body)
         size = ANSWER.unpack(_receive(sock, ANSWER.size))[0]
         answer = json.loads(_receive(sock, size))
-    except (OSError, ValueError) as exc:
+        if not isinstance(answer, dict):
+            raise ValueError("an answer that is not an object")
+        if "delivery_id" not in answer:
+            raise JournalFailed(answer.get("error") or "the writer could not journal the delivery")
+        return _outcome_from(answer)
+    except JournalFailed:
+        raise
+    except Exception as exc:  # no answer, or one this code cannot read: commit it here instead
         _drop_connection()
         raise WriterUnavailable(f"the webhook writer did not answer: {exc}") from exc
-    return _outcome_from(answer)
 
 
 def _receive(sock: socket.socket, size: int) -> bytes:
@@ -314,6 +407,10 @@ def _connection(path: str, synchronous: str, timeout: float) -> socket.socket:
         sock.close()
         start(path, synchronous)
         raise WriterUnavailable(f"no webhook writer is running ({exc})") from exc
+    if not _own_user(sock):  # anyone may bind an abstract name: never hand a delivery to another user
+        sock.close()
+        log.error("The webhook writer's address is held by another user's process; committing inline")
+        raise WriterUnavailable("the webhook writer's address is held by another user's process")
     _local.conn = ((os.getpid(), path, synchronous), sock)
     return sock
 
@@ -328,6 +425,9 @@ def _drop_connection() -> None:
 def start(path: str, synchronous: str) -> None:
     """Start a writer for `path` (at most once every RESPAWN_PAUSE seconds from this process); it
     exits at once if another one is running. The master it serves is this worker's parent."""
+    master = os.getppid()
+    if master == 1:  # this worker's server is gone: nothing to start a writer for
+        return
     with _spawn_lock:
         if time.monotonic() - _spawned.get(path, -RESPAWN_PAUSE) < RESPAWN_PAUSE:
             return
@@ -335,15 +435,14 @@ def start(path: str, synchronous: str) -> None:
     log.info("Starting the webhook writer for %s", path)
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    _children.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "whatsapp.writer", path, synchronous, str(os.getppid()), str(db.BUSY_TIMEOUT_MS)],
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
-            env=env,
-        )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "whatsapp.writer", path, synchronous, str(master), str(db.BUSY_TIMEOUT_MS)],
+        stdin=subprocess.DEVNULL,
+        close_fds=True,
+        cwd=root,
+        env=env,
     )
-    _children[:] = [child for child in _children if child.poll() is None]  # reap the ones that exited
+    threading.Thread(target=child.wait, daemon=True).start()  # reaped when it exits, never a zombie
 
 
 def main(argv: list[str] | None = None) -> int:
