@@ -214,23 +214,23 @@ def prune_due() -> bool:
 
 def prune(conn: sqlite3.Connection, days: int, limit: int = PRUNE_LIMIT) -> int:
     """Delete up to `limit` bodies processed more than `days` days ago (none when days is 0)."""
-    if days <= 0:
-        return 0
-    with write_transaction(conn):
-        removed = store.journal_prune(conn, ago(days * 24), limit)
-    if removed:
-        log.info("Pruned %d webhook bodies processed over %d days ago from the journal", removed, days)
-    return removed
+    return _prune(conn, days, limit, store.journal_prune, "webhook bodies processed over %d days ago from the journal")
 
 
 def prune_events(conn: sqlite3.Connection, days: int, limit: int = PRUNE_LIMIT) -> int:
     """Delete up to `limit` events older than `days` days (none when days is 0), never a merge event."""
+    return _prune(conn, days, limit, store.events_prune, "events older than %d days from the event log")
+
+
+def _prune(
+    conn: sqlite3.Connection, days: int, limit: int, delete: Callable[[sqlite3.Connection, str, int], int], what: str
+) -> int:
     if days <= 0:
         return 0
     with write_transaction(conn):
-        removed = store.events_prune(conn, ago(days * 24), limit)
+        removed = delete(conn, ago(days * 24), limit)
     if removed:
-        log.info("Pruned %d events older than %d days from the event log", removed, days)
+        log.info("Pruned %d " + what, removed, days)
     return removed
 
 
