@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import click
 from flask import Flask
 
@@ -23,37 +27,35 @@ def register(app: Flask) -> None:
     @click.option("--days", type=click.IntRange(min=1), default=None, help="Override WEBHOOK_JOURNAL_DAYS.")
     def prune_webhooks(days: int | None) -> None:
         """Delete journaled webhook bodies processed more than WEBHOOK_JOURNAL_DAYS days ago."""
-        settings = app.config["SETTINGS"]
-        days = days or settings.webhook_journal_days
+        days = days or app.config["SETTINGS"].webhook_journal_days
         if not days:
             click.echo("WEBHOOK_JOURNAL_DAYS is 0: the journal is kept forever")
             return
-        conn = db.connect(settings.database_path)
-        try:
-            total = 0
-            while removed := ingest.prune(conn, days):
-                total += removed
+        with _pruned(ingest.prune, days) as (total, conn):
             click.echo(f"Pruned {total} bodies processed over {days} days ago. Journal: {store.journal_counts(conn)}")
-        finally:
-            conn.close()
 
     @app.cli.command("prune-events")
     @click.option("--days", type=click.IntRange(min=1), default=None, help="Override EVENTS_RETENTION_DAYS.")
     def prune_events(days: int | None) -> None:
         """Delete events older than EVENTS_RETENTION_DAYS days (conversation.merged events are kept)."""
-        settings = app.config["SETTINGS"]
-        days = days or settings.events_retention_days
+        days = days or app.config["SETTINGS"].events_retention_days
         if not days:
             click.echo("EVENTS_RETENTION_DAYS is 0: events are kept forever")
             return
-        conn = db.connect(settings.database_path)
-        try:
-            total = 0
-            while removed := ingest.prune_events(conn, days):
-                total += removed
+        with _pruned(ingest.prune_events, days) as (total, conn):
             click.echo(
                 f"Pruned {total} events older than {days} days; the oldest kept is {store.oldest_event_id(conn)}"
             )
+
+    @contextmanager
+    def _pruned(prune: Callable[[sqlite3.Connection, int], int], days: int) -> Iterator[tuple[int, sqlite3.Connection]]:
+        """Prune a batch at a time until nothing is left: how many went, and the connection."""
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            total = 0
+            while removed := prune(conn, days):
+                total += removed
+            yield total, conn
         finally:
             conn.close()
 

@@ -265,9 +265,11 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 _threads = threading.local()
 
 
-def synchronous_level() -> str:
-    """The app's SQLite synchronous level (SQLITE_SYNCHRONOUS; tests may set it in app.config)."""
-    return current_app.config.get("SQLITE_SYNCHRONOUS", current_app.config["SETTINGS"].sqlite_synchronous.upper())
+def synchronous_level(app: Flask | None = None) -> str:
+    """The app's (by default the current one's) SQLite synchronous level (SQLITE_SYNCHRONOUS; tests
+    may set it in app.config)."""
+    config = (app or current_app).config
+    return config.get("SQLITE_SYNCHRONOUS", config["SETTINGS"].sqlite_synchronous.upper())
 
 
 def get_db() -> sqlite3.Connection:

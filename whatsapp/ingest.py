@@ -109,11 +109,10 @@ class GroupCommit:
                 break
         try:
             self.conn = self.conn or connect(self.path, self.synchronous)
-            self._commit(self.conn, batch)
-        except BaseException as exc:  # the commit itself failed: nobody in the batch is answered 200
-            log.exception("A batch of %d deliveries could not be committed", len(batch))
-            for waiting in batch:
-                waiting.outcome, waiting.error = None, exc
+        except BaseException as exc:
+            _batch_failed(batch, exc)
+        else:
+            commit_batch(self.conn, batch)
         for waiting in batch:
             waiting.done = True
 
@@ -173,6 +172,21 @@ class GroupCommit:
                         conn.execute("ROLLBACK TO delivery")
                         waiting.error = again
                 conn.execute("RELEASE delivery")
+
+
+def commit_batch(conn: sqlite3.Connection, batch: list[_Waiting]) -> None:
+    """Commit a batch (GroupCommit._commit): each delivery gets its outcome, or, when the commit
+    itself failed, the error (none of them is on disk, none is answered 200)."""
+    try:
+        GroupCommit._commit(conn, batch)
+    except BaseException as exc:
+        _batch_failed(batch, exc)
+
+
+def _batch_failed(batch: list[_Waiting], exc: BaseException) -> None:
+    log.error("A batch of %d deliveries could not be committed", len(batch), exc_info=exc)
+    for waiting in batch:
+        waiting.outcome, waiting.error = None, exc
 
 
 _committers: Recent[tuple[int, str, str], GroupCommit] = Recent(lambda key: GroupCommit(key[1], key[2]))

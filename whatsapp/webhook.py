@@ -18,6 +18,7 @@ from werkzeug.wsgi import ClosingIterator, LimitedStream
 
 from . import ingest, writer
 from .config import Settings
+from .db import synchronous_level
 from .errors import APIError
 from .request_body import UNREADABLE
 from .updates import MalformedPayload, parse_delivery
@@ -81,7 +82,7 @@ def _commit(
             try:  # parsed here, so the one writer only stores it
                 parsed = parse_delivery(payload, settings.phone_number_id)
             except Exception:  # the writer parses it again and journals the failure
-                parsed = None
+                pass
         try:
             return writer.submit(
                 settings.database_path,
@@ -130,7 +131,7 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
     except Exception as exc:  # a bug in reading it
         log.exception("A signed webhook body could not be decoded")
         unreadable = f"{type(exc).__name__}: {exc}"
-    level = app.config.get("SQLITE_SYNCHRONOUS", settings.sqlite_synchronous.upper())
+    level = synchronous_level(app)
     try:
         outcome = _commit(app, settings, level, body, payload, unreadable)
     except Exception:  # not on disk, so Meta must send it again
@@ -186,7 +187,6 @@ class WebhookPost:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.path:
             return self.wsgi_app(environ, start_response)
         after = None
-        headers: list[tuple[str, str]] = []
         try:
             length = _content_length(environ)
             stream = environ["wsgi.input"]
@@ -205,7 +205,7 @@ class WebhookPost:
             log.exception("Unhandled error")
             status, answer = 500, {"success": False, "error": "Internal error"}
         data = (json.dumps(answer, ensure_ascii=False, separators=(",", ":")) + "\n").encode()  # as jsonify
-        headers += [
+        headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(data))),
             ("X-Content-Type-Options", "nosniff"),

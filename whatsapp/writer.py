@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import db, store, updates
-from .ingest import GroupCommit, Outcome, Unreadable, _Waiting, decode
+from .ingest import Outcome, Unreadable, _Waiting, commit_batch, decode
 from .updates import Delivery
 
 log = logging.getLogger(__name__)
@@ -326,13 +326,7 @@ def _read(peer: _Peer, selector: selectors.BaseSelector) -> bool:
 
 
 def _commit(conn: Any, batch: list[tuple[_Peer, _Waiting]]) -> None:
-    waitings = [waiting for _peer, waiting in batch]
-    try:
-        GroupCommit._commit(conn, waitings)
-    except BaseException as exc:  # nobody in the batch is on disk: each worker answers 503
-        log.exception("A batch of %d deliveries could not be committed", len(waitings))
-        for waiting in waitings:
-            waiting.outcome, waiting.error = None, exc
+    commit_batch(conn, [waiting for _peer, waiting in batch])  # a failed commit: each worker answers 503
     for peer, waiting in batch:
         try:
             peer.sock.sendall(_outcome_json(waiting))
@@ -374,8 +368,6 @@ def submit(
         answer = json.loads(_receive(sock, size))
         if not isinstance(answer, dict):
             raise ValueError("an answer that is not an object")
-        if "delivery_id" not in answer:
-            raise JournalFailed(answer.get("error") or "the writer could not journal the delivery")
         return _outcome_from(answer)
     except JournalFailed:
         raise
