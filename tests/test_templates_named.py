@@ -3,6 +3,7 @@ format, checked before Meta; against a stand-in Graph API that checks template s
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 import requests
 
@@ -262,3 +263,13 @@ def test_when_meta_cannot_be_asked_for_the_list_a_named_object_still_goes_out_na
     assert sends(graph)[0]["template"]["components"] == [
         {"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Jane"}]}
     ]
+
+
+def test_the_listing_of_both_formats_matches_the_openapi_document(client, meta):
+    doc = client.get("/api/whatsapp/openapi.json").get_json()
+    response = doc["paths"]["/api/whatsapp/templates"]["get"]["responses"]["200"]
+    schema = {**response["content"]["application/json"]["schema"], "components": doc["components"]}
+    answer = client.get("/api/whatsapp/templates").get_json()
+    jsonschema.Draft202012Validator(schema).validate(answer)
+    template = doc["components"]["schemas"]["Template"]
+    assert {"parameter_format", "parameter_names"} <= set(template["required"])
