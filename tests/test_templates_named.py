@@ -273,3 +273,17 @@ def test_the_listing_of_both_formats_matches_the_openapi_document(client, meta):
     jsonschema.Draft202012Validator(schema).validate(answer)
     template = doc["components"]["schemas"]["Template"]
     assert {"parameter_format", "parameter_names"} <= set(template["required"])
+
+
+def test_an_odd_parameter_name_on_a_positional_template_is_not_a_500(client, meta):
+    components = [
+        {"type": "header", "parameters": [{"type": "text", "text": "#1"}]},
+        {
+            "type": "body",
+            "parameters": [{"type": "text", "text": "Maria", "parameter_name": [1]}, {"type": "text", "text": "#1"}],
+        },
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "1"}]},
+    ]
+    answer = send_template(client, "order_update", components=components)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["message"]["text"] == "Hi Maria, your order #1 is on its way."

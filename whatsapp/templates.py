@@ -294,13 +294,17 @@ def render(template: dict[str, Any] | None, components: list[dict[str, Any]]) ->
         return None
     text = next((c.get("text", "") for c in template.get("components", []) if str(c.get("type")).upper() == "BODY"), "")
     values = next((c.get("parameters", []) for c in components if str(c.get("type")).lower() == "body"), [])
-    named = {p.get("parameter_name"): p.get("text") for p in values if isinstance(p, dict) and p.get("parameter_name")}
+    by_name = {
+        p["parameter_name"]: p.get("text")
+        for p in values
+        if isinstance(p, dict) and isinstance(p.get("parameter_name"), str) and p["parameter_name"]
+    }
     positional = [p.get("text") for p in values if isinstance(p, dict)]
 
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
-        if key in named:
-            return str(named[key])
+        if key in by_name:
+            return str(by_name[key])
         if key.isdigit() and 0 < int(key) <= len(positional):
             return str(positional[int(key) - 1])
         return match.group(0)
