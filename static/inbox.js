@@ -998,13 +998,14 @@
     return state.templates && Number.isInteger(index) ? state.templates[index] : null;
   }
 
-  function paramInput(group, index, label, type = "text") {
+  function paramInput(group, index, label, type = "text", name = null) {
     const id = `tp-${group}-${index}`;
+    const dataset = name === null ? { group, index: String(index) } : { group, index: String(index), name };
     return el(
       "div",
       { class: "param" },
       el("label", { for: id }, label),
-      el("input", { id, type, required: true, dataset: { group, index: String(index) } }),
+      el("input", { id, type, required: true, dataset }),
     );
   }
 
@@ -1017,12 +1018,21 @@
     const body = (template.components || []).find((c) => String(c.type).toUpperCase() === "BODY");
     $("template-preview").textContent = body && body.text ? body.text : "";
     const needs = template.parameters || {};
+    // A NAMED template's fields are labelled and sent by name; a POSITIONAL one's by position.
+    const names = template.parameter_format === "NAMED" ? template.parameter_names || {} : null;
+    const textInputs = (group, title) => {
+      if (names) {
+        (names[group] || []).forEach((name, i) => box.append(paramInput(group, i, `${title} ${name}`, "text", name)));
+      } else {
+        for (let i = 0; i < (needs[group] || 0); i++) box.append(paramInput(group, i, `${title} {{${i + 1}}}`));
+      }
+    };
     if (typeof needs.header === "string") {
       box.append(paramInput("header-media", 0, `Header ${needs.header} (public link)`, "url"));
     } else {
-      for (let i = 0; i < (needs.header || 0); i++) box.append(paramInput("header", i, `Header {{${i + 1}}}`));
+      textInputs("header", "Header");
     }
-    for (let i = 0; i < (needs.body || 0); i++) box.append(paramInput("body", i, `Body {{${i + 1}}}`));
+    textInputs("body", "Body");
     (needs.buttons || []).forEach((count, b) => {
       for (let i = 0; i < count; i++) box.append(paramInput(`button-${b}`, i, `Button ${b + 1} {{${i + 1}}}`));
     });
@@ -1038,7 +1048,9 @@
       const group = input.dataset.group;
       const value = input.value.trim();
       if (group === "header-media") parameters.header = { type: template.parameters.header, link: value };
-      else if (group === "header" || group === "body") (parameters[group] ||= []).push(value);
+      else if ((group === "header" || group === "body") && input.dataset.name !== undefined) {
+        (parameters[group] ||= {})[input.dataset.name] = value; // a NAMED template: {"first_name": "Jane"}
+      } else if (group === "header" || group === "body") (parameters[group] ||= []).push(value);
       else if (group.startsWith("button-")) (buttons[Number(group.slice(7))] ||= []).push(value);
     }
     if (buttons.length) parameters.buttons = Array.from(buttons, (b) => b || []);

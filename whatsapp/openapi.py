@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from . import openapi_dashboard
+from . import openapi_dashboard, shapes, templates
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/whatsapp")
 
@@ -330,10 +330,33 @@ SEND_REQUEST = obj(
                 "language": {"anyOf": [{"type": "string"}, obj({"code": {"type": "string"}})]},
                 "parameters": obj(
                     {
-                        "header": {"description": "Texts, or a media object {type, link|id}"},
-                        "body": {"type": "array", "items": {"type": ["string", "number", "object"]}},
+                        "header": {
+                            "description": "POSITIONAL: the texts in order; NAMED: values by name, like body; "
+                            "a media header: {type, link|id}"
+                        },
+                        "body": {
+                            "anyOf": [
+                                {
+                                    "type": "array",
+                                    "items": {"type": ["string", "number", "object"]},
+                                    "description": "POSITIONAL templates ({{1}}, {{2}}): the values in order",
+                                },
+                                {
+                                    "type": "object",
+                                    "additionalProperties": {"type": ["string", "number", "object"]},
+                                    "description": 'NAMED templates: {"first_name": "Jane", ...}',
+                                },
+                                {
+                                    "type": "array",
+                                    "items": obj({"name": {"type": "string"}, "value": {}}, ["name", "value"]),
+                                    "description": 'NAMED templates: [{"name": "first_name", "value": "Jane"}]',
+                                },
+                            ]
+                        },
                         "buttons": {"type": "array", "items": {"type": "array"}},
-                    }
+                    },
+                    description="The short form; a NAMED template needs every parameter its listing names, "
+                    "and no other (a 400 says which)",
                 ),
                 "components": {"type": "array", "items": {"type": "object"}, "description": "Meta's own components"},
             },
@@ -398,23 +421,9 @@ HEALTH = obj(
     required=["last_webhook_at", "deliveries", "parked_statuses"],
 )
 
-TEMPLATE = obj(
-    {
-        "name": nullable("string"),
-        "language": nullable("string"),
-        "category": nullable("string"),
-        "status": nullable("string"),
-        "components": {"type": "array"},
-        "parameters": obj(
-            {
-                "header": {"type": ["integer", "string"]},
-                "body": {"type": "integer"},
-                "buttons": {"type": "array", "items": {"type": "integer"}},
-            }
-        ),
-    },
-    required=["name", "language", "parameters"],
-)
+# Declared once, as TypedDicts in templates.py; the nested shapes join the components below.
+TEMPLATE_SHAPES = shapes.Registry()
+TEMPLATE = TEMPLATE_SHAPES.object_schema(templates.Template)
 
 WEBHOOK_RESULT = obj(
     {
@@ -866,6 +875,7 @@ def document() -> dict[str, Any]:
                 "Stats": STATS,
                 "Health": HEALTH,
                 "Template": TEMPLATE,
+                **TEMPLATE_SHAPES.components(),
                 "WebhookResult": WEBHOOK_RESULT,
                 "Error": ERROR,
             },
