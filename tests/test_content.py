@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import jsonschema
 import pytest
 
-from whatsapp import present
+from whatsapp import content, present
+from whatsapp.shapes import keys
 
 from .helpers import customer_writes, fixture, fixture_bytes, post_webhook, send_ok, text_message, wamid
 
@@ -646,3 +648,15 @@ def test_every_message_of_a_thread_has_a_content(client):
     customer_writes(client)
     post_webhook(client, text_message("second", message_id=wamid()))
     assert [m["content"]["type"] for m in thread(client)] == ["text", "text"]
+
+
+def test_docs_api_md_lists_every_field_of_every_content_shape():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("### Message content", 1)[1].split("\n### ", 1)[0]
+    missing = [
+        f"{shape.__name__}.{key}"
+        for shape in content.SHAPES
+        for key in keys(shape)
+        if key != "type" and not any(form in section for form in (f"`{key}`", f"`{key}[]`", f"{key},", f"{key}}}"))
+    ]
+    assert missing == []
