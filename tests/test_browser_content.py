@@ -35,7 +35,7 @@ pytestmark = pytest.mark.browser
 expect = playwright_api.expect
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "dashboard_content.json").read_text(encoding="utf-8"))
-XSS = "<img src=x onerror=\"window.__xss=(window.__xss||0)+1\">"
+XSS = '<img src=x onerror="window.__xss=(window.__xss||0)+1">'
 
 
 def body(name: str) -> dict:
