@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypedDict
 
-from .shapes import Doc
+from .shapes import Doc, Registry
 
 log = logging.getLogger(__name__)
 
@@ -711,3 +711,12 @@ def of(message_type: str, raw: Any, direction: str) -> dict[str, Any]:
             "product": None,
             "errors": [],
         }
+
+
+def schema(registry: Registry) -> dict[str, Any]:
+    """The JSON Schema of `content`: any of the shapes above (recorded in the registry for its components)."""
+    return {
+        "anyOf": [registry.schema(shape) for shape in SHAPES],
+        "description": "The message's content by type (`content.type` is the message's type); fields not known "
+        "are null, lists [] when empty",
+    }

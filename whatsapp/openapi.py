@@ -10,7 +10,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from . import openapi_dashboard
+from . import content, openapi_dashboard
+from .shapes import Registry
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/whatsapp")
 
@@ -147,6 +148,8 @@ MEDIA = obj(
     required=["id", "mime_type", "download_url"],
 )
 
+SHAPES = Registry()  # the TypedDict-declared shapes the document refers to (their components)
+
 MESSAGE = obj(
     {
         "id": {"type": "integer"},
@@ -232,6 +235,7 @@ MESSAGE = obj(
             description="Location messages: the place shared (sent or received); null for other types",
         ),
         "raw": {"description": "include_raw=true: the JSON Meta sent (or the body we sent)"},
+        "content": content.schema(SHAPES),
     },
     required=[
         "id",
@@ -244,6 +248,7 @@ MESSAGE = obj(
         "timestamp",
         "agent_id",
         "conversation_id",
+        "content",
     ],
 )
 
@@ -868,6 +873,7 @@ def document() -> dict[str, Any]:
                 "Template": TEMPLATE,
                 "WebhookResult": WEBHOOK_RESULT,
                 "Error": ERROR,
+                **SHAPES.components(),
             },
             "responses": {
                 f"E{code}": {"description": text, "content": json_content(ref("Error"))}
