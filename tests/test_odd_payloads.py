@@ -52,11 +52,13 @@ def test_errors_meta_reports_beside_a_message_are_the_messages_own(client):
         {
             "code": 131000,
             "title": "Something went wrong",
-            "message": "Something went wrong",
+            "message": None,
             "details": "Unsupported webhook payload",
         }
     ]
     assert got["error"] == {"code": 131000, "title": "Something went wrong", "details": "Unsupported webhook payload"}
+    raw = read_back(client, item["id"], include_raw="true")["raw"]
+    assert raw == item  # the raw JSON stays as Meta sent it
 
 
 def test_nan_and_infinity_are_read_as_null_and_every_answer_stays_json(client):

@@ -198,13 +198,12 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
 def _parse_value(value: dict, where: str, delivery: Delivery) -> None:
     contacts = [c for c in (Contact.from_dict(c) for c in _list(value.get("contacts"))) if c]
     # Meta may report a message's problem beside it, in `value.errors` (an interactive message whose
-    # content it could not pass on): each message of the value without errors of its own carries them.
-    value_errors = [e for e in _list(value.get("errors")) if isinstance(e, dict)]
+    # content it could not pass on): each message of the value without errors of its own takes the
+    # first as its error (its raw JSON stays as Meta sent it).
+    beside = _first_error(value)
     for index, item in enumerate(_list(value.get("messages"))):
-        if value_errors and isinstance(item, dict) and not _list(item.get("errors")):
-            item = {**item, "errors": value_errors}
         try:
-            delivery.messages.append(parse_message(item, contacts))
+            delivery.messages.append(parse_message(item, contacts, beside))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             delivery.problems.append(f"{where}.messages[{index}]: {exc}")
     for index, item in enumerate(_list(value.get("statuses"))):
@@ -217,7 +216,9 @@ def _parse_value(value: dict, where: str, delivery: Delivery) -> None:
             log.warning("WhatsApp reported an error: code=%s title=%s", error.get("code"), error.get("title"))
 
 
-def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
+def parse_message(
+    item: Any, contacts: list[Contact], beside: tuple[int | None, str | None, str | None] | None = None
+) -> InboundMessage:
     """One `value.messages[]` item; its contact is joined by wa_id or user_id, never by position."""
     if not isinstance(item, dict):
         raise ValueError("message is not an object")
@@ -250,7 +251,7 @@ def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
         context_id=_str(context.get("id")) or reaction_to,
         reaction_to=reaction_to,
         identity_change=identity,
-        error=_first_error(item),
+        error=_first_error(item) or beside,
     )
 
 
