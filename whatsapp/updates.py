@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -152,6 +153,28 @@ class Delivery:
     other_numbers: list[str] = field(default_factory=list)
     # the `field` of every change, handled or not (delivery health, per field)
     fields: list[str] = field(default_factory=list)
+    # typed updates of the other fields (FIELD_PARSERS), applied in order by store.apply_delivery
+    updates: list[Any] = field(default_factory=list)
+
+
+# The other webhook fields: field name -> parse(value, where, delivery), which appends typed updates
+# (frozen dataclasses of an `updates_*` module) to `delivery.updates` and problems to
+# `delivery.problems`. A field without a parser is acknowledged and counted, never stored.
+FieldParser = Callable[[dict, str, "Delivery"], None]
+FIELD_PARSERS: dict[str, FieldParser] = {}
+
+
+def parses(*names: str) -> Callable[[FieldParser], FieldParser]:
+    """Register a parser for these webhook fields (used by the `updates_*` modules)."""
+
+    def register(parser: FieldParser) -> FieldParser:
+        for name in names:
+            if name in FIELD_PARSERS or name == "messages":
+                raise ValueError(f"field {name!r} already has a parser")
+            FIELD_PARSERS[name] = parser
+        return parser
+
+    return register
 
 
 def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
@@ -179,19 +202,21 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
             name = change["field"][:100] if isinstance(change.get("field"), str) else None
             if name is not None and name not in delivery.fields:
                 delivery.fields.append(name)
-            if change.get("field") != "messages":
+            parser = _parse_value if name == "messages" else FIELD_PARSERS.get(name or "")
+            if parser is None:
                 delivery.ignored_fields.append(str(change.get("field")))
                 continue
             value = change.get("value")
             if not isinstance(value, dict):
                 delivery.problems.append(f"{where}.value is not an object")
                 continue
+            # Fields of one number carry its metadata; account-wide fields (templates) carry none.
             metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
             number = metadata.get("phone_number_id")
             if phone_number_id and number is not None and str(number) != phone_number_id:
                 delivery.other_numbers.append(str(number))
                 continue
-            _parse_value(value, where, delivery)
+            parser(value, where, delivery)
     return delivery
 
 
@@ -437,3 +462,6 @@ def location_coordinates(body: Any) -> tuple[float, float] | None:
     if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
     return latitude, longitude
+
+
+# --- the other fields' parsers: each module registers its fields with @parses on import ---------

@@ -20,6 +20,7 @@ messages are stored once, as for any retry of Meta's).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import hashlib
 import io
@@ -38,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import db, store, updates
+from . import db, store
 from .ingest import Outcome, Unreadable, _Waiting, commit_batch, decode
 from .updates import Delivery
 
@@ -141,8 +142,11 @@ class _Parses(pickle.Unpickler):
     plain values only."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "whatsapp.updates" and isinstance(getattr(updates, name, None), type):
-            return getattr(updates, name)
+        # updates.py and the `updates_*` modules of the other fields, already imported by updates.py
+        if module == "whatsapp.updates" or module.startswith("whatsapp.updates_"):
+            found = getattr(sys.modules.get(module), name, None)
+            if isinstance(found, type) and dataclasses.is_dataclass(found):
+                return found
         raise pickle.UnpicklingError(f"not a delivery's class: {module}.{name}")
 
 

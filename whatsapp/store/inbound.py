@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,29 @@ def apply_delivery(conn: sqlite3.Connection, delivery: Delivery) -> IngestResult
             result.statuses_applied += 1
         else:
             result.statuses_parked += 1
+    for update in delivery.updates:
+        apply = APPLIERS.get(type(update))
+        if apply is None:  # a parser without its applier: the batch fails and is journaled for replay
+            raise TypeError(f"no applier for {type(update).__name__}")
+        apply(conn, update, result)
     return result
+
+
+# The other fields' typed updates (updates.FIELD_PARSERS) -> apply(conn, update, result), inside
+# the delivery's transaction. Registered by the store modules that own them, with @applies.
+Applier = Callable[[sqlite3.Connection, Any, IngestResult], None]
+APPLIERS: dict[type, Applier] = {}
+
+
+def applies(*kinds: type) -> Callable[[Applier], Applier]:
+    def register(apply: Applier) -> Applier:
+        for kind in kinds:
+            if kind in APPLIERS:
+                raise ValueError(f"{kind.__name__} already has an applier")
+            APPLIERS[kind] = apply
+        return apply
+
+    return register
 
 
 def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | None:
