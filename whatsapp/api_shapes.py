@@ -419,3 +419,58 @@ class Error(TypedDict):
             ),
         ]
     ]
+
+
+# --- events and agents (the dashboard's routes) ----------------------------------------------
+
+
+class Event(TypedDict):
+    id: int
+    kind: Literal["message.created", "message.updated", "conversation.updated", "conversation.merged"]
+    conversation_id: int | None
+    message_id: int | None
+    merged_from: Annotated[
+        int | None, Doc("conversation.merged: the conversation folded into conversation_id, now deleted")
+    ]
+    created_at: str
+
+
+class EventPage(TypedDict):
+    success: Literal[True]
+    events: list[Event]
+    count: int
+    next_after: int
+    last_event_id: int
+    oldest_event_id: Annotated[
+        int,
+        Doc(
+            "The oldest event kept apart from conversation.merged ones (kept forever): events are pruned after "
+            "EVENTS_RETENTION_DAYS"
+        ),
+    ]
+    gap: Annotated[
+        bool,
+        Doc(
+            "true when `after` is older than oldest_event_id: events between them may have been pruned, so "
+            "reload what you show"
+        ),
+    ]
+
+
+class Agent(TypedDict):
+    id: int
+    name: str
+    created_at: NotRequired[str]
+    active: NotRequired[bool]
+
+
+class AgentList(TypedDict):
+    success: Literal[True]
+    agents: list[Agent]
+    count: int
+
+
+class Me(TypedDict):
+    success: Literal[True]
+    agent: Agent | None
+    csrf_token: NotRequired[str]

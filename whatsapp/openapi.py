@@ -11,6 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from . import openapi_dashboard
+from .api_doc import Answer, api_doc
+from .api_shapes import Error, SendResult
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/whatsapp")
 
@@ -18,6 +20,12 @@ MAX_ID = 2**53  # the API refuses larger integers with a 400
 
 
 @bp.get("/openapi.json")
+@api_doc(
+    "This document",
+    tag="inbox",
+    public=True,
+    responses={200: ("OpenAPI 3.1", {"type": "object", "required": ["openapi", "paths"]})},
+)
 def openapi_json() -> Response:
     """The document itself; public, like any API description (it holds no data)."""
     return jsonify(document())
@@ -473,6 +481,9 @@ def send_answers() -> dict[str, Any]:
         for code, description in SEND_ANSWER_DESCRIPTIONS.items()
     }
 
+
+# The send routes' failure answers: the send's result with its error, or a plain error.
+SEND_ANSWERS = {code: Answer(text, SendResult | Error) for code, text in SEND_ANSWER_DESCRIPTIONS.items()}
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed or a parameter is invalid",
