@@ -3,8 +3,12 @@ app's URL map: a route without metadata is missing from the document, and the su
 
 from __future__ import annotations
 
+from app import create_app
+from whatsapp import api_shapes
 from whatsapp.api_doc import operation_of, paths
 from whatsapp.shapes import Registry
+
+from .test_openapi import app_operations
 
 PREFIX = "/api/whatsapp"
 
@@ -28,3 +32,34 @@ def test_path_parameters_come_from_the_rule_with_json_safe_integer_limits(app):
         "schema": {"type": "integer", "minimum": 0, "maximum": 2**53},
     }
     assert not any("<" in path for path in built)
+
+
+def documented(doc: dict) -> set[tuple[str, str]]:
+    return {(path, method) for path, item in doc["paths"].items() for method in item}
+
+
+def test_a_route_added_without_metadata_is_missing_from_the_document(settings):
+    app = create_app(settings)
+    app.add_url_rule(PREFIX + "/undocumented/<int:item_id>", "undocumented", lambda item_id: "")
+    doc = app.test_client().get(PREFIX + "/openapi.json").get_json()
+    assert app_operations(app) - documented(doc) == {("/api/whatsapp/undocumented/{item_id}", "get")}
+
+
+def inline_objects(value: object, where: str = "") -> list[str]:
+    """Where an object schema is written out in place instead of referring to a declared shape."""
+    if isinstance(value, dict):
+        found = [where] if "properties" in value else []
+        return found + [spot for key, item in value.items() for spot in inline_objects(item, f"{where}/{key}")]
+    if isinstance(value, list):
+        return [spot for i, item in enumerate(value) for spot in inline_objects(item, f"{where}[{i}]")]
+    return []
+
+
+def test_every_schema_of_the_document_is_a_declared_shape(anon):
+    doc = anon.get(PREFIX + "/openapi.json").get_json()
+    registry = Registry()
+    schemas = doc["components"]["schemas"]
+    assert schemas == {name: registry.object_schema(getattr(api_shapes, name)) for name in schemas}
+    assert {"Conversation", "Message", "Media", "SendRequest", "SendResult", "Error"} <= set(schemas)
+    outside = {key: part for key, part in doc.items() if key != "components"}
+    assert inline_objects(outside) + inline_objects(doc["components"]["responses"]) == []
