@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, session
 
 from . import agents, db, store
 from .api_doc import Answer, api_doc, header, query
-from .api_shapes import Error, EventPage
+from .api_shapes import Error, Event, EventPage
 from .auth import bearer_token, check_agent_access
 from .db import get_db
 from .errors import APIError
@@ -71,7 +71,7 @@ def _authenticate() -> None:
     check_agent_access()
 
 
-def event_json(row: Any) -> dict[str, Any]:
+def event_json(row: Any) -> Event:
     return {
         "id": row["event_id"],
         "kind": row["kind"],
