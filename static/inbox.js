@@ -31,6 +31,7 @@
     pinned: true, // the agent is at the newest message: keep it in view
     unseen: 0, // messages that arrived while the agent was scrolled up
     offline: false,
+    newChat: null, // the number a contact card's "Open chat" is starting a conversation with (template dialog)
   };
 
   // --- helpers ---------------------------------------------------------------------------
@@ -629,7 +630,7 @@
     return [
       [
         "quoted",
-        JSON.stringify([m.quoted, m.reply_to, who]),
+        JSON.stringify([m.quoted, m.reply_to, who, Boolean(productOf(m))]),
         () => {
           if (m.quoted) {
             return el(
@@ -639,14 +640,19 @@
               el("span", { class: "quoted-text" }, m.quoted.text || `[${m.quoted.type}]`),
             );
           }
-          if (m.reply_to) return el("blockquote", { class: "quoted" }, el("span", { class: "quoted-text" }, "Reply to a message not in this inbox"));
+          // A product inquiry's context points at the catalog message, not at one of ours: "Asked about" says it.
+          if (m.reply_to && !productOf(m)) {
+            return el("blockquote", { class: "quoted" }, el("span", { class: "quoted-text" }, "Reply to a message not in this inbox"));
+          }
           return null;
         },
       ],
+      ["inquiry", JSON.stringify(productOf(m)), () => inquiry(productOf(m))],
+      ["referral", JSON.stringify(referralOf(m)), () => referralCard(referralOf(m))],
       ["forwarded", String(Boolean(m.forwarded)), () => (m.forwarded ? el("p", { class: "forwarded" }, "Forwarded") : null)],
       [
         "content",
-        JSON.stringify([m.type, m.direction, m.text, m.media, m.placeholder, m.location]),
+        JSON.stringify([m.type, m.direction, m.text, m.media, m.placeholder, m.location, m.content]),
         () => content(m),
       ],
       [
@@ -721,7 +727,7 @@
       state.nodes.set(key, li);
       if (bubbleSizes) bubbleSizes.observe(li);
     }
-    li.className = `msg ${m.direction === "outbound" ? "out" : "in"}${m.deleted ? " deleted" : ""}`;
+    li.className = `msg ${m.direction === "outbound" ? "out" : "in"}${m.deleted ? " deleted" : ""}${systemLine(m) ? " system" : ""}`;
     const nodes = [];
     for (const [name, sig, build] of bubbleParts(m)) {
       let part = li._parts[name];
@@ -777,13 +783,318 @@
     if (pinned) box.scrollTop = box.scrollHeight;
   }
 
-  function locationOf(m) {
-    const loc = m.location;
-    if (!loc) return null;
-    const lat = Number(loc.latitude);
-    const lon = Number(loc.longitude);
-    if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
-    return { lat, lon };
+  // --- rich content: m.content, the message's structure by type (docs/dashboard.md) ------------
+  // A customer's content is hostile: every value reaches the page as text through el(), and only
+  // http(s) addresses (and the geo/map links built here from numbers) become links.
+
+  const given = (value) => value !== null && value !== undefined && value !== "";
+
+  // The address as a link target when it is http(s), else null (javascript:, data:, junk...).
+  function safeHref(url) {
+    if (typeof url !== "string" || !url.trim()) return null;
+    try {
+      const parsed = new URL(url.trim());
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function linkOrText(url, label, cls) {
+    const href = safeHref(url);
+    const text = given(label) ? String(label) : String(url);
+    return href
+      ? el("a", { href, target: "_blank", rel: "noopener noreferrer nofollow", class: cls }, text)
+      : el("span", { class: cls }, text);
+  }
+
+  function scalar(value) {
+    if (!given(value)) return "—";
+    if (value === true) return "Yes";
+    if (value === false) return "No";
+    return typeof value === "object" ? JSON.stringify(value) : String(value);
+  }
+
+  function money(amount, currency) {
+    if (!given(amount)) return "—";
+    const n = Number(amount);
+    if (!Number.isFinite(n)) return String(amount);
+    if (!currency) return String(n);
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency: String(currency) }).format(n);
+    } catch (_) {
+      return `${n} ${currency}`; // not an ISO 4217 code
+    }
+  }
+
+  // A flow's answers as [label, value] rows: nested keys flattened "a.b", lists of plain values
+  // joined, lists of objects numbered from 1 ("guests.1.name").
+  function flatten(value, prefix, out = []) {
+    if (Array.isArray(value)) {
+      if (value.every((v) => v === null || typeof v !== "object")) out.push([prefix || "value", value.length ? value.map(scalar).join(", ") : "—"]);
+      else value.forEach((v, i) => flatten(v, prefix ? `${prefix}.${i + 1}` : String(i + 1), out));
+    } else if (value !== null && typeof value === "object") {
+      const entries = Object.entries(value);
+      if (!entries.length && prefix) out.push([prefix, "—"]);
+      for (const [key, inner] of entries) flatten(inner, prefix ? `${prefix}.${key}` : key, out);
+    } else {
+      out.push([prefix || "value", scalar(value)]);
+    }
+    return out;
+  }
+
+  function rawToggle(raw) {
+    const summary = el("summary", {}, "Show raw JSON");
+    return el(
+      "details",
+      { class: "raw", ontoggle: (event) => { summary.textContent = event.target.open ? "Hide raw JSON" : "Show raw JSON"; } },
+      summary,
+      el("pre", {}, JSON.stringify(raw === undefined ? null : raw, null, 2)),
+    );
+  }
+
+  const contentOf = (m) => (m.content && typeof m.content === "object" ? m.content : null);
+
+  function productOf(m) {
+    const p = contentOf(m) && contentOf(m).product;
+    return p && typeof p === "object" && (given(p.product_retailer_id) || given(p.catalog_id)) ? p : null;
+  }
+
+  function referralOf(m) {
+    const c = contentOf(m);
+    const r = c ? c.referral : m.referral; // before `content`, the API passed Meta's referral as it came
+    return r && typeof r === "object" ? r : null;
+  }
+
+  // A product inquiry: the customer wrote from a product of the catalog.
+  function inquiry(product) {
+    if (!product) return null;
+    return el(
+      "p",
+      { class: "inquiry" },
+      "🛍 Asked about ",
+      el("strong", { class: "product-id" }, given(product.product_retailer_id) ? String(product.product_retailer_id) : "a product"),
+      given(product.catalog_id) ? ` (catalog ${product.catalog_id})` : null,
+    );
+  }
+
+  // A click-to-WhatsApp ad the customer came from.
+  function referralCard(r) {
+    if (!r) return null;
+    const source = given(r.source_url)
+      ? linkOrText(r.source_url, safeHref(r.source_url) ? `Open the ${r.source_type || "ad"}` : r.source_url, "referral-source")
+      : null;
+    return el(
+      "div",
+      { class: "referral", role: "group", "aria-label": "From ad" },
+      el("span", { class: "referral-label" }, "From ad"),
+      given(r.headline) ? el("strong", { class: "referral-headline" }, String(r.headline)) : null,
+      given(r.body) ? el("span", { class: "referral-body" }, String(r.body)) : null,
+      source,
+    );
+  }
+
+  // Lines that are not a bubble: a decision or a change the customer made, shown centred.
+  function systemLine(m) {
+    const c = contentOf(m);
+    if (m.type === "system" || m.type === "request_welcome") return true;
+    return Boolean(c && m.type === "interactive" && c.kind === "call_permission_reply");
+  }
+
+  function callPermissionText(c) {
+    const automatic = c.response_source === "automatic" ? " (automatically)" : "";
+    if (c.response === "accept") {
+      if (c.is_permanent) return `Customer accepted calls (permanently)${automatic}`;
+      if (c.expiration_timestamp) return `Customer accepted calls until ${longTime(c.expiration_timestamp) || c.expiration_timestamp}${automatic}`;
+      return `Customer accepted calls${automatic}`;
+    }
+    if (c.response === "reject") return `Customer declined calls${automatic}`;
+    return `Customer answered the call request: ${scalar(c.response)}`;
+  }
+
+  function locationBlock(m, c) {
+    const source = c && given(c.latitude) ? c : m.location;
+    const lat = source ? Number(source.latitude) : NaN;
+    const lon = source ? Number(source.longitude) : NaN;
+    if (!Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
+      return el("span", { class: "location" }, "📍 ", m.text || "Location");
+    }
+    const href = `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`;
+    const name = given(source.name) ? String(source.name) : null;
+    const address = given(source.address) ? String(source.address) : null;
+    return el(
+      "div",
+      { class: "location-card" },
+      el(
+        "a",
+        { href, target: "_blank", rel: "noopener noreferrer", class: "location" },
+        "📍 ",
+        name || address || `${lat}, ${lon}`,
+        name && address ? el("span", { class: "address" }, address) : null,
+        el("span", { class: "coords" }, `${lat}, ${lon}`),
+        el("span", { class: "map-hint" }, " (map)"),
+      ),
+      el("a", { href: `geo:${lat},${lon}`, class: "geo-link" }, "Open in a maps app"),
+      given(source.url) ? linkOrText(source.url, null, "location-url") : null,
+    );
+  }
+
+  function contactCard(card) {
+    const name = card.name && typeof card.name === "object" ? card.name : {};
+    const full = name.formatted_name ||
+      [name.prefix, name.first_name, name.middle_name, name.last_name, name.suffix].filter(given).join(" ") || "Contact";
+    const org = card.org && typeof card.org === "object" ? [card.org.company, card.org.department, card.org.title].filter(given).join(" · ") : "";
+    const row = (cls, label, value, extra) =>
+      el("li", { class: cls }, el("span", { class: "field-label" }, label), " ", el("span", { class: "field-value" }, value), extra || null);
+    const fields = [];
+    for (const p of card.phones || []) {
+      const number = p.phone || (p.wa_id ? "+" + p.wa_id : "");
+      const chat = p.wa_id
+        ? el("button", {
+          type: "button",
+          class: "open-chat",
+          "aria-label": `Open chat with ${number}`,
+          onclick: () => openChat(p.wa_id).catch(console.warn),
+        }, "Open chat")
+        : null;
+      fields.push(row("phone", p.type ? `📞 ${p.type}` : "📞", String(number), chat));
+    }
+    for (const e of card.emails || []) fields.push(row("email", e.type ? `✉ ${e.type}` : "✉", String(e.email || "")));
+    for (const a of card.addresses || []) {
+      const line = [a.street, a.city, a.state, a.zip, a.country || a.country_code].filter(given).join(", ");
+      if (line) fields.push(row("address", a.type ? `🏠 ${a.type}` : "🏠", line));
+    }
+    for (const u of card.urls || []) {
+      if (given(u.url)) fields.push(el("li", { class: "url" }, el("span", { class: "field-label" }, u.type ? `🔗 ${u.type}` : "🔗"), " ", linkOrText(u.url, null, "field-value")));
+    }
+    if (given(card.birthday)) fields.push(row("birthday", "🎂", String(card.birthday)));
+    return el(
+      "div",
+      { class: "contact-card", role: "group", "aria-label": `Contact card: ${full}` },
+      el("p", { class: "contact-name" }, "👤 ", el("span", {}, String(full))),
+      org ? el("p", { class: "contact-org" }, org) : null,
+      fields.length ? el("ul", { class: "contact-fields" }, fields) : null,
+    );
+  }
+
+  function orderBlock(c) {
+    const items = Array.isArray(c.items) ? c.items : [];
+    const total = c.total && typeof c.total === "object" ? money(c.total.amount, c.total.currency) : "—";
+    return [
+      el(
+        "table",
+        { class: "order" },
+        el("caption", {}, `🛒 Order · ${items.length} ${items.length === 1 ? "item" : "items"}`),
+        el("thead", {}, el("tr", {}, ["Product", "Qty", "Unit price", "Line total"].map((h) => el("th", { scope: "col" }, h)))),
+        el(
+          "tbody",
+          {},
+          items.map((i) =>
+            el(
+              "tr",
+              {},
+              el("td", { class: "product" }, given(i.product_retailer_id) ? String(i.product_retailer_id) : "—"),
+              el("td", { class: "num" }, scalar(i.quantity)),
+              el("td", { class: "num" }, money(i.item_price, i.currency)),
+              el("td", { class: "num" }, money(i.line_total, i.currency)),
+            )),
+        ),
+        el(
+          "tfoot",
+          {},
+          el(
+            "tr",
+            {},
+            el("th", { scope: "row", colspan: "3" }, "Total"),
+            el("td", { class: "num", title: c.total ? null : "Not computed: the items mix currencies or a price is missing" }, total),
+          ),
+        ),
+      ),
+      given(c.note) ? el("p", { class: "text order-note" }, String(c.note)) : null,
+      given(c.catalog_id) ? el("p", { class: "catalog" }, `Catalog ${c.catalog_id}`) : null,
+    ];
+  }
+
+  function flowBlock(c) {
+    const title = c.flow_name && c.flow_name !== "flow" ? `Form reply · ${c.flow_name}` : "Form reply";
+    const parts = [el("p", { class: "flow-title", title: c.flow_token ? `flow_token ${c.flow_token}` : null }, "📝 ", title)];
+    if (c.response && typeof c.response === "object") {
+      // The flow_token is Meta's routing data, not an answer (it is in the title above).
+      const answers = Array.isArray(c.response) ? c.response : Object.fromEntries(Object.entries(c.response).filter(([k]) => k !== "flow_token"));
+      const rows = flatten(answers, "");
+      parts.push(
+        rows.length
+          ? el("dl", { class: "flow-fields" }, rows.map(([label, value]) => el("div", { class: "flow-field" }, el("dt", {}, label), el("dd", {}, value))))
+          : el("p", { class: "muted" }, "No answers."),
+      );
+    } else if (given(c.response_error) || given(c.response_raw)) {
+      parts.push(el("p", { class: "placeholder" }, "The answers could not be read."), rawToggle(c.response_raw));
+    }
+    if (given(c.body) && c.body !== "Sent") parts.push(el("p", { class: "text" }, String(c.body)));
+    return parts;
+  }
+
+  function choiceBlock(label, title, description) {
+    return el(
+      "div",
+      { class: "choice" },
+      el("span", { class: "choice-kind" }, label),
+      el("span", { class: "choice-title" }, given(title) ? String(title) : "—"),
+      given(description) ? el("span", { class: "choice-desc" }, String(description)) : null,
+    );
+  }
+
+  // The nodes for m.content, or null to fall back to the text; fills `box`.
+  function richContent(m, c, box) {
+    if (c && given(c.placeholder)) {
+      box.append(el("p", { class: "placeholder" }, String(c.placeholder)), rawToggle(c.raw));
+      return true;
+    }
+    switch (m.type) {
+      case "location":
+        box.append(locationBlock(m, c));
+        return true;
+      case "contacts":
+        if (!c || !Array.isArray(c.cards) || !c.cards.length) return false;
+        box.append(...c.cards.map(contactCard));
+        return true;
+      case "order":
+        if (!c) return false;
+        box.append(...orderBlock(c).filter(Boolean));
+        return true;
+      case "button":
+        if (!c) return false;
+        box.append(choiceBlock("Tapped a button", c.text || c.payload || m.text, null));
+        return true;
+      case "system":
+        box.append(el("p", { class: "system-text" }, (c && c.body) || m.text || "The customer's account changed"));
+        return true;
+      case "request_welcome":
+        box.append(el("p", { class: "system-text" }, "The customer opened the chat"));
+        return true;
+      case "interactive":
+        if (!c) return false;
+        if (c.kind === "call_permission_reply") box.append(el("p", { class: "system-text" }, callPermissionText(c)));
+        else if (c.kind === "nfm_reply") box.append(...flowBlock(c));
+        else if (c.kind === "button_reply") box.append(choiceBlock("Tapped a button", c.title || m.text, c.description));
+        else if (c.kind === "list_reply") box.append(choiceBlock("Chose from the list", c.title || m.text, c.description));
+        else if ("raw" in c) box.append(el("p", { class: "placeholder" }, `An interactive reply this inbox does not show (${c.kind || "unknown"})`), rawToggle(c.raw));
+        else return false;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  function errorsNote(m, c) {
+    const errors = c && Array.isArray(c.errors) ? c.errors : [];
+    if (m.direction !== "inbound" || !errors.length) return null; // an outbound failure has its own line
+    return el(
+      "p",
+      { class: "msg-errors" },
+      "WhatsApp reported: ",
+      errors.map((e) => failureText({ title: e.title, details: e.details || e.message, code: e.code })).join("; "),
+    );
   }
 
   function content(m) {
@@ -791,7 +1102,9 @@
     const media = m.media || null;
     const url = media && (media.id || media.state) ? `${API}/media/${m.id}` : null;
     const failed = Boolean(url) && media.state === "failed";
+    const c = contentOf(m);
     let caption = m.text;
+    let placeholder = m.placeholder;
     switch (m.type) {
       case "image":
       case "sticker": {
@@ -835,40 +1148,46 @@
         if (caption === name) caption = null;
         break;
       }
-      case "location": {
-        const where = locationOf(m);
-        if (where) {
-          const href = `https://www.openstreetmap.org/?mlat=${where.lat}&mlon=${where.lon}#map=16/${where.lat}/${where.lon}`;
-          const place = m.location.name || m.location.address ? m.location : { name: m.text || `${where.lat}, ${where.lon}` };
-          box.append(
-            el(
-              "a",
-              { href, target: "_blank", rel: "noopener noreferrer", class: "location" },
-              "📍 ",
-              place.name || place.address,
-              place.name && place.address ? el("span", { class: "address" }, place.address) : null,
-              el("span", { class: "map-hint" }, " (map)"),
-            ),
-          );
+      default:
+        if (richContent(m, c, box)) {
           caption = null;
-        } else {
-          box.append(el("span", { class: "location" }, "📍 "));
+          if (c && given(c.placeholder)) placeholder = null; // shown once, with its raw JSON
         }
         break;
-      }
-      default:
-        break;
     }
-    if (m.placeholder) {
-      box.append(el("p", { class: "placeholder" }, m.placeholder));
+    if (placeholder) {
+      box.append(el("p", { class: "placeholder" }, placeholder));
       caption = null;
     }
     if (media && media.state && media.state !== "ready" && media.state !== "failed" && m.direction === "inbound") {
       box.append(el("span", { class: "media-state" }, "Downloading…"));
     }
     if (caption) box.append(el("p", { class: "text" }, caption));
+    const note = errorsNote(m, c);
+    if (note) box.append(note);
     if (!box.childNodes.length) box.append(el("p", { class: "text muted" }, `[${m.type}]`));
     return box;
+  }
+
+  // "Open chat" on a contact card's number: its conversation when there is one; a number that has
+  // never written can only be sent a template, and that send starts the conversation.
+  async function openChat(waId) {
+    const number = "+" + String(waId).replace(/\D/g, "");
+    hideSendError();
+    try {
+      const answer = await api(`/conversation?phone_number=${encodeURIComponent(number)}`);
+      await openConversation(answer.conversation.id);
+    } catch (error) {
+      if (error.status === 404) startChat(number);
+      else showSendError(error.offline ? UNREACHABLE : `The chat could not be opened: ${error.message}`);
+    }
+  }
+
+  function startChat(number) {
+    state.newChat = number;
+    openTemplates().then(() => {
+      if (state.newChat === number) $("template-title").textContent = `Start a chat with ${number}: send a template`;
+    });
   }
 
   // --- replying --------------------------------------------------------------------------------
@@ -998,13 +1317,14 @@
     return state.templates && Number.isInteger(index) ? state.templates[index] : null;
   }
 
-  function paramInput(group, index, label, type = "text") {
+  function paramInput(group, index, label, type = "text", name = null) {
     const id = `tp-${group}-${index}`;
+    const dataset = name === null ? { group, index: String(index) } : { group, index: String(index), name };
     return el(
       "div",
       { class: "param" },
       el("label", { for: id }, label),
-      el("input", { id, type, required: true, dataset: { group, index: String(index) } }),
+      el("input", { id, type, required: true, dataset }),
     );
   }
 
@@ -1017,12 +1337,21 @@
     const body = (template.components || []).find((c) => String(c.type).toUpperCase() === "BODY");
     $("template-preview").textContent = body && body.text ? body.text : "";
     const needs = template.parameters || {};
+    // A NAMED template's fields are labelled and sent by name; a POSITIONAL one's by position.
+    const names = template.parameter_format === "NAMED" ? template.parameter_names || {} : null;
+    const textInputs = (group, title) => {
+      if (names) {
+        (names[group] || []).forEach((name, i) => box.append(paramInput(group, i, `${title} ${name}`, "text", name)));
+      } else {
+        for (let i = 0; i < (needs[group] || 0); i++) box.append(paramInput(group, i, `${title} {{${i + 1}}}`));
+      }
+    };
     if (typeof needs.header === "string") {
       box.append(paramInput("header-media", 0, `Header ${needs.header} (public link)`, "url"));
     } else {
-      for (let i = 0; i < (needs.header || 0); i++) box.append(paramInput("header", i, `Header {{${i + 1}}}`));
+      textInputs("header", "Header");
     }
-    for (let i = 0; i < (needs.body || 0); i++) box.append(paramInput("body", i, `Body {{${i + 1}}}`));
+    textInputs("body", "Body");
     (needs.buttons || []).forEach((count, b) => {
       for (let i = 0; i < count; i++) box.append(paramInput(`button-${b}`, i, `Button ${b + 1} {{${i + 1}}}`));
     });
@@ -1031,25 +1360,29 @@
   async function sendTemplate(event) {
     event.preventDefault();
     const template = selectedTemplate();
-    if (!template || state.currentId === null) return;
+    const to = state.newChat; // a contact card's number with no conversation yet: this send starts it
+    if (!template || (state.currentId === null && !to)) return;
     const parameters = {};
     const buttons = [];
     for (const input of $("template-params").querySelectorAll("input")) {
       const group = input.dataset.group;
       const value = input.value.trim();
       if (group === "header-media") parameters.header = { type: template.parameters.header, link: value };
-      else if (group === "header" || group === "body") (parameters[group] ||= []).push(value);
+      else if ((group === "header" || group === "body") && input.dataset.name !== undefined) {
+        (parameters[group] ||= {})[input.dataset.name] = value; // a NAMED template: {"first_name": "Jane"}
+      } else if (group === "header" || group === "body") (parameters[group] ||= []).push(value);
       else if (group.startsWith("button-")) (buttons[Number(group.slice(7))] ||= []).push(value);
     }
     if (buttons.length) parameters.buttons = Array.from(buttons, (b) => b || []);
     try {
       await api("/send", {
         method: "POST",
-        json: { conversation_id: state.currentId, type: "template", template: { name: template.name, language: template.language, parameters } },
+        json: { ...(to ? { phone_number: to } : { conversation_id: state.currentId }), type: "template", template: { name: template.name, language: template.language, parameters } },
         headers: { "Idempotency-Key": idempotencyKey() },
       });
       $("template-dialog").close();
       hideSendError();
+      if (to) openChat(to).catch(console.warn);
     } catch (error) {
       templateError(error.message);
     } finally {
@@ -1244,6 +1577,11 @@
     $("template-select").addEventListener("change", renderTemplateParams);
     $("template-form").addEventListener("submit", sendTemplate);
     $("template-cancel").addEventListener("click", () => $("template-dialog").close());
+    $("template-dialog").addEventListener("close", () => {
+      if (state.newChat === null) return;
+      state.newChat = null;
+      $("template-title").textContent = "Send a template";
+    });
     document.addEventListener("keydown", onKey);
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && state.current && state.current.unread_count > 0) markRead();

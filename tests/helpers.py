@@ -144,3 +144,28 @@ def customer_writes(client, body: str = "Hi, I need help", **kwargs):
     answer = post_webhook(client, text_message(body, timestamp=now_ts() - 5, **kwargs))
     assert answer.status_code == 200, answer.get_json()
     return answer
+
+
+WABA_ID = "109283746501928"
+
+
+def serve_meta_templates(graph, templates: list[dict], waba_id: str = WABA_ID) -> None:
+    """Make the stand-in Graph API hold these templates the way Meta does: the listing answers only the
+    `fields` asked for, and a template send Meta would refuse (a NAMED template without each
+    `parameter_name`, a wrong count, an unknown template) gets Meta's error; other sends are accepted."""
+    from werkzeug import Response
+
+    from whatsapp import standin_templates
+
+    def listing(request):
+        body = standin_templates.listing(templates, request.args.get("fields"))
+        return Response(json.dumps(body), content_type="application/json")
+
+    def send(request):
+        refused = standin_templates.refusal(templates, request.get_json())
+        if refused is not None:
+            return Response(json.dumps(refused[1]), status=refused[0], content_type="application/json")
+        return Response(json.dumps(send_ok()), content_type="application/json")
+
+    graph.expect_request(f"/v26.0/{waba_id}/message_templates", method="GET").respond_with_handler(listing)
+    graph.expect_request(f"/v26.0/{PHONE_NUMBER_ID}/messages", method="POST").respond_with_handler(send)

@@ -3,10 +3,11 @@ declared, and every key a shape calls required is there."""
 
 from __future__ import annotations
 
+import types
 import typing
-from typing import get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints, is_typeddict
 
-from whatsapp import api_shapes
+from whatsapp import api_shapes, content
 from whatsapp.shapes import keys
 
 from .helpers import customer_writes, fixture_bytes, post_webhook, send_ok, status_update
@@ -21,7 +22,16 @@ INBOUND = (
     "text_reply_context",
     "text_forwarded",
     "unsupported",
+    # rich content: each kind's own shape, nested shapes included
+    "order",
+    "interactive_nfm_reply",
+    "contacts_full",
+    "interactive_call_permission_accept_expiring",
+    "interactive_button_reply",
+    "product_inquiry",
+    "button",
 )
+RICH = {"OrderContent", "FlowReplyContent", "ContactsContent", "CallPermissionReplyContent", "LocationContent"}
 
 
 def required(shape: type) -> set[str]:
@@ -39,6 +49,39 @@ def holds(answer: dict, shape: type) -> None:
     assert required(shape) - set(answer) == set(), f"keys {shape.__name__} requires but the answer lacks"
 
 
+def _bare(hint: Any) -> Any:
+    while get_origin(hint) in (typing.Annotated, typing.NotRequired, typing.Required):
+        hint = get_args(hint)[0]
+    return hint
+
+
+def holds_deep(value: Any, hint: Any, matched: list[str]) -> None:
+    """`value` holds to `hint` down to its leaves' keys: every TypedDict in it (in lists, dicts and unions
+    too) carries exactly its declared keys. A union of shapes (a message's content) must match exactly one."""
+    hint = _bare(hint)
+    if is_typeddict(hint):
+        assert isinstance(value, dict), f"{hint.__name__}: {value!r}"
+        holds(value, hint)
+        matched.append(hint.__name__)
+        for key, inner in get_type_hints(hint, include_extras=True).items():
+            if key in value:
+                holds_deep(value[key], inner, matched)
+    elif get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None:
+            return
+        shapes = [option for option in map(_bare, get_args(hint)) if is_typeddict(option)]
+        if isinstance(value, dict) and shapes:
+            fits = [shape for shape in shapes if set(value) == set(keys(shape))]
+            assert len(fits) == 1, f"{sorted(value)} fits {[shape.__name__ for shape in fits]}"
+            holds_deep(value, fits[0], matched)
+    elif get_origin(hint) is list and isinstance(value, list):
+        for item in value:
+            holds_deep(item, get_args(hint)[0], matched)
+    elif get_origin(hint) is dict and isinstance(value, dict):
+        for item in value.values():
+            holds_deep(item, get_args(hint)[1], matched)
+
+
 def test_every_answer_carries_exactly_the_keys_its_shape_declares(client, graph):
     for name in INBOUND:
         holds(post_webhook(client, fixture_bytes(name)).get_json(), api_shapes.WebhookResult)
@@ -46,7 +89,9 @@ def test_every_answer_carries_exactly_the_keys_its_shape_declares(client, graph)
     graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.SHAPE1"))
     sent = client.post("/api/whatsapp/send", json={"phone_number": "+14155550123", "message": "Yes!"}).get_json()
     holds(sent, api_shapes.SendResult)
-    holds(sent["message"], api_shapes.Message)
+    matched: list[str] = []
+    seen: set[str] = set()
+    holds_deep(sent["message"], api_shapes.Message, matched)
     post_webhook(client, status_update("wamid.SHAPE1", "read"))
 
     listed = client.get("/api/whatsapp/conversations?q=order").get_json()
@@ -58,13 +103,11 @@ def test_every_answer_carries_exactly_the_keys_its_shape_declares(client, graph)
         thread = client.get(f"/api/whatsapp/messages?conversation_id={conversation['id']}&include_raw=true").get_json()
         holds(thread, api_shapes.MessageList)
         for message in thread["messages"]:
-            holds(message, api_shapes.Message)
-            for key, shape in (("media", api_shapes.Media), ("location", api_shapes.Location)):
-                if message.get(key) is not None:
-                    holds(message[key], shape)
-            for reaction in message["reactions"]:
-                holds(reaction, api_shapes.Reaction)
-    assert {m["type"] for m in thread["messages"]} >= {"text"}
+            holds_deep(message, api_shapes.Message, matched)
+            seen.add(message["type"])
+    assert seen >= {"text", "order", "interactive", "contacts", "location"}
+    assert RICH | {"Message", "Media", "Location", "ContactCard", "OrderItem", "Referral"} <= set(matched)
+    assert {shape.__name__ for shape in content.SHAPES} & set(matched) >= RICH | {"ButtonReplyContent", "TextContent"}
 
     stats = client.get("/api/whatsapp/stats").get_json()
     holds(stats, api_shapes.StatsResult)

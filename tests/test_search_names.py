@@ -32,3 +32,17 @@ def test_a_name_is_still_found_by_its_beginning_when_whole_words_are_too_few(cli
     customer_writes(client, "hello", wa_id="15550000009", name="Maximiliano Ortega")
     answer = client.get("/api/whatsapp/conversations", query_string={"q": "maxim"}).get_json()
     assert [c["contact_name"] for c in answer["conversations"]] == ["Maximiliano Ortega"]
+
+
+def test_once_messages_fill_the_list_names_and_numbers_are_not_looked_up(app, client):
+    # Three customers wrote "refund"; one more is only *named* Refund. With a list of 3, the
+    # messages fill it (newest matching message first), so the names' index is never read.
+    for n in range(3):
+        customer_writes(client, "refund please", wa_id=f"1555000001{n}", name=f"Customer {n}")
+    customer_writes(client, "hello", wa_id="15550000020", name="Refund Rita")
+    found, statements = names_searched(app, "refund", limit=3)
+    assert len(found) == 3
+    assert statements == []
+    # With room left, the name is found after the messages.
+    found, statements = names_searched(app, "refund", limit=10)
+    assert len(found) == 4 and statements

@@ -64,3 +64,14 @@ def test_unions_of_shapes_use_any_of_and_unknown_types_are_refused():
     with pytest.raises(TypeError):
         registry.schema(set[int])
     assert keys(Item) == ("product", "quantity", "price")
+
+
+def test_an_annotated_optional_field_is_a_nullable_schema_with_its_limits():
+    class Target(TypedDict):
+        agent_id: Annotated[int, Doc("An agent", minimum=0)] | None
+
+    registry = Registry()
+    registry.schema(Target)
+    assert registry.components()["Target"]["properties"]["agent_id"] == {
+        "anyOf": [{"type": "integer", "description": "An agent", "minimum": 0}, {"type": "null"}]
+    }

@@ -1,5 +1,6 @@
 """Every JSON shape of the agent API, declared once as a TypedDict: present.py returns them, and the
-OpenAPI document's components are derived from them (whatsapp/shapes.py).
+OpenAPI document's components are derived from them (whatsapp/shapes.py). A message's `content` is the
+one exception: its shapes, one per kind, are declared next to the code that reads them (whatsapp/content.py).
 
 Keys marked `NotRequired` may be missing from an answer; every other key is always there (maybe null).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
+from .content import Content
 from .shapes import Doc
 
 MAX_ID = 2**53  # the API refuses larger integers with a 400
@@ -17,8 +19,7 @@ MAX_ID = 2**53  # the API refuses larger integers with a 400
 Time = Annotated[str | None, Doc("UTC, 'YYYY-MM-DD HH:MM:SS'", examples=("2026-11-24 08:30:00",))]
 Count = Annotated[int, Doc(minimum=0)]
 Id = Annotated[int, Doc(minimum=1, maximum=MAX_ID)]
-# (Annotated[int, Doc(...)] | None cannot be hashed by typing: the null goes inside instead.)
-AgentId = Annotated[int | None, Doc(minimum=0, maximum=MAX_ID)]
+AgentId = Annotated[int, Doc(minimum=0, maximum=MAX_ID)] | None
 Phone = Annotated[str, Doc("E.164 ('+56944328662'); '56944328662' and spaced forms are accepted")]
 UserId = Annotated[str, Doc("Meta's business-scoped user id (BSUID), e.g. US.13491208655302741918")]
 Latitude = Annotated[float, Doc(minimum=-90, maximum=90)]
@@ -96,7 +97,9 @@ class Media(TypedDict):
     download_url: str
 
 
-class MessageError(TypedDict):
+class SendError(TypedDict):
+    """Why an outbound message failed (or has no known outcome): Meta's code, title and details."""
+
     code: int | None
     title: str | None
     details: str | None
@@ -141,7 +144,7 @@ class Message(TypedDict):
     media_type: NotRequired[str | None]
     media: NotRequired[Media | None]
     reply_to: NotRequired[str | None]
-    error: NotRequired[MessageError | None]
+    error: NotRequired[SendError | None]
     sent_at: NotRequired[Time]
     delivered_at: NotRequired[Time]
     read_at: NotRequired[Time]
@@ -174,7 +177,7 @@ class Message(TypedDict):
     location: NotRequired[
         Annotated[Location | None, Doc("Location messages: the place shared (sent or received); null for other types")]
     ]
-    content: NotRequired[Any]  # typed by whatsapp/content.py (issue 13)
+    content: Content  # one TypedDict per kind, declared in whatsapp/content.py
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
 
 
@@ -253,9 +256,26 @@ class TemplateLanguage(TypedDict, total=False):
     code: str
 
 
+TemplateValue = str | float | dict[str, Any]
+
+
+class TemplateNamedValue(TypedDict):
+    name: str
+    value: Any
+
+
 class TemplateValues(TypedDict, total=False):
-    header: Annotated[Any, Doc("Texts, or a media object {type, link|id}")]
-    body: list[str | float | dict[str, Any]]
+    """The short form; a NAMED template needs every parameter its listing names, and no other (a 400 says which)"""
+
+    header: Annotated[
+        Any,
+        Doc("POSITIONAL: the texts in order; NAMED: values by name, like body; a media header: {type, link|id}"),
+    ]
+    body: (
+        Annotated[list[TemplateValue], Doc("POSITIONAL templates ({{1}}, {{2}}): the values in order")]
+        | Annotated[dict[str, TemplateValue], Doc('NAMED templates: {"first_name": "Jane", ...}')]
+        | Annotated[list[TemplateNamedValue], Doc('NAMED templates: [{"name": "first_name", "value": "Jane"}]')]
+    )
     buttons: list[list]
 
 
@@ -295,19 +315,35 @@ class SendMediaForm(TypedDict, total=False):
     client_message_id: str
 
 
-class TemplateNeeds(TypedDict, total=False):
-    header: int | str
+class TemplateParameters(TypedDict):
+    """How many parameters each component of the template needs."""
+
+    header: Annotated[int | str, Doc("Text parameters, or image/video/document for a media header")]
     body: int
-    buttons: list[int]
+    buttons: Annotated[list[int], Doc("Per button, in order: the parameters of its URL")]
+
+
+class TemplateParameterNames(TypedDict):
+    """A NAMED template's parameter names per component, in the order they appear (empty when POSITIONAL)."""
+
+    header: list[str]
+    body: list[str]
 
 
 class Template(TypedDict):
+    """An approved template, with what a send of it needs."""
+
     name: str | None
     language: str | None
-    category: NotRequired[str | None]
-    status: NotRequired[str | None]
-    components: NotRequired[list]
-    parameters: TemplateNeeds
+    category: str | None
+    status: str | None
+    parameter_format: Annotated[
+        Literal["POSITIONAL", "NAMED"],
+        Doc("NAMED: send the header and body parameters by name ({{first_name}}); POSITIONAL: in order ({{1}})"),
+    ]
+    components: Annotated[list[dict[str, Any]], Doc("Meta's components, as Meta lists them")]
+    parameters: TemplateParameters
+    parameter_names: TemplateParameterNames
 
 
 class TemplateList(TypedDict):

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import content
 from .api_shapes import Conversation, Location, Message
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
@@ -91,18 +92,14 @@ def location(message_type: str, raw: Any) -> Location | None:
     }
 
 
-def placeholder(message_type: str, raw_json: str | None) -> str | None:
-    """What to show for content WhatsApp did not pass on, so it never silently vanishes."""
-    if message_type not in ("unsupported", "unknown"):
+def _raw(raw_json: str | None) -> Any:
+    """The stored raw JSON, decoded; None when there is none (or it is not JSON)."""
+    if not raw_json:
         return None
-    inner = None
-    if raw_json:
-        try:
-            inner = (json.loads(raw_json).get("unsupported") or {}).get("type")
-        except (ValueError, AttributeError):
-            inner = None
-    what = f" ({inner})" if inner else ""
-    return f"The customer sent something WhatsApp does not deliver to businesses{what}; ask them to resend it."
+    try:
+        return json.loads(raw_json)
+    except (ValueError, RecursionError):
+        return None
 
 
 def thread(
@@ -203,7 +200,7 @@ def message(
         "created_at": row["created_at"],
         "media_state": row["media_state"],
         "media_error": row["media_error"] if row["media_state"] == "failed" else None,
-        "placeholder": placeholder(row["message_type"], row["raw_json"]),
+        "placeholder": None,  # set below, from the content
         "outcome_unknown": outcome_unknown,
         "quoted": None,
         "reactions": [],
@@ -223,8 +220,10 @@ def message(
         data["reply_to"] = None
         data["target"] = row["context_message_id"]
     _fold(data, notes or [])
-    wanted = include_raw or row["direction"] == "inbound" or row["message_type"] == "location"
-    raw = json.loads(row["raw_json"]) if row["raw_json"] and wanted else None
+    raw = _raw(row["raw_json"])  # once per row: the content, the location, the referral and include_raw
+    data["content"] = content.of(row["message_type"], raw, row["direction"])
+    # A type or interactive kind with nothing of its own to show gets a readable sentence, never an empty bubble.
+    data["placeholder"] = data["content"].get("placeholder")
     data["location"] = location(row["message_type"], raw)
     if row["direction"] == "inbound" and isinstance(raw, dict):
         context = raw.get("context") if isinstance(raw.get("context"), dict) else {}

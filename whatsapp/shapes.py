@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: Annotated[X, Doc(...)] | None hashes it
 class Doc:
     """A field's description, examples and JSON Schema keywords (minimum, maximum, format, ...)."""
 

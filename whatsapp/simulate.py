@@ -33,9 +33,11 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from . import standin_templates
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,32 @@ TEMPLATES = [
         "id": "1003",
         "components": [{"type": "BODY", "text": "Hello! Thanks for getting in touch. How can we help?"}],
     },
+    {
+        "name": "delivery_slot",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "NAMED",
+        "id": "1004",
+        "components": [
+            {
+                "type": "HEADER",
+                "format": "TEXT",
+                "text": "Delivery of {{order_id}}",
+                "example": {"header_text_named_params": [{"param_name": "order_id", "example": "#4471"}]},
+            },
+            {
+                "type": "BODY",
+                "text": "Hi {{first_name}}, your order arrives on {{day}}.",
+                "example": {
+                    "body_text_named_params": [
+                        {"param_name": "first_name", "example": "Jessica"},
+                        {"param_name": "day", "example": "Friday"},
+                    ]
+                },
+            },
+        ],
+    },
 ]
 
 
@@ -225,6 +253,7 @@ class FakeGraph:
         self.auto_status = auto_status
         self.status_delays = status_delays
         self.sent: list[dict[str, Any]] = []
+        self.refused: list[dict[str, Any]] = []  # template sends answered with Meta's error
         self.uploads: list[dict[str, Any]] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         # Answers to give the next sends instead of accepting them: (HTTP status, body bytes, type).
@@ -300,7 +329,8 @@ class FakeGraph:
                     found = graph.files.get(match.group(1))
                     return self._answer(200, found[0], found[1]) if found else self._error(404, 100, "No such file")
                 if re.fullmatch(r"/v[0-9.]+/[^/]+/message_templates", path):
-                    return self._answer(200, {"data": TEMPLATES, "paging": {}})
+                    fields = parse_qs(urlsplit(self.path).query).get("fields", [None])[0]
+                    return self._answer(200, standin_templates.listing(TEMPLATES, fields))
                 if match := re.fullmatch(r"/v[0-9.]+/([^/]+)", path):
                     media_id = match.group(1)
                     if media_id not in graph.files:
@@ -338,6 +368,11 @@ class FakeGraph:
                     scripted = graph.send_answers.pop(0) if graph.send_answers else None
                 if scripted is not None:
                     return self._answer(scripted[0], scripted[1], scripted[2])
+                refused = standin_templates.refusal(TEMPLATES, body)
+                if refused is not None:  # a template send Meta would refuse, answered as Meta does
+                    with graph._lock:
+                        graph.refused.append(body)
+                    return self._answer(*refused)
                 to = str(body.get("to") or body.get("recipient") or "")
                 wa_id = re.sub(r"\D", "", to) if body.get("to") else None
                 wamid = new_wamid()

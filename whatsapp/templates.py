@@ -8,15 +8,19 @@ import threading
 import time
 from typing import Any
 
+from . import template_parameters
+from .api_shapes import Template, TemplateParameterNames, TemplateParameters
 from .errors import APIError
 from .graph import GraphClient, GraphError, GraphUnavailable
 from .sending import Outbound
+from .template_parameters import MEDIA_FORMATS
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 300
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
-MEDIA_FORMATS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
+POSITIONAL, NAMED = "POSITIONAL", "NAMED"
+TEXT_PARTS = ("header", "body")  # the components whose text parameters may be named
 
 
 class TemplateCache:
@@ -51,7 +55,10 @@ class TemplateCache:
             raise GraphError(None, "WHATSAPP_BUSINESS_ACCOUNT_ID is not configured", "Set it to list templates.")
         templates: list[dict[str, Any]] = []
         url: str | None = f"{waba}/message_templates"
-        params: dict[str, Any] | None = {"fields": "name,language,status,category,components", "limit": 100}
+        params: dict[str, Any] | None = {
+            "fields": "name,language,status,category,parameter_format,components",
+            "limit": 100,
+        }
         for _ in range(50):  # bounded paging
             data = self.client.request("GET", url, params=params)
             templates.extend(t for t in data.get("data", []) if isinstance(t, dict))
@@ -62,28 +69,61 @@ class TemplateCache:
         return templates
 
 
-def summary(template: dict[str, Any]) -> dict[str, Any]:
+def summary(template: dict[str, Any]) -> Template:
     """A template as the API lists it, with the parameters each component needs."""
     return {
         "name": template.get("name"),
         "language": template.get("language"),
         "category": template.get("category"),
         "status": template.get("status"),
+        "parameter_format": NAMED if named(template) else POSITIONAL,
         "components": template.get("components", []),
         "parameters": required_parameters(template),
+        "parameter_names": parameter_names(template),
     }
 
 
-def required_parameters(template: dict[str, Any]) -> dict[str, Any]:
+def named(template: dict[str, Any]) -> bool:
+    """Meta's `parameter_format`: NAMED, or (when absent, as for older templates) POSITIONAL."""
+    return str(template.get("parameter_format") or "").upper() == NAMED
+
+
+def parameter_names(template: dict[str, Any]) -> TemplateParameterNames:
+    """The names of a NAMED template's header and body parameters: its text's {{name}}s in order, or
+    else the names its example gives (`body_text_named_params`, `header_text_named_params`)."""
+    names: TemplateParameterNames = {"header": [], "body": []}
+    if not named(template):
+        return names
+    for component in template.get("components", []) or []:
+        part = str(component.get("type", "")).lower()
+        if part not in TEXT_PARTS or (part == "header" and _media_header(component)):
+            continue
+        found = list(dict.fromkeys(_PLACEHOLDER.findall(component.get("text", "") or "")))
+        if not found:
+            example = component.get("example") if isinstance(component.get("example"), dict) else {}
+            items = example.get(f"{part}_text_named_params") or []
+            found = [i["param_name"] for i in items if isinstance(i, dict) and isinstance(i.get("param_name"), str)]
+        names[part] = found
+    return names
+
+
+def _media_header(component: dict[str, Any]) -> str | None:
+    return MEDIA_FORMATS.get(str(component.get("format", "")).upper())
+
+
+def required_parameters(template: dict[str, Any]) -> TemplateParameters:
     """{"header": n or "image"/"video"/"document", "body": n, "buttons": [n per button]}."""
-    needs: dict[str, Any] = {"header": 0, "body": 0, "buttons": []}
+    needs: TemplateParameters = {"header": 0, "body": 0, "buttons": []}
+    names = parameter_names(template) if named(template) else None
     for component in template.get("components", []) or []:
         kind = str(component.get("type", "")).upper()
         if kind == "HEADER":
-            media = MEDIA_FORMATS.get(str(component.get("format", "")).upper())
-            needs["header"] = media or len(set(_PLACEHOLDER.findall(component.get("text", "") or "")))
+            media = _media_header(component)
+            count = len(names["header"]) if names else len(set(_PLACEHOLDER.findall(component.get("text", "") or "")))
+            needs["header"] = media or count
         elif kind == "BODY":
-            needs["body"] = len(set(_PLACEHOLDER.findall(component.get("text", "") or "")))
+            count = len(names["body"]) if names else len(set(_PLACEHOLDER.findall(component.get("text", "") or "")))
+            needs["body"] = count
         elif kind == "BUTTONS":
             for button in component.get("buttons", []) or []:
                 url = button.get("url", "") if str(button.get("type", "")).upper() == "URL" else ""
@@ -111,9 +151,12 @@ def build(data: dict[str, Any], cache: TemplateCache) -> Outbound:
     parameters = spec.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise APIError(400, 'template.parameters must be an object: {"body": ["Ana"], ...}')
-    if components is None:
-        components = _components(parameters)
     template = _approved(cache, name, language)
+    if components is None:
+        if template is None:  # not listed: the form given decides, and Meta checks the rest
+            components = template_parameters.components(parameters, None)
+        else:
+            components = template_parameters.components(parameters, named(template), dict(parameter_names(template)))
     if template is not None:
         _check(template, components)
     body: dict[str, Any] = {"name": name, "language": {"code": language}}
@@ -139,58 +182,12 @@ def _approved(cache: TemplateCache, name: str, language: str) -> dict[str, Any] 
     raise APIError(400, f"No approved template named {name!r}")
 
 
-def _components(parameters: dict[str, Any]) -> list[dict[str, Any]]:
-    """The simple form {"header": [...], "body": [...], "buttons": [[...], ...]} -> Meta's components."""
-    components: list[dict[str, Any]] = []
-    header = parameters.get("header")
-    if header:
-        if isinstance(header, dict):  # a media header: {"type": "image", "link": "..."} or {"id": ...}
-            kind = header.get("type", "image")
-            if kind not in MEDIA_FORMATS.values():
-                raise APIError(
-                    400, f"template.parameters.header.type must be one of {', '.join(MEDIA_FORMATS.values())}"
-                )
-            source = {k: header[k] for k in ("link", "id", "filename") if k in header}
-            components.append({"type": "header", "parameters": [{"type": kind, kind: source}]})
-        else:
-            components.append({"type": "header", "parameters": [_text_param(v) for v in _as_list(header, "header")]})
-    body = parameters.get("body")
-    if body:
-        components.append({"type": "body", "parameters": [_text_param(v) for v in _as_list(body, "body")]})
-    for index, button in enumerate(_as_list(parameters.get("buttons") or [], "buttons")):
-        values = _as_list(button, f"buttons[{index}]")
-        if values:
-            components.append(
-                {
-                    "type": "button",
-                    "sub_type": "url",
-                    "index": str(index),
-                    "parameters": [_text_param(v) for v in values],
-                }
-            )
-    return components
-
-
-def _as_list(value: Any, name: str) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, (str, int, float)):
-        return [value]
-    raise APIError(400, f"template.parameters.{name} must be a list")
-
-
-def _text_param(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
-        raise APIError(400, "template parameters must be non-empty text")
-    return {"type": "text", "text": str(value)}
-
-
 def _check(template: dict[str, Any], components: list[dict[str, Any]]) -> None:
-    """Count the parameters given per component against what the approved template needs."""
+    """Check the parameters given per component against what the approved template needs: their
+    number, and for a NAMED template each header and body parameter's name."""
     needs = required_parameters(template)
     given: dict[str, Any] = {"header": 0, "body": 0, "buttons": {}}
+    texts: dict[str, list[Any]] = {"header": [], "body": []}
     for component in components:
         if not isinstance(component, dict):
             raise APIError(400, "each template component must be an object")
@@ -201,23 +198,55 @@ def _check(template: dict[str, Any], components: list[dict[str, Any]]) -> None:
         if kind == "header":
             media = [p for p in params if isinstance(p, dict) and p.get("type") in MEDIA_FORMATS.values()]
             given["header"] = media[0]["type"] if media else len(params)
+            texts["header"] = [] if media else params
         elif kind == "body":
             given["body"] = len(params)
+            texts["body"] = params
         elif kind == "button":
             given["buttons"][_button_index(component.get("index", 0))] = len(params)
     missing = []
-    if needs["header"] != given["header"]:
+    if named(template):
+        names = parameter_names(template)
         if isinstance(needs["header"], str):
-            missing.append(f"the header needs a {needs['header']} parameter")
+            if needs["header"] != given["header"]:
+                missing.append(f"the header needs a {needs['header']} parameter")
         else:
-            missing.append(f"the header needs {needs['header']} parameter(s), got {given['header']}")
-    if needs["body"] != given["body"]:
-        missing.append(f"the body needs {needs['body']} parameter(s), got {given['body']}")
+            missing += _name_problems("header", names["header"], texts["header"])
+        missing += _name_problems("body", names["body"], texts["body"])
+    else:
+        if needs["header"] != given["header"]:
+            if isinstance(needs["header"], str):
+                missing.append(f"the header needs a {needs['header']} parameter")
+            else:
+                missing.append(f"the header needs {needs['header']} parameter(s), got {given['header']}")
+        if needs["body"] != given["body"]:
+            missing.append(f"the body needs {needs['body']} parameter(s), got {given['body']}")
     for index, count in enumerate(needs["buttons"]):
         if count and given["buttons"].get(index, 0) != count:
             missing.append(f"button {index} needs {count} parameter(s), got {given['buttons'].get(index, 0)}")
     if missing:
         raise APIError(400, f"Template {template.get('name')!r} ({template.get('language')}): " + "; ".join(missing))
+
+
+def _name_problems(part: str, expected: list[str], params: list[Any]) -> list[str]:
+    """What is wrong with the names of a NAMED template's header or body parameters (nothing: [])."""
+    if not expected and not params:
+        return []
+    takes = f"its {part} parameters are {', '.join(expected)}" if expected else f"the {part} takes no parameters"
+    given = [p.get("parameter_name") if isinstance(p, dict) else None for p in params]
+    if any(not isinstance(n, str) or not n.strip() for n in given):
+        return [f"every {part} parameter of this NAMED template needs a parameter_name ({takes})"]
+    problems = []
+    unknown = [n for n in dict.fromkeys(given) if n not in expected]
+    if unknown:
+        problems.append(f"the {part} has no parameter named {', '.join(map(repr, unknown))} ({takes})")
+    twice = [n for n in dict.fromkeys(given) if given.count(n) > 1]
+    if twice:
+        problems.append(f"the {part} parameter {', '.join(map(repr, twice))} is given more than once")
+    absent = [n for n in expected if n not in given]
+    if absent:
+        problems.append(f"the {part} is missing {', '.join(map(repr, absent))}")
+    return problems
 
 
 def _button_index(value: Any) -> int:
@@ -234,13 +263,17 @@ def render(template: dict[str, Any] | None, components: list[dict[str, Any]]) ->
         return None
     text = next((c.get("text", "") for c in template.get("components", []) if str(c.get("type")).upper() == "BODY"), "")
     values = next((c.get("parameters", []) for c in components if str(c.get("type")).lower() == "body"), [])
-    named = {p.get("parameter_name"): p.get("text") for p in values if isinstance(p, dict) and p.get("parameter_name")}
+    by_name = {
+        p["parameter_name"]: p.get("text")
+        for p in values
+        if isinstance(p, dict) and isinstance(p.get("parameter_name"), str) and p["parameter_name"]
+    }
     positional = [p.get("text") for p in values if isinstance(p, dict)]
 
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
-        if key in named:
-            return str(named[key])
+        if key in by_name:
+            return str(by_name[key])
         if key.isdigit() and 0 < int(key) <= len(positional):
             return str(positional[int(key) - 1])
         return match.group(0)

@@ -142,19 +142,17 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
             break
     # Names the same way: whole words, newest first (FTS5 stops at the limit), then word beginnings
     # only when those are too few (a prefix merges every word it starts: its cost follows the inbox).
-    names = 0
+    # What is found past the limit is cut below, so once the list is full nothing else is looked up.
     for match in (exact,) if prefix == exact else (exact, prefix):
-        for row in conn.execute(
+        if len(found) >= limit:
+            break
+        for (rowid,) in conn.execute(
             "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
             (match, limit),
         ):
-            if int(row["rowid"]) not in found:
-                found[int(row["rowid"])] = None
-                names += 1
-        if names >= limit:
-            break
+            found.setdefault(int(rowid), None)
     digits = re.sub(r"\D", "", query)
-    if len(digits) >= 4:  # any run of the number's digits, through the trigram index
+    if len(digits) >= 4 and len(found) < limit:  # any run of the number's digits, through the trigram index
         for row in conn.execute(
             "SELECT rowid FROM phones_fts WHERE phone_number LIKE ? ORDER BY rowid DESC LIMIT ?",
             (f"%{digits}%", limit),
