@@ -234,8 +234,9 @@ PROTECTED_KEYS = {
 MESSAGE_FIXTURES = [
     name
     for name in WEBHOOK_FIXTURES
-    if "messages" in json.loads((FIXTURES / f"{name}.json").read_text())["entry"][0]["changes"][0]["value"]
-    and not name.startswith("reaction")
+    if "messages" in (value := json.loads((FIXTURES / f"{name}.json").read_text())["entry"][0]["changes"][0]["value"])
+    # reactions, edits and deletions are folded into their target, not listed in the thread
+    and value["messages"][0].get("type") not in ("reaction", "edit", "revoke")
 ]
 
 

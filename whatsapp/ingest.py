@@ -40,11 +40,17 @@ class Unreadable(Exception):
     """A signed body this service cannot read (yet): it is journaled as failed, for a replay after a fix."""
 
 
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (Python's decoder takes them): read as null, so everything the
+    service stores and answers stays valid JSON."""
+    return None
+
+
 def decode(body: bytes) -> Any:
     """The JSON of a webhook body; MalformedPayload when it is not a webhook envelope at all, and
     Unreadable when it may well be one that this service cannot read."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_no_constant)
     except RecursionError:
         raise Unreadable("the body's JSON is nested deeper than this service can read") from None
     except (ValueError, UnicodeDecodeError):

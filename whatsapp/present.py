@@ -222,6 +222,11 @@ def message(
     _fold(data, notes or [])
     raw = _raw(row["raw_json"])  # once per row: the content, the location, the referral and include_raw
     data["content"] = content.of(row["message_type"], raw, row["direction"])
+    if row["direction"] == "inbound" and not data["content"]["errors"] and error and error["code"] is not None:
+        # Meta reported it beside the message (value.errors): stored with the message, not in its raw JSON.
+        data["content"]["errors"] = [
+            {"code": error["code"], "title": error["title"], "message": None, "details": error["details"]}
+        ]
     # A type or interactive kind with nothing of its own to show gets a readable sentence, never an empty bubble.
     data["placeholder"] = data["content"].get("placeholder")
     data["location"] = location(row["message_type"], raw)

@@ -197,9 +197,13 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
 
 def _parse_value(value: dict, where: str, delivery: Delivery) -> None:
     contacts = [c for c in (Contact.from_dict(c) for c in _list(value.get("contacts"))) if c]
+    # Meta may report a message's problem beside it, in `value.errors` (an interactive message whose
+    # content it could not pass on): each message of the value without errors of its own takes the
+    # first as its error (its raw JSON stays as Meta sent it).
+    beside = _first_error(value)
     for index, item in enumerate(_list(value.get("messages"))):
         try:
-            delivery.messages.append(parse_message(item, contacts))
+            delivery.messages.append(parse_message(item, contacts, beside))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             delivery.problems.append(f"{where}.messages[{index}]: {exc}")
     for index, item in enumerate(_list(value.get("statuses"))):
@@ -212,7 +216,9 @@ def _parse_value(value: dict, where: str, delivery: Delivery) -> None:
             log.warning("WhatsApp reported an error: code=%s title=%s", error.get("code"), error.get("title"))
 
 
-def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
+def parse_message(
+    item: Any, contacts: list[Contact], beside: tuple[int | None, str | None, str | None] | None = None
+) -> InboundMessage:
     """One `value.messages[]` item; its contact is joined by wa_id or user_id, never by position."""
     if not isinstance(item, dict):
         raise ValueError("message is not an object")
@@ -245,7 +251,7 @@ def parse_message(item: Any, contacts: list[Contact]) -> InboundMessage:
         context_id=_str(context.get("id")) or reaction_to,
         reaction_to=reaction_to,
         identity_change=identity,
-        error=_first_error(item),
+        error=_first_error(item) or beside,
     )
 
 
@@ -289,7 +295,11 @@ def _first_error(item: dict) -> tuple[int | None, str | None, str | None] | None
 
 def visible_text(item: dict, kind: str) -> str | None:
     """What a person sees of the message: its body, caption, title or summary."""
-    body = item.get(kind) if isinstance(item.get(kind), (dict, list)) else {}
+    body = item.get(kind)
+    if kind == "contacts":
+        body = body if isinstance(body, list) else []
+    elif not isinstance(body, dict):
+        body = {}
     if kind == "text":
         return _str(body.get("body"), strip=False)
     if kind in MEDIA_TYPES:
@@ -303,9 +313,13 @@ def visible_text(item: dict, kind: str) -> str | None:
         return f"{coordinates[0]}, {coordinates[1]}" if coordinates else None
     if kind == "contacts":
         names = []
-        for card in body if isinstance(body, list) else []:
-            name = card.get("name") if isinstance(card, dict) and isinstance(card.get("name"), dict) else {}
-            phones = [p.get("phone") for p in _list(card.get("phones")) if isinstance(p, dict) and p.get("phone")]
+        for card in body:
+            if not isinstance(card, dict):
+                continue
+            name = card.get("name") if isinstance(card.get("name"), dict) else {}
+            phones = [
+                p["phone"] for p in _list(card.get("phones")) if isinstance(p, dict) and isinstance(p.get("phone"), str)
+            ]
             label = _str(name.get("formatted_name")) or _str(name.get("first_name")) or "Contact"
             names.append(f"{label} ({', '.join(phones)})" if phones else label)
         return "\n".join(names) or None
