@@ -7,8 +7,8 @@ import hashlib
 import secrets
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from .api_shapes import Agent
 from .db import retry_while_locked, write_transaction
 from .store import now, stamp
 
@@ -91,7 +91,7 @@ def end_session(conn: sqlite3.Connection, session_id: str) -> None:
         conn.execute("DELETE FROM agent_sessions WHERE session_hash = ?", (hash_key(session_id),))
 
 
-def public(row: sqlite3.Row) -> dict[str, Any]:
+def public(row: sqlite3.Row) -> Agent:
     """An agent as the API shows it (never the hash)."""
     return {"id": row["agent_id"], "name": row["name"], "created_at": row["created_at"], "active": bool(row["active"])}
 

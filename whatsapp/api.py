@@ -9,10 +9,23 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import phones, present, store, templates
+from .api_doc import api_doc, identifier, query
+from .api_shapes import (
+    AssignRequest,
+    ConversationList,
+    ConversationResult,
+    ConversationTarget,
+    HealthResult,
+    MarkReadResult,
+    MessageList,
+    StatsResult,
+    TemplateList,
+)
 from .auth import acting_agent_id, check_agent_access
 from .db import get_db, write_transaction
 from .errors import APIError
 from .graph import GraphError, GraphUnavailable
+from .openapi import AGENT_ERRORS, CUSTOMER_QUERY, WRITE_ERRORS
 from .updates import SQLITE_MAX_INT
 
 log = logging.getLogger(__name__)
@@ -23,6 +36,7 @@ MAX_INT = 2**53  # larger ids cannot exist (and SQLite integers stop at 2**63)
 MESSAGE_ID = f"int(max={SQLITE_MAX_INT})"  # a path id SQLite can hold; a larger one is a plain 404
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+CHANGED = "The conversation after the change"
 
 
 @bp.before_request
@@ -136,6 +150,21 @@ def graph_client():
 
 
 @bp.get("/conversations")
+@api_doc(
+    "Conversations, newest activity first, with the count behind every tab",
+    tag="conversations",
+    parameters=[
+        query("status", {"enum": ["open", "closed", "assigned"]}, "Only this status"),
+        query("unread_only", {"type": "boolean"}, "Only conversations with unread messages"),
+        query("filter", {"enum": ["all", "unread", "mine", "unassigned", "closed"]}, "A dashboard tab"),
+        query("agent_id", identifier(0), "The agent whose 'mine' tab (needed with filter=mine)"),
+        query("q", {"type": "string", "maxLength": 200}, "Search names, numbers and message text"),
+        query("limit", {**identifier(), "maximum": 200, "default": 50}, "Page size"),
+        query("offset", {**identifier(0), "default": 0}, "Rows to skip"),
+    ],
+    responses={200: ("A page of conversations", ConversationList)},
+    errors=(400, *AGENT_ERRORS),
+)
 def conversations() -> Response:
     status = request.args.get("status") or None
     if status is not None and status not in store.CONVERSATION_STATUSES:
@@ -178,12 +207,32 @@ def conversations() -> Response:
 
 
 @bp.get("/conversation")
+@api_doc(
+    "One conversation by conversation_id, phone_number or user_id",
+    tag="conversations",
+    parameters=CUSTOMER_QUERY,
+    responses={200: ("The conversation", ConversationResult)},
+    errors=(400, 404, *AGENT_ERRORS),
+)
 def conversation() -> Response:
     row = find_conversation_or_404(request.args)
     return jsonify(success=True, conversation=present.conversation(row))
 
 
 @bp.get("/messages")
+@api_doc(
+    "A thread, oldest first: the newest `limit`, or a page before/after a message",
+    tag="messages",
+    parameters=[
+        *CUSTOMER_QUERY,
+        query("limit", {**identifier(), "maximum": 500, "default": 50}, "Page size"),
+        query("before_id", identifier(), "Page back from this message (exclusive)"),
+        query("after_id", identifier(), "Page forward from this message (exclusive)"),
+        query("include_raw", {"type": "boolean"}, "Add the raw JSON of each message"),
+    ],
+    responses={200: ("The messages", MessageList)},
+    errors=(400, 404, *AGENT_ERRORS),
+)
 def messages() -> Response:
     row = find_conversation_or_404(request.args)
     limit = int_param(request.args.get("limit"), "limit", default=50, low=1, high=500)
@@ -206,6 +255,13 @@ def messages() -> Response:
 
 
 @bp.post("/mark-read")
+@api_doc(
+    "Zero the unread count and send WhatsApp's read receipt for the latest message",
+    tag="conversations",
+    body=ConversationTarget,
+    responses={200: ("Marked read", MarkReadResult)},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def mark_read() -> Response:
     row = find_conversation_or_404(json_body())
     conn = get_db()
@@ -222,6 +278,13 @@ def mark_read() -> Response:
 
 
 @bp.post("/assign-agent")
+@api_doc(
+    "Assign a conversation to an agent (status 'assigned'); agent_id null unassigns",
+    tag="conversations",
+    body=AssignRequest,
+    responses={200: (CHANGED, ConversationResult)},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def assign_agent() -> Response:
     data = json_body()
     row = find_conversation_or_404(data)
@@ -237,11 +300,18 @@ def assign_agent() -> Response:
 
 
 @bp.get("/stats")
+@api_doc("Totals for the inbox", tag="inbox", responses={200: ("Totals", StatsResult)}, errors=AGENT_ERRORS)
 def stats() -> Response:
     return jsonify(success=True, stats=store.stats(get_db()))
 
 
 @bp.get("/health")
+@api_doc(
+    "Delivery health: last webhook, journal states, parked statuses, media backlog",
+    tag="inbox",
+    responses={200: ("Health", HealthResult)},
+    errors=AGENT_ERRORS,
+)
 def health() -> Response:
     """Delivery health: when Meta last called, failed or pending deliveries, parked statuses, media."""
     return jsonify(success=True, health=store.delivery_health(get_db()))
@@ -260,22 +330,50 @@ def _lifecycle(action: str) -> Response:
 
 
 @bp.post("/close")
+@api_doc(
+    "Close a conversation (the customer's next message reopens it)",
+    tag="conversations",
+    body=ConversationTarget,
+    responses={200: (CHANGED, ConversationResult)},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def close() -> Response:
     """Close a conversation; the customer's next message reopens it."""
     return _lifecycle("close")
 
 
 @bp.post("/reopen")
+@api_doc(
+    "Reopen a closed conversation",
+    tag="conversations",
+    body=ConversationTarget,
+    responses={200: (CHANGED, ConversationResult)},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def reopen() -> Response:
     return _lifecycle("reopen")
 
 
 @bp.post("/unassign")
+@api_doc(
+    "Remove a conversation's agent",
+    tag="conversations",
+    body=ConversationTarget,
+    responses={200: (CHANGED, ConversationResult)},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def unassign() -> Response:
     return _lifecycle("unassign")
 
 
 @bp.get("/templates")
+@api_doc(
+    "The business's approved templates with the parameters each needs",
+    tag="sending",
+    parameters=[query("refresh", {"type": "boolean"}, "Re-read them from Meta now")],
+    responses={200: ("Approved templates", TemplateList)},
+    errors=(400, 502, *AGENT_ERRORS),
+)
 def list_templates() -> Response:
     """The business's approved templates (cached for a few minutes; refresh=true to re-read)."""
     refresh = bool_param(request.args.get("refresh"), "refresh")

@@ -10,11 +10,29 @@ from flask import Response, current_app, jsonify, send_file
 
 from . import media, present, store
 from .api import MESSAGE_ID, bp
+from .api_doc import Answer, api_doc
+from .api_shapes import Error, MediaRetry
 from .db import get_db, write_transaction
 from .errors import APIError
+from .openapi import AGENT_ERRORS, WRITE_ERRORS
 
 
 @bp.get(f"/media/<{MESSAGE_ID}:message_id>")
+@api_doc(
+    "A message's media file with its content type (fetched from Meta first if needed)",
+    tag="media",
+    description="A failed download is tried again here only once its backoff step is due (the 502 says when, "
+    "in retry_after). The Content-Disposition carries the filename per RFC 6266: an ASCII `filename` and the "
+    "exact name as `filename*`.",
+    responses={
+        200: Answer(
+            "The file; not images, video or audio are served as attachments",
+            {"type": "string", "format": "binary"},
+            "*/*",
+        )
+    },
+    errors=(404, 502, 503, *AGENT_ERRORS),
+)
 def media_file(message_id: int) -> Response:
     """The message's media file with its content type, fetched from Meta first if needed.
 
@@ -84,6 +102,14 @@ def media_response(row) -> Response:
 
 
 @bp.post(f"/media/<{MESSAGE_ID}:message_id>/retry")
+@api_doc(
+    "Download an inbound message's media again now",
+    tag="media",
+    description="Whatever the backoff says. A copy on disk that still matches its sha256 is kept as it is "
+    "(200), without asking Meta, which may no longer have the media.",
+    responses={200: ("Downloaded", MediaRetry), 502: ("The download failed again", MediaRetry | Error)},
+    errors=(404, *WRITE_ERRORS),
+)
 def retry_media(message_id: int) -> Response:
     """Download the media again now (after a failure), whatever its backoff says. A copy already on
     disk that still matches its sha256 is kept (Meta is not asked, and may no longer have it)."""

@@ -13,12 +13,26 @@ from werkzeug.utils import secure_filename
 
 from . import compose, media, present, sending, store, templates
 from .api import agent_param, bp, conversation_not_found, customer_params, graph_client, json_body, str_param
+from .api_doc import api_doc
+from .api_shapes import SendMediaForm, SendRequest, SendResult
 from .db import get_db
 from .errors import APIError
 from .graph import GraphError, GraphUnavailable
+from .openapi import IDEMPOTENCY, IDEMPOTENCY_HEADER, SEND_ANSWERS, WRITE_ERRORS
 
 
 @bp.post("/send")
+@api_doc(
+    "Send a message of any type (text by default), idempotently with Idempotency-Key",
+    tag="sending",
+    description="The message is stored 'pending' before Meta is called, then 'sent' or 'failed' (or left "
+    "'pending' with outcome_unknown when Meta's answer is lost). " + IDEMPOTENCY,
+    parameters=[IDEMPOTENCY_HEADER],
+    body=SendRequest,
+    example={"conversation_id": 1, "message": "On its way!", "agent_id": 1},
+    responses={200: ("Meta accepted the message (or an earlier send with this key)", SendResult), **SEND_ANSWERS},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def send() -> Response:
     """Send text, media (by link or Meta media id), location, a reaction or a template."""
     data = json_body()
@@ -133,6 +147,16 @@ def prepare_send(data: Any, kind: str, fingerprint: Any) -> SendTarget | tuple[R
 
 
 @bp.post("/send-media")
+@api_doc(
+    "Upload a file to Meta and send it by media id (Meta's type and size limits first)",
+    tag="sending",
+    description="Idempotency-Key (or client_message_id) as for /send: " + IDEMPOTENCY,
+    parameters=[IDEMPOTENCY_HEADER],
+    body=SendMediaForm,
+    body_type="multipart/form-data",
+    responses={200: ("Uploaded and accepted", SendResult), **SEND_ANSWERS},
+    errors=(400, 404, 413, *WRITE_ERRORS),
+)
 def send_media() -> Response:
     """Upload a file (multipart `file`) to Meta and send it by media id, checked against Meta's limits."""
     request.max_content_length = compose.MAX_UPLOAD

@@ -15,7 +15,7 @@ import logging
 import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict, Union
 
 from .shapes import Doc, Registry
 
@@ -311,6 +311,15 @@ SHAPES: tuple[type, ...] = (
     TemplateContent,
     UnknownContent,
 )
+
+# The type of a message's `content` (api_shapes.Message.content): any one of the shapes above.
+Content = Annotated[
+    Union[SHAPES],  # noqa: UP007 (a union built from the tuple: no `|` spelling)
+    Doc(
+        "The message's content by type (`content.type` is the message's type); fields not known are null, "
+        "lists [] when empty"
+    ),
+]
 
 
 # --- reading raw JSON defensively ---------------------------------------------------------------
@@ -715,8 +724,4 @@ def of(message_type: str, raw: Any, direction: str) -> dict[str, Any]:
 
 def schema(registry: Registry) -> dict[str, Any]:
     """The JSON Schema of `content`: any of the shapes above (recorded in the registry for its components)."""
-    return {
-        "anyOf": [registry.schema(shape) for shape in SHAPES],
-        "description": "The message's content by type (`content.type` is the message's type); fields not known "
-        "are null, lists [] when empty",
-    }
+    return registry.schema(Content)

@@ -12,9 +12,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
 from . import agents
+from .api_doc import api_doc
+from .api_shapes import AgentList, Me
 from .auth import TooManyAttempts, agent_required, check_csrf, csrf_token, session_agent, sign_in, sign_out
 from .db import get_db
 from .errors import APIError
+from .openapi import AGENT_ERRORS
 
 bp = Blueprint("dashboard", __name__)
 
@@ -118,6 +121,12 @@ def logout() -> Response:
 
 
 @bp.get("/api/whatsapp/agents")
+@api_doc(
+    "Active agents (id and name), for assigning conversations",
+    tag="agents",
+    responses={200: ("Agents", AgentList)},
+    errors=AGENT_ERRORS,
+)
 @agent_required
 def list_agents() -> Response:
     """Active agents (id, name), for the dashboard's assign picker."""
@@ -126,6 +135,12 @@ def list_agents() -> Response:
 
 
 @bp.get("/api/whatsapp/me")
+@api_doc(
+    "The agent whose key or session made the call (null for the service key)",
+    tag="agents",
+    responses={200: ("The caller", Me)},
+    errors=AGENT_ERRORS,
+)
 @agent_required
 def me() -> Response:
     """The signed-in agent (null for the service key), and the session's CSRF token."""

@@ -19,9 +19,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
 
 from . import agents, db, store
+from .api_doc import Answer, api_doc, header, query
+from .api_shapes import Error, Event, EventPage
 from .auth import bearer_token, check_agent_access
 from .db import get_db
 from .errors import APIError
+from .openapi import AGENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ RECHECK_SECONDS = 5.0
 PAGE = 200
 # Each open stream holds one of the worker's threads; keep a few free for webhooks and the API.
 RESERVED_THREADS = 4
+CURSOR = {"type": "integer", "minimum": 0, "maximum": 10**15 - 1}  # `cursor` takes up to 15 digits
 
 
 class StreamCount:
@@ -67,7 +71,7 @@ def _authenticate() -> None:
     check_agent_access()
 
 
-def event_json(row: Any) -> dict[str, Any]:
+def event_json(row: Any) -> Event:
     return {
         "id": row["event_id"],
         "kind": row["kind"],
@@ -88,6 +92,16 @@ def cursor(value: str | None, name: str) -> int | None:
 
 
 @bp.get("/events")
+@api_doc(
+    "The event log after a cursor, oldest first (integrations poll this)",
+    tag="events",
+    parameters=[
+        query("after", CURSOR, "Return events with a larger id (default 0)"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
+    ],
+    responses={200: ("A page of events", EventPage)},
+    errors=(400, *AGENT_ERRORS),
+)
 def events() -> Response:
     """Events after `after` (default 0), oldest first, at most `limit` (default 100, max 500)."""
     after = cursor(request.args.get("after"), "after") or 0
@@ -113,6 +127,24 @@ def events() -> Response:
 
 
 @bp.get("/events/stream")
+@api_doc(
+    "Server-Sent Events of the event log, resuming after Last-Event-ID (or `after`)",
+    tag="events",
+    description="Each event is `id: <event id>` and `data: <event JSON>`. Comment lines keep the connection "
+    "alive; the server ends each connection after a few minutes and EventSource reconnects with Last-Event-ID. "
+    "Needs `Accept: text/event-stream`. A resume from before the oldest event kept (events are pruned after "
+    'EVENTS_RETENTION_DAYS) first gets `event: gap` with `data: {"after": <id>, "oldest_event_id": <id>}`: '
+    "events in between may be gone, reload what you show.",
+    parameters=[
+        query("after", CURSOR, "Start after this event id (default: from now on)"),
+        header("Last-Event-ID", {"type": "string"}),
+    ],
+    responses={
+        200: Answer("The stream", {"type": "string"}, "text/event-stream"),
+        406: ("Not asked for as text/event-stream", Error),
+    },
+    errors=(400, *AGENT_ERRORS),
+)
 def stream() -> Response:
     """Server-Sent Events: `id: <event id>` and `data: <event JSON>`, resuming after Last-Event-ID."""
     accept = request.headers.get("Accept", "")

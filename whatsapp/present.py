@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import content
+from .api_shapes import Conversation, Location, Message
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
 
@@ -45,7 +46,7 @@ def _older_than(stamp: str | None, age: timedelta) -> bool:
     return datetime.now(UTC) - then > age
 
 
-def conversation(row: sqlite3.Row) -> dict[str, Any]:
+def conversation(row: sqlite3.Row) -> Conversation:
     expires_at, can_reply = window(row["last_inbound_at"])
     return {
         "id": row["conversation_id"],
@@ -69,7 +70,7 @@ def conversation(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def location(message_type: str, raw: Any) -> dict[str, Any] | None:
+def location(message_type: str, raw: Any) -> Location | None:
     """A location message's place, from what Meta sent (inbound) or the body we sent (outbound)."""
     if message_type != "location" or not isinstance(raw, dict) or not isinstance(raw.get("location"), dict):
         return None
@@ -106,7 +107,7 @@ def thread(
     annotations: dict[str, list[sqlite3.Row]],
     quoted: dict[str, sqlite3.Row],
     include_raw: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[Message]:
     """A page of messages with their reactions, edits, deletions and quoted messages folded in."""
     return [
         message(
@@ -152,7 +153,7 @@ def message(
     include_raw: bool = False,
     notes: list[sqlite3.Row] | None = None,
     quoted: sqlite3.Row | None = None,
-) -> dict[str, Any]:
+) -> Message:
     wamid = row["whatsapp_message_id"]
     media = None
     if row["media_id"] or row["media_url"]:

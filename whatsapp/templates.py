@@ -6,13 +6,13 @@ import logging
 import re
 import threading
 import time
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Any
 
 from . import template_parameters
+from .api_shapes import Template, TemplateParameterNames, TemplateParameters
 from .errors import APIError
 from .graph import GraphClient, GraphError, GraphUnavailable
 from .sending import Outbound
-from .shapes import Doc
 from .template_parameters import MEDIA_FORMATS
 
 log = logging.getLogger(__name__)
@@ -21,37 +21,6 @@ CACHE_SECONDS = 300
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 POSITIONAL, NAMED = "POSITIONAL", "NAMED"
 TEXT_PARTS = ("header", "body")  # the components whose text parameters may be named
-
-
-class TemplateParameters(TypedDict):
-    """How many parameters each component of the template needs."""
-
-    header: Annotated[int | str, Doc("Text parameters, or image/video/document for a media header")]
-    body: int
-    buttons: Annotated[list[int], Doc("Per button, in order: the parameters of its URL")]
-
-
-class TemplateParameterNames(TypedDict):
-    """A NAMED template's parameter names per component, in the order they appear (empty when POSITIONAL)."""
-
-    header: list[str]
-    body: list[str]
-
-
-class Template(TypedDict):
-    """An approved template, with what a send of it needs."""
-
-    name: str | None
-    language: str | None
-    category: str | None
-    status: str | None
-    parameter_format: Annotated[
-        Literal["POSITIONAL", "NAMED"],
-        Doc("NAMED: send the header and body parameters by name ({{first_name}}); POSITIONAL: in order ({{1}})"),
-    ]
-    components: Annotated[list[dict[str, Any]], Doc("Meta's components, as Meta lists them")]
-    parameters: TemplateParameters
-    parameter_names: TemplateParameterNames
 
 
 class TemplateCache:

@@ -17,6 +17,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator, LimitedStream
 
 from . import ingest, writer
+from .api_doc import Answer, api_doc, header, query
+from .api_shapes import WebhookEnvelope, WebhookResult
 from .config import Settings
 from .db import synchronous_level
 from .errors import APIError
@@ -29,6 +31,18 @@ bp = Blueprint("webhook", __name__, url_prefix="/api/whatsapp")
 
 
 @bp.get("/webhook")
+@api_doc(
+    "Meta's verification handshake",
+    tag="webhook",
+    public=True,
+    parameters=[
+        query("hub.mode", {"type": "string"}, "subscribe", "subscribe"),
+        query("hub.verify_token", {"type": "string"}, "WHATSAPP_VERIFY_TOKEN"),
+        query("hub.challenge", {"type": "string"}, "Echoed back on success", "1158201444"),
+    ],
+    responses={200: Answer("hub.challenge, echoed as text", {"type": "string"}, "text/plain")},
+    errors=(403,),
+)
 def verify() -> Response:
     """Echo hub.challenge as text when the mode is subscribe and the verify token matches."""
     settings = current_app.config["SETTINGS"]
@@ -159,6 +173,26 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
 
 
 @bp.post("/webhook")
+@api_doc(
+    "A signed delivery from Meta: journaled, then processed in the same transaction",
+    tag="webhook",
+    public=True,
+    description="Answered 200 once the body is durably stored. A body that is journaled but cannot be read or "
+    "processed is answered 200 with state 'failed' and kept for `flask replay-webhooks`. Only a body that is "
+    "not a webhook envelope gets 400; one that cannot be stored, 503. Duplicates (same wamid, same status) "
+    "change nothing.",
+    parameters=[
+        header(
+            "X-Hub-Signature-256",
+            {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+            "'sha256=' + hex HMAC-SHA256 of the raw body, keyed by the App Secret",
+            required=True,
+        )
+    ],
+    body=WebhookEnvelope,
+    responses={200: ("Stored (and processed, or kept for replay)", WebhookResult)},
+    errors=(400, 401, 413, 503),
+)
 def receive() -> Response:
     """The same as WebhookPost (which answers these POSTs before Flask sees them), for an app
     mounted without it."""

@@ -1,0 +1,512 @@
+"""Every JSON shape of the agent API, declared once as a TypedDict: present.py returns them, and the
+OpenAPI document's components are derived from them (whatsapp/shapes.py). A message's `content` is the
+one exception: its shapes, one per kind, are declared next to the code that reads them (whatsapp/content.py).
+
+Keys marked `NotRequired` may be missing from an answer; every other key is always there (maybe null).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
+
+from .content import Content
+from .shapes import Doc
+
+MAX_ID = 2**53  # the API refuses larger integers with a 400
+
+# --- field types used by several shapes ----------------------------------------------------
+
+Time = Annotated[str | None, Doc("UTC, 'YYYY-MM-DD HH:MM:SS'", examples=("2026-11-24 08:30:00",))]
+Count = Annotated[int, Doc(minimum=0)]
+Id = Annotated[int, Doc(minimum=1, maximum=MAX_ID)]
+AgentId = Annotated[int, Doc(minimum=0, maximum=MAX_ID)] | None
+Phone = Annotated[str, Doc("E.164 ('+56944328662'); '56944328662' and spaced forms are accepted")]
+UserId = Annotated[str, Doc("Meta's business-scoped user id (BSUID), e.g. US.13491208655302741918")]
+Latitude = Annotated[float, Doc(minimum=-90, maximum=90)]
+Longitude = Annotated[float, Doc(minimum=-180, maximum=180)]
+
+
+# --- conversations -------------------------------------------------------------------------
+
+
+class Conversation(TypedDict):
+    id: int
+    phone_number: str | None
+    contact_name: str | None
+    contact_profile_name: str | None
+    last_message_at: Time
+    last_message: str | None
+    unread_count: Count
+    status: Literal["open", "closed", "assigned"]
+    assigned_agent_id: int | None
+    conversation_id: int
+    user_id: str | None
+    username: str | None
+    last_message_type: NotRequired[str | None]
+    last_inbound_at: NotRequired[Time]
+    window_expires_at: Annotated[
+        Time, Doc("When free-form replies stop: 24 hours after the customer's last message, less 2 minutes")
+    ]
+    can_reply: Annotated[bool, Doc("Whether the 24-hour window allows free-form replies")]
+    created_at: NotRequired[Time]
+    updated_at: NotRequired[Time]
+    snippet: NotRequired[Annotated[str | None, Doc("Search results only: the matching text, match in **bold**")]]
+
+
+class ConversationResult(TypedDict):
+    success: Literal[True]
+    conversation: Conversation
+
+
+class TabCounts(TypedDict):
+    all: int
+    unread: int
+    mine: int
+    unassigned: int
+    closed: int
+
+
+class ConversationList(TypedDict):
+    success: Literal[True]
+    conversations: list[Conversation]
+    count: int
+    total: int
+    limit: int
+    offset: int
+    counts: TabCounts
+
+
+class MarkReadResult(TypedDict):
+    success: Literal[True]
+    conversation_id: int
+    unread_count: Literal[0]
+    read_receipt: Literal["sent", "failed", "skipped"]
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+class Media(TypedDict):
+    id: Annotated[str | None, Doc("Meta's media id")]
+    mime_type: str | None
+    sha256: NotRequired[str | None]
+    filename: NotRequired[str | None]
+    url: NotRequired[str | None]
+    state: NotRequired[Annotated[str | None, Doc("pending, downloading, ready or failed")]]
+    size: NotRequired[int | None]
+    download_url: str
+
+
+class SendError(TypedDict):
+    """Why an outbound message failed (or has no known outcome): Meta's code, title and details."""
+
+    code: int | None
+    title: str | None
+    details: str | None
+
+
+class Quoted(TypedDict):
+    id: NotRequired[int]
+    whatsapp_message_id: NotRequired[str | None]
+    direction: NotRequired[str]
+    type: NotRequired[str | None]
+    text: NotRequired[str | None]
+
+
+class Reaction(TypedDict):
+    emoji: str
+    direction: str
+    timestamp: NotRequired[str]
+    agent_id: NotRequired[int | None]
+
+
+class Location(TypedDict):
+    latitude: Latitude
+    longitude: Longitude
+    name: str | None
+    address: str | None
+    url: str | None
+
+
+class Message(TypedDict):
+    id: int
+    whatsapp_message_id: Annotated[str | None, Doc("Meta's wamid; null until Meta accepted a send")]
+    phone_number: str | None
+    direction: Literal["inbound", "outbound"]
+    type: Annotated[str, Doc(examples=("text", "image", "reaction", "unsupported"))]
+    text: str | None
+    status: Annotated[str | None, Doc("inbound: received; outbound: pending, sent, delivered, read, played, failed")]
+    timestamp: str
+    agent_id: int | None
+    conversation_id: int
+    user_id: NotRequired[str | None]
+    media_url: NotRequired[str | None]
+    media_type: NotRequired[str | None]
+    media: NotRequired[Media | None]
+    reply_to: NotRequired[str | None]
+    error: NotRequired[SendError | None]
+    sent_at: NotRequired[Time]
+    delivered_at: NotRequired[Time]
+    read_at: NotRequired[Time]
+    played_at: NotRequired[Time]
+    failed_at: NotRequired[Time]
+    created_at: NotRequired[Time]
+    media_state: NotRequired[str | None]
+    media_error: NotRequired[Annotated[str | None, Doc("Why the media's download failed (media_state failed)")]]
+    placeholder: NotRequired[Annotated[str | None, Doc("What to show for content WhatsApp did not pass on")]]
+    outcome_unknown: NotRequired[
+        Annotated[
+            bool,
+            Doc(
+                "An outbound send whose answer from WhatsApp was lost (a timeout, a broken connection, "
+                "a crash, an answer without a message id): it may or may not have been sent, until a status "
+                "settles it. `error.title` says why"
+            ),
+        ]
+    ]
+    quoted: NotRequired[Quoted | None]
+    reactions: NotRequired[list[Reaction]]
+    edited: NotRequired[bool]
+    edited_at: NotRequired[Time]
+    previous_texts: NotRequired[list[str | None]]
+    deleted: NotRequired[bool]
+    deleted_at: NotRequired[Time]
+    target: NotRequired[Annotated[str | None, Doc("Reactions, edits, deletions: the wamid they change")]]
+    forwarded: NotRequired[bool]
+    referral: NotRequired[dict[str, Any] | None]
+    location: NotRequired[
+        Annotated[Location | None, Doc("Location messages: the place shared (sent or received); null for other types")]
+    ]
+    content: Content  # one TypedDict per kind, declared in whatsapp/content.py
+    raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
+
+
+class MessageList(TypedDict):
+    success: Literal[True]
+    messages: list[Message]
+    count: int
+    conversation_id: int
+
+
+class MediaRetry(TypedDict):
+    success: bool
+    media_state: str | None
+    message: Message
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+class SendResult(TypedDict):
+    success: bool
+    message_id: Annotated[str | None, Doc("Meta's wamid (null when Meta did not accept it)")]
+    conversation_id: int
+    message: Message
+    idempotent_replay: NotRequired[
+        Annotated[
+            Literal[True], Doc("A repeated Idempotency-Key answered from its first attempt, without calling Meta")
+        ]
+    ]
+    error: NotRequired[str]
+    error_code: NotRequired[int | None]
+    error_title: NotRequired[str | None]
+    error_details: NotRequired[str | None]
+
+
+class CustomerFields(TypedDict, total=False):
+    conversation_id: Id
+    phone_number: Phone
+    user_id: UserId
+
+
+class ConversationTarget(CustomerFields, total=False):
+    """One of conversation_id, phone_number or user_id"""
+
+
+class AssignRequest(CustomerFields, total=False):
+    agent_id: Required[AgentId]
+
+
+class SendMedia(TypedDict, total=False):
+    """Exactly one of link or id"""
+
+    link: Annotated[str, Doc(format="uri")]
+    id: Annotated[str, Doc("Meta's media id: digits", pattern="^[0-9]{1,32}$")]
+    caption: Annotated[str, Doc(maxLength=1024)]
+    filename: str
+    voice: bool
+    mime_type: str
+
+
+class SendLocation(TypedDict, total=False):
+    latitude: Required[Latitude]
+    longitude: Required[Longitude]
+    name: str
+    address: str
+
+
+class SendReaction(TypedDict, total=False):
+    """emoji "" removes the reaction"""
+
+    message_id: Required[str]
+    emoji: Annotated[str, Doc(maxLength=16)]
+
+
+class TemplateLanguage(TypedDict, total=False):
+    code: str
+
+
+TemplateValue = str | float | dict[str, Any]
+
+
+class TemplateNamedValue(TypedDict):
+    name: str
+    value: Any
+
+
+class TemplateValues(TypedDict, total=False):
+    """The short form; a NAMED template needs every parameter its listing names, and no other (a 400 says which)"""
+
+    header: Annotated[
+        Any,
+        Doc("POSITIONAL: the texts in order; NAMED: values by name, like body; a media header: {type, link|id}"),
+    ]
+    body: (
+        Annotated[list[TemplateValue], Doc("POSITIONAL templates ({{1}}, {{2}}): the values in order")]
+        | Annotated[dict[str, TemplateValue], Doc('NAMED templates: {"first_name": "Jane", ...}')]
+        | Annotated[list[TemplateNamedValue], Doc('NAMED templates: [{"name": "first_name", "value": "Jane"}]')]
+    )
+    buttons: list[list]
+
+
+class SendTemplate(TypedDict, total=False):
+    name: Required[str]
+    language: Required[str | TemplateLanguage]
+    parameters: TemplateValues
+    components: Annotated[list[dict[str, Any]], Doc("Meta's own components")]
+
+
+class SendRequest(CustomerFields, total=False):
+    """One of conversation_id, phone_number or user_id; then the fields of `type`."""
+
+    type: Annotated[
+        Literal["text", "image", "video", "audio", "document", "sticker", "location", "reaction", "template"],
+        Doc(default="text"),
+    ]
+    message: Annotated[str, Doc("text: the body; media: the caption", maxLength=4096)]
+    agent_id: AgentId
+    client_message_id: Annotated[str, Doc("Same as Idempotency-Key", maxLength=200)]
+    reply_to: Annotated[str, Doc("The wamid of a message of this inbox to reply to")]
+    media: SendMedia
+    location: SendLocation
+    reaction: SendReaction
+    template: SendTemplate
+
+
+class SendMediaForm(TypedDict, total=False):
+    file: Required[Annotated[str, Doc(format="binary")]]
+    type: Literal["image", "video", "audio", "document", "sticker"]
+    caption: str
+    reply_to: str
+    conversation_id: str
+    phone_number: str
+    user_id: str
+    agent_id: str
+    client_message_id: str
+
+
+class TemplateParameters(TypedDict):
+    """How many parameters each component of the template needs."""
+
+    header: Annotated[int | str, Doc("Text parameters, or image/video/document for a media header")]
+    body: int
+    buttons: Annotated[list[int], Doc("Per button, in order: the parameters of its URL")]
+
+
+class TemplateParameterNames(TypedDict):
+    """A NAMED template's parameter names per component, in the order they appear (empty when POSITIONAL)."""
+
+    header: list[str]
+    body: list[str]
+
+
+class Template(TypedDict):
+    """An approved template, with what a send of it needs."""
+
+    name: str | None
+    language: str | None
+    category: str | None
+    status: str | None
+    parameter_format: Annotated[
+        Literal["POSITIONAL", "NAMED"],
+        Doc("NAMED: send the header and body parameters by name ({{first_name}}); POSITIONAL: in order ({{1}})"),
+    ]
+    components: Annotated[list[dict[str, Any]], Doc("Meta's components, as Meta lists them")]
+    parameters: TemplateParameters
+    parameter_names: TemplateParameterNames
+
+
+class TemplateList(TypedDict):
+    success: Literal[True]
+    templates: list[Template]
+    count: int
+
+
+# --- the inbox -----------------------------------------------------------------------------
+
+
+class Stats(TypedDict):
+    total_conversations: Count
+    unread_conversations: Count
+    open_conversations: Count
+    assigned_conversations: NotRequired[Count]
+    closed_conversations: NotRequired[Count]
+    messages_last_24h: Count
+
+
+class StatsResult(TypedDict):
+    success: Literal[True]
+    stats: Stats
+
+
+class WebhookField(TypedDict):
+    last_received_at: Time
+    deliveries: Count
+
+
+class LastSendError(TypedDict):
+    code: int | None
+    title: str | None
+    details: str | None
+    at: Time
+
+
+class Health(TypedDict):
+    last_webhook_at: Time
+    webhook_fields: NotRequired[
+        Annotated[
+            dict[str, WebhookField],
+            Doc(
+                "Per webhook field (messages, message_template_status_update, ...): its last delivery and how "
+                "many; a field you subscribed to that never appears is not reaching this service"
+            ),
+        ]
+    ]
+    deliveries: Annotated[dict[str, int], Doc("Journaled webhook deliveries per state: pending, processed, failed")]
+    parked_statuses: Count
+    sends_pending_over_10_min: NotRequired[
+        Annotated[Count, Doc("Sends with no answer from Meta recorded after 10 minutes (the service stopped mid-send)")]
+    ]
+    media_pending: NotRequired[Count]
+    media_failed: NotRequired[Count]
+    failed_sends_last_24h: NotRequired[Count]
+    last_send_error: NotRequired[
+        Annotated[
+            LastSendError | None,
+            Doc("Meta's latest refusal of a send in the last 24 hours (e.g. 190: the access token expired)"),
+        ]
+    ]
+
+
+class HealthResult(TypedDict):
+    success: Literal[True]
+    health: Health
+
+
+# --- the webhook ---------------------------------------------------------------------------
+
+
+class WebhookEnvelope(TypedDict):
+    object: Literal["whatsapp_business_account"]
+    entry: list
+
+
+class WebhookResult(TypedDict):
+    success: Literal[True]
+    delivery_id: Annotated[int, Doc("The journal row of this delivery")]
+    state: Annotated[Literal["processed", "failed"], Doc("failed: kept for `flask replay-webhooks`")]
+    stored: NotRequired[int]
+    duplicates: NotRequired[int]
+    statuses_applied: NotRequired[int]
+    statuses_parked: NotRequired[int]
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class Error(TypedDict):
+    success: Literal[False]
+    error: Annotated[str, Doc("A sentence saying what went wrong", minLength=1)]
+    error_code: NotRequired[Annotated[int | None, Doc("Meta's error code, when Meta refused")]]
+    error_title: NotRequired[str | None]
+    error_details: NotRequired[str | None]
+    window_expires_at: NotRequired[Time]
+    can_reply: NotRequired[bool]
+    merged_into: NotRequired[
+        Annotated[int, Doc("404 for a conversation folded into the same customer's other one: that one's id")]
+    ]
+    media_state: NotRequired[Annotated[str | None, Doc("GET /media: the media's download state")]]
+    retry_after: NotRequired[
+        Annotated[
+            int | None,
+            Doc(
+                "Seconds before asking again: 503, the media is being downloaded; 502 from GET /media, the next "
+                "download attempt (null: none is scheduled, POST /media/<id>/retry tries now)"
+            ),
+        ]
+    ]
+
+
+# --- events and agents (the dashboard's routes) ----------------------------------------------
+
+
+class Event(TypedDict):
+    id: int
+    kind: Literal["message.created", "message.updated", "conversation.updated", "conversation.merged"]
+    conversation_id: int | None
+    message_id: int | None
+    merged_from: Annotated[
+        int | None, Doc("conversation.merged: the conversation folded into conversation_id, now deleted")
+    ]
+    created_at: str
+
+
+class EventPage(TypedDict):
+    success: Literal[True]
+    events: list[Event]
+    count: int
+    next_after: int
+    last_event_id: int
+    oldest_event_id: Annotated[
+        int,
+        Doc(
+            "The oldest event kept apart from conversation.merged ones (kept forever): events are pruned after "
+            "EVENTS_RETENTION_DAYS"
+        ),
+    ]
+    gap: Annotated[
+        bool,
+        Doc(
+            "true when `after` is older than oldest_event_id: events between them may have been pruned, so "
+            "reload what you show"
+        ),
+    ]
+
+
+class Agent(TypedDict):
+    id: int
+    name: str
+    created_at: NotRequired[str]
+    active: NotRequired[bool]
+
+
+class AgentList(TypedDict):
+    success: Literal[True]
+    agents: list[Agent]
+    count: int
+
+
+class Me(TypedDict):
+    success: Literal[True]
+    agent: Agent | None
+    csrf_token: NotRequired[str]
