@@ -21,14 +21,21 @@ from whatsapp.request_body import GuardBody
 from whatsapp.templates import TemplateCache
 
 
+def _not_json(name: str) -> Any:
+    """NaN and Infinity, which Python's decoder takes and no JSON client can read back."""
+    raise APIError(400, f"The JSON body holds {name}, which is not JSON: send a number or null")
+
+
 class JSONProvider(DefaultJSONProvider):
     """Flask's JSON, used by every JSON route: nesting deeper than Python's recursion limit is refused
-    as invalid (a 400), and so is text no UTF-8 can hold (an unpaired surrogate escape, "\\ud800")."""
+    as invalid (a 400), and so are NaN and Infinity, and text no UTF-8 can hold (an unpaired
+    surrogate escape, "\\ud800")."""
 
     sort_keys = False
     ensure_ascii = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_constant", _not_json)
         try:
             value = super().loads(s, **kwargs)
         except RecursionError:

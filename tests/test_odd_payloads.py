@@ -73,3 +73,41 @@ def test_nan_and_infinity_are_read_as_null_and_every_answer_stays_json(client):
     got = read_back(client, item["id"], include_raw="true")
     assert got["raw"]["location"]["latitude"] is None and got["raw"]["location"]["longitude"] is None
     assert got["text"] == "Here"
+
+
+def test_a_lone_surrogate_inside_a_flow_answer_does_not_break_the_thread(client):
+    envelope = text_message("x")
+    item = envelope["entry"][0]["changes"][0]["value"]["messages"][0]
+    item.pop("text")
+    item["type"] = "interactive"
+    item["interactive"] = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": '{"a": "\\ud800b"}'}}
+    assert post_webhook(client, envelope).status_code == 200
+    got = read_back(client, item["id"])
+    assert got["content"]["response"] == {"a": "\ufffdb"}
+
+
+def test_a_price_with_a_huge_exponent_is_null_and_the_order_stays(client):
+    envelope = text_message("x")
+    item = envelope["entry"][0]["changes"][0]["value"]["messages"][0]
+    item.pop("text")
+    item["type"] = "order"
+    item["order"] = {
+        "catalog_id": "C1",
+        "product_items": [
+            {"product_retailer_id": "SKU", "quantity": 1, "item_price": "1E+999999999", "currency": "EUR"}
+        ],
+    }
+    assert post_webhook(client, envelope).status_code == 200
+    got = read_back(client, item["id"])["content"]
+    assert got["catalog_id"] == "C1" and got["items"][0]["product_retailer_id"] == "SKU"
+    assert got["items"][0]["item_price"] is None and got["total"] is None
+
+
+def test_nan_in_an_agent_request_is_a_400(client):
+    answer = client.post(
+        "/api/whatsapp/send",
+        data='{"phone_number": "+14155550123", "type": "text", "message": "hi", "x": NaN}',
+        content_type="application/json",
+    )
+    assert answer.status_code == 400
+    assert "NaN" in answer.get_json()["error"]

@@ -287,3 +287,12 @@ def test_an_odd_parameter_name_on_a_positional_template_is_not_a_500(client, met
     answer = send_template(client, "order_update", components=components)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["message"]["text"] == "Hi Maria, your order #1 is on its way."
+
+
+def test_thousands_of_unknown_names_get_a_short_400(client, meta):
+    body = {"first_name": "Jane", "order_id": "#1", "day": "Fri", **{f"p{n}": "x" for n in range(5000)}}
+    answer = send_template(client, "delivery_update", {"header": {"order_id": "#1"}, "body": body})
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    assert "'p0', 'p1', 'p2', 'p3', 'p4' and 4995 more" in error and len(error) < 400
+    assert sends(meta) == []

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypedDict, Union
 
+from . import surrogates
 from .shapes import Doc, Registry
 
 log = logging.getLogger(__name__)
@@ -364,7 +365,8 @@ def _decimal(value: Any) -> Decimal | None:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
-    return number if number.is_finite() and abs(number) <= MAX_PRICE else None
+    # copy_abs, not abs(): abs() rounds to the context and overflows on 1E+999999999
+    return number if number.is_finite() and number.copy_abs() <= MAX_PRICE else None
 
 
 def _quantity(value: Any) -> int | None:
@@ -606,7 +608,9 @@ def _flow(reply: dict[str, Any]) -> dict[str, Any]:
         out["response_error"] = "response_json is not a JSON object"
         out["response_raw"] = answer if isinstance(answer, str) else None
         return out
-    parsed = clean(parsed)
+    # Its text was JSON inside a JSON string: a lone surrogate escape in it ("\\ud800") was not
+    # caught with the webhook's body, and no answer could encode it.
+    parsed = surrogates.replace(clean(parsed))
     out["flow_token"] = _str(parsed.pop("flow_token", None))
     out["response"] = parsed
     return out
@@ -712,13 +716,15 @@ def of(message_type: str, raw: Any, direction: str) -> dict[str, Any]:
         return {"type": kind, **fields, **_common(item, direction)}
     except Exception:  # a bug here must not hide the message: it still has a shape and its raw JSON
         log.exception("Could not read the content of a %s message", kind[:60])
+        try:
+            common, kept = _common(item, direction), clean(raw)
+        except Exception:
+            common, kept = {"referral": None, "product": None, "errors": []}, None
         return {
             "type": kind,
             "placeholder": placeholder("unknown" if kind == "unsupported" else kind, {}, direction),
-            "raw": None,
-            "referral": None,
-            "product": None,
-            "errors": [],
+            "raw": kept,
+            **common,
         }
 
 

@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from . import template_parameters
@@ -237,13 +238,14 @@ def _name_problems(part: str, expected: list[str], params: list[Any]) -> list[st
     if any(not isinstance(n, str) or not n.strip() for n in given):
         return [f"every {part} parameter of this NAMED template needs a parameter_name ({takes})"]
     problems = []
-    unknown = [n for n in dict.fromkeys(given) if n not in expected]
+    counts = Counter(given)
+    unknown = [n for n in counts if n not in expected]
     if unknown:
-        problems.append(f"the {part} has no parameter named {', '.join(map(repr, unknown))} ({takes})")
-    twice = [n for n in dict.fromkeys(given) if given.count(n) > 1]
+        problems.append(f"the {part} has no parameter named {_some(unknown)} ({takes})")
+    twice = [n for n, times in counts.items() if times > 1]
     if twice:
-        problems.append(f"the {part} parameter {', '.join(map(repr, twice))} is given more than once")
-    absent = [n for n in expected if n not in given]
+        problems.append(f"the {part} parameter {_some(twice)} is given more than once")
+    absent = [n for n in expected if n not in counts]
     if absent:
         problems.append(f"the {part} is missing {', '.join(map(repr, absent))}")
     return problems
@@ -279,3 +281,9 @@ def render(template: dict[str, Any] | None, components: list[dict[str, Any]]) ->
         return match.group(0)
 
     return _PLACEHOLDER.sub(fill, text) or f"[template {template.get('name')}]"
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """A few names for an error sentence (a request may hold thousands)."""
+    quoted = ", ".join(repr(n[:60]) for n in names[:shown])
+    return quoted + (f" and {len(names) - shown} more" if len(names) > shown else "")
