@@ -28,6 +28,11 @@ accesslog = env("GUNICORN_ACCESSLOG", "") or None  # e.g. "-" for stdout
 # The default format logs the query string, and Meta's handshake carries hub.verify_token in it:
 # log the path only (%(U)s), never the query.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+# gunicorn 27's control socket (reload, scale, stop) defaults to one path per user, shared by every
+# gunicorn that user runs: a second service (or a benchmark's second server) would take over the
+# first one's. Nothing here uses it; GUNICORN_CONTROL_SOCKET=<path> turns it on at a path of its own.
+control_socket = env("GUNICORN_CONTROL_SOCKET", "") or "gunicorn.ctl"
+control_socket_disable = not env("GUNICORN_CONTROL_SOCKET", "")
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's Worker)

@@ -276,3 +276,23 @@ def test_the_systemd_unit_runs_gunicorn_and_always_restarts_it(tmp_path):
             if line.strip() and "/opt/wa-inbox" not in line  # the paths of a machine it is installed on
         ]
         assert problems == []
+
+
+def test_gunicorn_opens_no_control_socket_shared_with_other_services(service, tmp_path):
+    """gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl, one per user: two services of
+    one user would fight over it. It stays off unless GUNICORN_CONTROL_SOCKET names a path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    first = service(1)
+    first.env["HOME"] = str(home)
+    first.start()
+    first.wait_for(lambda: first.ready(), "a worker serves")
+    assert first.get("/api/whatsapp/stats").status_code == 200
+    assert not (home / ".gunicorn").exists()
+    first.stop()
+    own = tmp_path / "own.ctl"
+    second = service(1)
+    second.env.update(HOME=str(home), GUNICORN_CONTROL_SOCKET=str(own))
+    second.start()
+    second.wait_for(lambda: own.exists(), "the control socket at the path given")
+    assert not (home / ".gunicorn").exists()
