@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
 from .helpers import customer_writes, fixture, post_webhook, send_ok, text_message
 
 MARIA = "+14155550123"
@@ -70,7 +68,9 @@ def test_an_echo_changes_no_unread_count_and_no_24_hour_window(client):
     echo = fixture("echo_text")
     echo["entry"][0]["changes"][0]["value"]["message_echoes"][0]["timestamp"] = str(before_ts(before) + 60)
     deliver(client, echo)
+    assert [m["direction"] for m in messages(client)] == ["inbound", "outbound"]
     after = conversation(client)
+    assert after["last_message"] == "Hi Maria, your order ships tomorrow"
     assert after["unread_count"] == 1
     assert after["last_inbound_at"] == before["last_inbound_at"]
     assert after["window_expires_at"] == before["window_expires_at"]
@@ -281,6 +281,7 @@ def test_the_owners_name_becomes_the_conversations_contact_name(client):
 def test_removing_the_contact_in_the_app_clears_the_owners_name(client):
     post_webhook(client, text_message("Hi", name="Maria Lopez"))
     deliver(client, "state_sync_add")
+    assert conversation(client)["contact_name"] == "Maria (bakery order)"
     deliver(client, "state_sync_remove")
     thread = conversation(client)
     assert thread["contact_name"] == "Maria Lopez" and thread["contact_profile_name"] == "Maria Lopez"
@@ -291,6 +292,10 @@ def test_an_older_contact_change_arriving_late_is_ignored(client):
     deliver(client, "state_sync_remove")
     deliver(client, "state_sync_add")  # its timestamp is before the removal's
     assert conversation(client)["contact_name"] == "Maria Lopez"
+    later = fixture("state_sync_add")
+    later["entry"][0]["changes"][0]["value"]["state_sync"][0]["metadata"]["timestamp"] = "1795500700"
+    deliver(client, later)
+    assert conversation(client)["contact_name"] == "Maria (bakery order)"
 
 
 def test_a_contact_without_a_conversation_creates_none_and_names_it_when_they_write(client):
@@ -307,10 +312,20 @@ def test_the_same_contact_sync_twice_changes_nothing(client):
     seen = last_event(client)
     deliver(client, "state_sync_add")
     assert events(client, seen) == []
+    assert conversation(client)["contact_name"] == "Maria (bakery order)"
 
 
-@pytest.mark.parametrize("name", ["echo_text", "history_phase0_chunk1", "state_sync_add"])
-def test_each_coexistence_field_is_counted_in_health(client, name):
-    deliver(client, name)
-    field = fixture(name)["entry"][0]["changes"][0]["field"]
-    assert health(client)["webhook_fields"][field]["deliveries"] == 1
+# --- the answers, against the OpenAPI document ------------------------------------------------------
+
+
+def test_coexistence_answers_validate_against_the_openapi_document(client, anon):
+    from .test_openapi import conforms
+
+    doc = anon.get("/api/whatsapp/openapi.json").get_json()
+    for name in ("echo_text", "echo_edit", "history_phase0_chunk1", "history_declined", "state_sync_add"):
+        conforms(doc, "/api/whatsapp/webhook", "post", post_webhook(client, fixture(name)))
+    thread = conforms(doc, "/api/whatsapp/messages", "get", client.get(f"/api/whatsapp/messages?phone_number={MARIA}"))
+    assert {m["origin"] for m in thread["messages"]} == {"business_app", "history"}
+    assert conforms(doc, "/api/whatsapp/health", "get", client.get("/api/whatsapp/health"))["health"]["history_import"]
+    page = conforms(doc, "/api/whatsapp/events", "get", client.get("/api/whatsapp/events?after=0&limit=500"))
+    assert "history.imported" in {e["kind"] for e in page["events"]}
