@@ -147,7 +147,8 @@ CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at TIMESTAMP NOT NULL,
     kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated',
-                                 -- 'conversation.merged' (another thread of the same customer was folded in)
+                                 -- 'conversation.merged' (another thread of the same customer was folded in),
+                                 -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL)
     conversation_id INTEGER,
     message_id INTEGER,
     merged_from INTEGER          -- conversation.merged: the conversation folded in (now deleted)
