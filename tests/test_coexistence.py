@@ -232,6 +232,7 @@ def test_a_history_message_the_business_sent_that_failed_shows_as_failed(client)
 def test_history_emits_one_history_imported_event_and_no_message_created(client):
     seen = last_event(client)
     deliver(client, "history_phase0_chunk1")
+    deliver(client, "history_phase0_chunk1")  # again: nothing new, no second event
     kinds = [e["kind"] for e in events(client, seen)]
     assert kinds == ["history.imported"]
 
@@ -329,3 +330,14 @@ def test_coexistence_answers_validate_against_the_openapi_document(client, anon)
     assert conforms(doc, "/api/whatsapp/health", "get", client.get("/api/whatsapp/health"))["health"]["history_import"]
     page = conforms(doc, "/api/whatsapp/events", "get", client.get("/api/whatsapp/events?after=0&limit=500"))
     assert "history.imported" in {e["kind"] for e in page["events"]}
+
+
+def test_the_webhook_writer_process_takes_the_coexistence_updates():
+    import pickle
+
+    from whatsapp import updates, writer
+
+    for name in ("echo_text", "history_phase0_chunk1", "state_sync_add"):
+        delivery = updates.parse_delivery(fixture(name), "110293847561029")
+        assert delivery.updates and not delivery.problems
+        assert writer._load_parse(pickle.dumps(delivery)).updates == delivery.updates

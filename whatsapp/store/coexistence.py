@@ -110,10 +110,11 @@ def apply_echo(conn: sqlite3.Connection, echo: Echo, result: IngestResult) -> No
 @applies(HistoryChunk)
 def apply_history(conn: sqlite3.Connection, chunk: HistoryChunk, result: IngestResult) -> None:
     """Import a chunk of chat history: into the customers' threads, quietly (no unread, no window, no
-    reordering by import time, no message.created), then one `history.imported` event."""
+    reordering by import time, no message.created), then one `history.imported` event if anything was new."""
     _record_chunk(conn, chunk)
     threads: dict[tuple[str | None, str | None], int] = {}
     newest: dict[int, HistoryMessage] = {}
+    before = result.stored
     for item in sorted(chunk.messages, key=lambda m: m.message.timestamp):
         message = item.message
         seen = _seen(conn, message.wamid)
@@ -143,7 +144,8 @@ def apply_history(conn: sqlite3.Connection, chunk: HistoryChunk, result: IngestR
             newest[conversation_id] = item  # sorted by time: the last one kept is the newest
     for conversation_id, item in newest.items():
         _catch_up(conn, conversation_id, item.message)
-    emit(conn, "history.imported", None)
+    if result.stored > before:  # a chunk delivered again changes nothing, not even the event log
+        emit(conn, "history.imported", None)
 
 
 def _record_chunk(conn: sqlite3.Connection, chunk: HistoryChunk) -> None:
