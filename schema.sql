@@ -72,7 +72,9 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     request_hash TEXT,                    -- sha256 of the route and the canonical JSON of the request
     send_answer INTEGER,                  -- the HTTP status a finished send attempt was answered with
     send_error TEXT,                      -- and its error sentence, replayed to a repeat of the key
-    attempted_at TIMESTAMP                -- when a repeat of the key last sent it again (NULL: only at timestamp)
+    attempted_at TIMESTAMP,               -- when a repeat of the key last sent it again (NULL: only at timestamp)
+    origin TEXT                           -- coexistence: 'business_app' (an echo of a message sent from the
+                                          -- WhatsApp Business app), 'history' (imported chat history); NULL otherwise
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -145,7 +147,8 @@ CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at TIMESTAMP NOT NULL,
     kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated',
-                                 -- 'conversation.merged' (another thread of the same customer was folded in)
+                                 -- 'conversation.merged' (another thread of the same customer was folded in),
+                                 -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL)
     conversation_id INTEGER,
     message_id INTEGER,
     merged_from INTEGER          -- conversation.merged: the conversation folded in (now deleted)
@@ -336,3 +339,27 @@ END;
 CREATE TRIGGER IF NOT EXISTS phones_fts_delete AFTER DELETE ON whatsapp_conversations BEGIN
     DELETE FROM phones_fts WHERE rowid = old.conversation_id;
 END;
+
+-- Coexistence (the number is also used in the WhatsApp Business app). The chunks of chat history Meta
+-- delivered (`history` webhook field), one row a chunk, for GET /health's import progress. A chunk
+-- whose business declined to share the history (or that Meta answered with another error) has its
+-- error; its phase and chunk_order are -1 when Meta gave none.
+CREATE TABLE IF NOT EXISTS history_chunks (
+    phase INTEGER NOT NULL,
+    chunk_order INTEGER NOT NULL,
+    progress INTEGER,                     -- Meta's overall progress in percent (100: the import is complete)
+    messages INTEGER NOT NULL DEFAULT 0,  -- messages the chunk carried
+    error_code INTEGER,
+    error_title TEXT,
+    received_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (phase, chunk_order)
+);
+
+-- The names the business owner gave customers in the WhatsApp Business app (`smb_app_state_sync`),
+-- by phone: a conversation takes the owner's name as its contact_name, now or when it is created.
+-- A removed contact keeps its row (name NULL), so a late, older add cannot bring the name back.
+CREATE TABLE IF NOT EXISTS business_contacts (
+    phone_number TEXT PRIMARY KEY,
+    name TEXT,
+    synced_at TIMESTAMP NOT NULL          -- Meta's time of the change (the newest change wins)
+);

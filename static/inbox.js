@@ -622,6 +622,12 @@
     return (parts.join(": ") || "WhatsApp did not deliver this message") + code;
   }
 
+  // Coexistence: messages that did not go through this inbox, but through the WhatsApp Business app on the same number.
+  const ORIGINS = {
+    business_app: "Sent from the WhatsApp Business app",
+    history: "Imported from the WhatsApp Business app's chat history",
+  };
+
   // A bubble's parts, in order: [name, signature of the data it shows, build() -> node or null].
   function bubbleParts(m) {
     const outbound = m.direction === "outbound";
@@ -650,6 +656,7 @@
       ["inquiry", JSON.stringify(productOf(m)), () => inquiry(productOf(m))],
       ["referral", JSON.stringify(referralOf(m)), () => referralCard(referralOf(m))],
       ["forwarded", String(Boolean(m.forwarded)), () => (m.forwarded ? el("p", { class: "forwarded" }, "Forwarded") : null)],
+      ["origin", String(m.origin || ""), () => (ORIGINS[m.origin] ? el("p", { class: "origin" }, ORIGINS[m.origin]) : null)],
       [
         "content",
         JSON.stringify([m.type, m.direction, m.text, m.media, m.placeholder, m.location, m.content]),
@@ -693,7 +700,7 @@
             "span",
             { class: "meta" },
             m.edited ? el("span", { class: "edited", title: (m.previous_texts || []).join("\n") }, "edited") : null,
-            m.deleted ? el("span", { class: "deleted-note" }, "deleted by the customer") : null,
+            m.deleted ? el("span", { class: "deleted-note" }, outbound ? "deleted" : "deleted by the customer") : null,
             by ? el("span", { class: "by" }, by) : null,
             el("time", { datetime: m.timestamp, title: longTime(m.timestamp) }, clock(m.timestamp)),
             outbound ? ticks(m) : null,
@@ -1420,6 +1427,11 @@
       // The open thread was folded into another of the same customer's: follow it there.
       moveDraft(event.merged_from, event.conversation_id);
       openConversation(event.conversation_id).catch(console.warn);
+      return;
+    }
+    if (event.kind === "history.imported") {
+      // A chunk of imported chat history may hold messages of any thread, the open one too.
+      refreshThreadLive();
       return;
     }
     if (event.conversation_id !== null && event.conversation_id === state.currentId) {

@@ -177,6 +177,15 @@ class Message(TypedDict):
     location: NotRequired[
         Annotated[Location | None, Doc("Location messages: the place shared (sent or received); null for other types")]
     ]
+    origin: NotRequired[
+        Annotated[
+            Literal["business_app", "history"] | None,
+            Doc(
+                "Coexistence: business_app, sent from the WhatsApp Business app on this number (an echo); "
+                "history, imported from the app's chat history; null for everything else"
+            ),
+        ]
+    ]
     content: Content  # one TypedDict per kind, declared in whatsapp/content.py
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
 
@@ -381,6 +390,24 @@ class LastSendError(TypedDict):
     at: Time
 
 
+class HistoryImportError(TypedDict):
+    code: Annotated[int | None, Doc("Meta's code, e.g. 2593109: the business declined to share its chat history")]
+    title: str | None
+
+
+class HistoryImport(TypedDict):
+    """The import of the WhatsApp Business app's chat history (coexistence, webhook field `history`)."""
+
+    phase: Annotated[int | None, Doc("Meta's phase of the latest chunk: 0 (day 0-1), 1 (day 1-90), 2 (day 90-180)")]
+    chunk_order: Annotated[int | None, Doc("The latest chunk's number within its phase")]
+    progress: Annotated[int | None, Doc("Meta's overall progress in percent (100: complete)")]
+    complete: Annotated[bool, Doc("progress reached 100")]
+    chunks: Count
+    messages: Annotated[int, Doc("Messages the chunks carried (a chunk delivered twice counts once)", minimum=0)]
+    last_chunk_at: Time
+    error: HistoryImportError | None
+
+
 class Health(TypedDict):
     last_webhook_at: Time
     webhook_fields: NotRequired[
@@ -405,6 +432,10 @@ class Health(TypedDict):
             LastSendError | None,
             Doc("Meta's latest refusal of a send in the last 24 hours (e.g. 190: the access token expired)"),
         ]
+    ]
+
+    history_import: NotRequired[
+        Annotated[HistoryImport | None, Doc("Coexistence: the chat history import's progress; null when none began")]
     ]
 
 
@@ -462,7 +493,12 @@ class Error(TypedDict):
 
 class Event(TypedDict):
     id: int
-    kind: Literal["message.created", "message.updated", "conversation.updated", "conversation.merged"]
+    kind: Annotated[
+        Literal[
+            "message.created", "message.updated", "conversation.updated", "conversation.merged", "history.imported"
+        ],
+        Doc("history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list)"),
+    ]
     conversation_id: int | None
     message_id: int | None
     merged_from: Annotated[

@@ -652,6 +652,9 @@ def placeholder(message_type: str, raw: Any, direction: str = "inbound") -> str:
     if message_type in ("unsupported", "unknown"):
         inner = _str(_dict(_dict(raw).get("unsupported")).get("type"))
         return UNSUPPORTED_PLACEHOLDER.format(what=f" ({inner[:60]})" if inner else "")
+    if message_type == "media_placeholder":  # coexistence history: Meta passes no media older than 14 days
+        who = "The customer sent" if direction == "inbound" else "The business sent"
+        return f"{who} a photo, video, audio or document here (imported history: WhatsApp did not pass the file on)."
     who = "The customer sent" if direction == "inbound" else "This is"
     return f"{who} a message of type '{message_type[:60]}', which this inbox cannot show yet; see its raw JSON."
 

@@ -171,6 +171,7 @@ ADDED_COLUMNS = [
     ("whatsapp_messages", "send_answer", "INTEGER"),
     ("whatsapp_messages", "send_error", "TEXT"),
     ("whatsapp_messages", "attempted_at", "TIMESTAMP"),
+    ("whatsapp_messages", "origin", "TEXT"),
 ]
 
 

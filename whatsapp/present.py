@@ -207,6 +207,7 @@ def message(
         "edited": False,
         "previous_texts": [],
         "deleted": False,
+        "origin": row["origin"],
     }
     if quoted is not None:
         data["quoted"] = {

@@ -465,3 +465,4 @@ def location_coordinates(body: Any) -> tuple[float, float] | None:
 
 
 # --- the other fields' parsers: each module registers its fields with @parses on import ---------
+from . import updates_coexistence  # noqa: E402, F401

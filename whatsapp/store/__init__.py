@@ -4,6 +4,7 @@ Every function takes the connection; callers own the transaction (`db.write_tran
 webhook delivery or one send step is one unit of work.
 """
 
+from .coexistence import apply_contact, apply_echo, apply_history, history_import  # noqa: F401
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,
     LOCAL_PREFIX,

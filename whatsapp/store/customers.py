@@ -52,7 +52,7 @@ def resolve_conversation(
                VALUES (1 + MAX(COALESCE((SELECT MAX(conversation_id) FROM whatsapp_conversations), 0),
                                COALESCE((SELECT MAX(merged_from) FROM events WHERE merged_from IS NOT NULL), 0)),
                        ?, ?, ?, ?, ?, ?, ?)""",
-            (phone_number, user_id, username, name, name, stamp, stamp),
+            (phone_number, user_id, username, owner_name(conn, phone_number) or name, name, stamp, stamp),
         )
         return int(cur.lastrowid)
     conversation_id = int(row["conversation_id"])
@@ -70,6 +70,20 @@ def resolve_conversation(
     if changes:
         update_conversation(conn, conversation_id, changes)
     return conversation_id
+
+
+def owner_name(conn: sqlite3.Connection, phone_number: str | None) -> str | None:
+    """The name the business owner gave this customer in the WhatsApp Business app (coexistence), if any."""
+    if not phone_number:
+        return None
+    forms = phones.variants(phone_number)
+    marks = ",".join("?" * len(forms))
+    row = conn.execute(
+        f"SELECT name FROM business_contacts WHERE phone_number IN ({marks}) AND name IS NOT NULL"
+        " ORDER BY synced_at DESC LIMIT 1",
+        forms,
+    ).fetchone()
+    return row["name"] if row else None
 
 
 def update_conversation(conn: sqlite3.Connection, conversation_id: int, changes: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from .coexistence import history_import
 from .common import STALE_PENDING, ago, now
 
 
@@ -114,6 +115,7 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
             if last_error
             else None
         ),
+        "history_import": history_import(conn),
     }
 
 
