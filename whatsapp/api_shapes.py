@@ -128,6 +128,22 @@ class Location(TypedDict):
     url: str | None
 
 
+class MessagePricing(TypedDict):
+    """The `pricing` object of the message's statuses, as Meta sent it: what Meta charges for it."""
+
+    billable: Annotated[bool | None, Doc("Meta's `billable` (deprecated by Meta in favour of type + category)")]
+    pricing_model: Annotated[str | None, Doc("PMP (per-message pricing, since 1 July 2025) or CBP", examples=("PMP",))]
+    category: Annotated[
+        str | None,
+        Doc("marketing, utility, authentication, authentication-international, service, ...", examples=("utility",)),
+    ]
+    type: Annotated[
+        str | None,
+        Doc("regular (charged), free_customer_service or free_entry_point", examples=("free_customer_service",)),
+    ]
+    charged: Annotated[bool, Doc("Whether Meta charges for it: type regular (or billable, without a type)")]
+
+
 class Message(TypedDict):
     id: int
     whatsapp_message_id: Annotated[str | None, Doc("Meta's wamid; null until Meta accepted a send")]
@@ -178,6 +194,9 @@ class Message(TypedDict):
         Annotated[Location | None, Doc("Location messages: the place shared (sent or received); null for other types")]
     ]
     content: Content  # one TypedDict per kind, declared in whatsapp/content.py
+    pricing: NotRequired[
+        Annotated[MessagePricing | None, Doc("Outbound: Meta's pricing from its statuses (null until a status says)")]
+    ]
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
 
 
@@ -355,6 +374,16 @@ class TemplateList(TypedDict):
 # --- the inbox -----------------------------------------------------------------------------
 
 
+class BillableCounts(TypedDict):
+    """Messages Meta charges for (their statuses' pricing type regular), over the last 30 days (UTC days)."""
+
+    total: Count
+    by_category: Annotated[
+        dict[str, int], Doc("Per pricing category: marketing, utility, authentication, service, ...")
+    ]
+    since: Annotated[str, Doc("The first UTC day counted, 'YYYY-MM-DD'")]
+
+
 class Stats(TypedDict):
     total_conversations: Count
     unread_conversations: Count
@@ -362,6 +391,7 @@ class Stats(TypedDict):
     assigned_conversations: NotRequired[Count]
     closed_conversations: NotRequired[Count]
     messages_last_24h: Count
+    billable_last_30_days: NotRequired[BillableCounts]
 
 
 class StatsResult(TypedDict):

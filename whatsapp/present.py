@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import content
-from .api_shapes import Conversation, Location, Message
+from .api_shapes import Conversation, Location, Message, MessagePricing
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
 
@@ -148,6 +148,20 @@ def _fold(data: dict[str, Any], notes: list[sqlite3.Row]) -> None:
         data["edited_at"] = edits[-1]["timestamp"]
 
 
+def pricing(row: sqlite3.Row) -> MessagePricing | None:
+    """What Meta's statuses said it charges for an outbound message (None until one said)."""
+    if row["pricing_category"] is None and row["pricing_type"] is None and row["pricing_model"] is None:
+        return None
+    billable = row["pricing_billable"]
+    return {
+        "billable": None if billable is None else bool(billable),
+        "pricing_model": row["pricing_model"],
+        "category": row["pricing_category"],
+        "type": row["pricing_type"],
+        "charged": bool(row["pricing_charged"]),
+    }
+
+
 def message(
     row: sqlite3.Row,
     include_raw: bool = False,
@@ -207,6 +221,7 @@ def message(
         "edited": False,
         "previous_texts": [],
         "deleted": False,
+        "pricing": pricing(row),
     }
     if quoted is not None:
         data["quoted"] = {
