@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from .helpers import customer_writes, fixture, now_ts, post_webhook, send_ok, status_update, wamid
+from .helpers import customer_writes, fixture, now_ts, post_webhook, send_ok, status_update, text_message, wamid
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 
@@ -143,11 +143,28 @@ def test_billable_counts_follow_type_over_the_deprecated_billable_flag(client, g
 
 
 def test_a_free_entry_point_status_opens_the_conversations_free_window(client, sent):
-    post_webhook(client, priced("status_pricing_free_entry_point", sent))
+    body = priced("status_pricing_free_entry_point", sent, timestamp=now_ts() - 60)
+    expires = now_ts() + 48 * 3600
+    body["entry"][0]["changes"][0]["value"]["statuses"][0]["conversation"]["expiration_timestamp"] = str(expires)
+    post_webhook(client, body)
     got = outbound(client)
     assert got["pricing"]["type"] == "free_entry_point" and got["pricing"]["charged"] is False
     conversation = client.get("/api/whatsapp/conversation", query_string={"phone_number": "+14155550123"})
-    assert conversation.get_json()["conversation"]["reply_cost"]["free_entry_point_until"] == "2026-11-27 04:08:20"
+    cost = conversation.get_json()["conversation"]["reply_cost"]
+    assert cost["free_entry_point_until"] == datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert cost["templates"]["marketing"]["charged"] is False
+    assert cost["templates"]["marketing"]["pricing_type"] == "free_entry_point"
+
+
+def test_an_entry_point_status_without_an_expiry_opens_72_hours_from_it(client, sent):
+    body = priced("status_pricing_free_entry_point", sent, timestamp=now_ts() - 3600)
+    del body["entry"][0]["changes"][0]["value"]["statuses"][0]["conversation"]
+    post_webhook(client, body)
+    post_webhook(client, priced("status_pricing_free_entry_point", sent, "delivered", now_ts() - 60))
+    conversation = client.get("/api/whatsapp/conversation", query_string={"phone_number": "+14155550123"})
+    until = conversation.get_json()["conversation"]["reply_cost"]["free_entry_point_until"]
+    expected = datetime.fromtimestamp(now_ts() - 3600 + 72 * 3600, UTC).strftime("%Y-%m-%d %H:%M")
+    assert until[:16] == expected  # from the first status, not extended by the second
 
 
 def test_odd_pricing_objects_are_stored_without_a_500(client, sent):
@@ -156,3 +173,37 @@ def test_odd_pricing_objects_are_stored_without_a_500(client, sent):
         body["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"] = pricing
         assert post_webhook(client, json.loads(json.dumps(body))).status_code == 200
     assert len(outbound(client)["pricing"]["type"]) == 64
+
+
+def reply_cost(client, phone: str = "+14155550123") -> dict:
+    answer = client.get("/api/whatsapp/conversation", query_string={"phone_number": phone})
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()["conversation"]["reply_cost"]
+
+
+def test_inside_the_window_a_reply_and_utility_templates_are_free_and_marketing_is_charged(client):
+    customer_writes(client)
+    cost = reply_cost(client)
+    assert cost["free_form"]["charged"] is False and cost["free_form"]["category"] == "service"
+    assert cost["free_form"]["pricing_type"] == "free_customer_service"
+    assert "customer service window" in cost["free_form"]["note"]
+    templates = cost["templates"]
+    assert templates["utility"]["charged"] is False
+    assert templates["marketing"]["charged"] is True and templates["marketing"]["pricing_type"] == "regular"
+    assert templates["authentication"]["charged"] is True
+    assert cost["free_entry_point_until"] is None
+
+
+def test_outside_the_window_only_templates_can_be_sent_and_each_is_charged(client):
+    post_webhook(client, text_message("old news", timestamp=now_ts() - 25 * 3600))
+    cost = reply_cost(client)
+    assert cost["free_form"] is None
+    assert all(cost["templates"][c]["charged"] for c in ("marketing", "utility", "authentication"))
+    assert "outside the customer service window" in cost["templates"]["utility"]["note"]
+
+
+def test_every_conversation_of_the_list_says_what_a_reply_costs(client):
+    customer_writes(client)
+    [listed] = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+    assert listed["reply_cost"]["free_form"]["charged"] is False
+    assert listed["blocked"] is False

@@ -29,6 +29,36 @@ Longitude = Annotated[float, Doc(minimum=-180, maximum=180)]
 # --- conversations -------------------------------------------------------------------------
 
 
+class Cost(TypedDict):
+    """What Meta would charge for a message of this category sent now (Meta's per-message pricing)."""
+
+    category: Annotated[str, Doc("service (a free-form reply), marketing, utility or authentication")]
+    charged: bool
+    pricing_type: Annotated[
+        Literal["regular", "free_customer_service", "free_entry_point"],
+        Doc("The `pricing.type` Meta's statuses would give it"),
+    ]
+    note: Annotated[str, Doc("A sentence for the agent: free or charged, and why")]
+
+
+class TemplateCosts(TypedDict):
+    marketing: Cost
+    utility: Cost
+    authentication: Cost
+
+
+class ReplyCost(TypedDict):
+    """Before sending: whether a reply now is free or charged, and in which category (whatsapp/pricing.py)."""
+
+    free_form: Annotated[
+        Cost | None, Doc("A non-template reply now; null when the 24-hour window is closed (templates only)")
+    ]
+    templates: Annotated[TemplateCosts, Doc("A template of each category sent now")]
+    free_entry_point_until: Annotated[
+        Time, Doc("An open free entry point window (every message free) ends then; null when none is open")
+    ]
+
+
 class Conversation(TypedDict):
     id: int
     phone_number: str | None
@@ -48,6 +78,9 @@ class Conversation(TypedDict):
         Time, Doc("When free-form replies stop: 24 hours after the customer's last message, less 2 minutes")
     ]
     can_reply: Annotated[bool, Doc("Whether the 24-hour window allows free-form replies")]
+    reply_cost: NotRequired[ReplyCost]
+    blocked: NotRequired[Annotated[bool, Doc("The customer is blocked (POST /block): nothing can be sent")]]
+    blocked_at: NotRequired[Time]
     created_at: NotRequired[Time]
     updated_at: NotRequired[Time]
     snippet: NotRequired[Annotated[str | None, Doc("Search results only: the matching text, match in **bold**")]]

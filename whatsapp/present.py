@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import content
+from . import pricing as pricing_rules
 from .api_shapes import Conversation, Location, Message, MessagePricing
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
@@ -67,6 +68,9 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "can_reply": can_reply,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "reply_cost": pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"]),
+        "blocked": row["blocked_at"] is not None,
+        "blocked_at": row["blocked_at"],
     }
 
 

@@ -283,7 +283,8 @@ def apply_parked(conn: sqlite3.Connection, message_id: int, wamid: str, local_id
         (wamid, local_id),
     ).fetchall()
     for row in rows:
-        if row["pricing_model"] or row["pricing_category"] or row["pricing_type"] or row["pricing_billable"] is not None:
+        priced = (row["pricing_model"], row["pricing_category"], row["pricing_type"], row["pricing_billable"])
+        if any(value is not None for value in priced):
             billable = row["pricing_billable"]
             pricing = Pricing(
                 billable=None if billable is None else bool(billable),
