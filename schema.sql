@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS whatsapp_conversations (
     status TEXT NOT NULL DEFAULT 'open',  -- 'open', 'closed', 'assigned'
     assigned_agent_id INTEGER,
     created_at TIMESTAMP,
-    updated_at TIMESTAMP
+    updated_at TIMESTAMP,
+    blocked_at TIMESTAMP,                 -- blocked through Meta's block_users (NULL: not blocked)
+    free_entry_until TIMESTAMP            -- a free entry point window (ad / page button) open until then
 );
 CREATE INDEX IF NOT EXISTS idx_conversations_activity
     ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
@@ -73,8 +75,15 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     send_answer INTEGER,                  -- the HTTP status a finished send attempt was answered with
     send_error TEXT,                      -- and its error sentence, replayed to a repeat of the key
     attempted_at TIMESTAMP,               -- when a repeat of the key last sent it again (NULL: only at timestamp)
-    origin TEXT                           -- coexistence: 'business_app' (an echo of a message sent from the
+    origin TEXT,                          -- coexistence: 'business_app' (an echo of a message sent from the
                                           -- WhatsApp Business app), 'history' (imported chat history); NULL otherwise
+    -- the `pricing` object of the message's statuses (outbound): what Meta charges for it
+    pricing_billable INTEGER,             -- Meta's `billable` (deprecated by Meta; NULL when not sent)
+    pricing_model TEXT,                   -- 'PMP' (per message, since July 2025) or 'CBP'
+    pricing_category TEXT,                -- 'marketing', 'utility', 'authentication', 'service', ...
+    pricing_type TEXT,                    -- 'regular' (charged), 'free_customer_service', 'free_entry_point'
+    pricing_charged INTEGER,              -- 1 when charged (type 'regular', or billable without a type)
+    pricing_day TEXT                      -- the UTC day it was counted on in billable_message_counts
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -137,6 +146,11 @@ CREATE TABLE IF NOT EXISTS parked_statuses (
     error_title TEXT,
     error_details TEXT,
     received_at TIMESTAMP NOT NULL,
+    pricing_billable INTEGER,
+    pricing_model TEXT,
+    pricing_category TEXT,
+    pricing_type TEXT,
+    entry_expires_at TIMESTAMP,
     UNIQUE (whatsapp_message_id, status)
 );
 CREATE INDEX IF NOT EXISTS idx_parked_local ON parked_statuses (local_id) WHERE local_id IS NOT NULL;
@@ -362,4 +376,13 @@ CREATE TABLE IF NOT EXISTS business_contacts (
     phone_number TEXT PRIMARY KEY,
     name TEXT,
     synced_at TIMESTAMP NOT NULL          -- Meta's time of the change (the newest change wins)
+);
+
+-- Charged messages per UTC day and pricing category, kept as statuses bring their `pricing`, so /stats
+-- reads at most 30 days x a few categories however many messages there are.
+CREATE TABLE IF NOT EXISTS billable_message_counts (
+    day TEXT NOT NULL,                    -- 'YYYY-MM-DD' (UTC) of the status that first said it is charged
+    category TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, category)
 );

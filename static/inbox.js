@@ -485,6 +485,8 @@
     $("take").hidden = c.assigned_agent_id === myId;
     $("close-conv").hidden = c.status === "closed";
     $("reopen-conv").hidden = c.status !== "closed";
+    $("block-conv").hidden = Boolean(c.blocked);
+    $("unblock-conv").hidden = !c.blocked;
     renderWindow(c);
   }
 
@@ -506,10 +508,46 @@
     return Boolean(c.can_reply) && closes && closes > new Date();
   }
 
+  // What a reply would cost, before it is sent (the server's reply_cost, by Meta's pricing rules).
+  function renderCost(c, open) {
+    const hint = $("cost-hint");
+    const cost = c.reply_cost || {};
+    const reply = open && !c.blocked ? cost.free_form : null;
+    hint.hidden = !reply;
+    if (!reply) return;
+    hint.dataset.charged = String(Boolean(reply.charged));
+    hint.textContent = `${reply.charged ? "Charged" : "Free"} · ${reply.note}`;
+  }
+
+  function templateCost(template) {
+    const category = template && template.category ? String(template.category).toLowerCase() : "";
+    const c = state.newChat === null ? state.current : null;
+    const known = c && c.reply_cost && c.reply_cost.templates ? c.reply_cost.templates[category] : null;
+    if (known) return known;
+    if (!category) return null;
+    // A chat this inbox does not have yet: no window is open, so every template is charged.
+    return { charged: true, note: `Charged at Meta's ${category} rate (no customer service window is open)` };
+  }
+
+  function renderTemplateCost() {
+    const cost = templateCost(selectedTemplate());
+    const hint = $("template-cost");
+    hint.hidden = !cost;
+    if (!cost) return;
+    hint.dataset.charged = String(Boolean(cost.charged));
+    hint.textContent = `${cost.charged ? "Charged" : "Free"} · ${cost.note}`;
+  }
+
   function renderWindow(c) {
-    const open = windowOpen(c);
+    const blocked = Boolean(c.blocked);
+    const banner = $("blocked-banner");
+    banner.hidden = !blocked;
+    if (blocked) {
+      banner.textContent = `This customer is blocked${c.blocked_at ? ` (since ${longTime(c.blocked_at)})` : ""}: they cannot message you, and nothing can be sent to them until you unblock them.`;
+    }
+    const open = windowOpen(c) && !blocked;
     const notice = $("window-notice");
-    notice.hidden = open;
+    notice.hidden = open || blocked;
     if (!open) {
       notice.textContent = c.window_expires_at
         ? `The 24-hour window closed ${longTime(c.window_expires_at)}. WhatsApp only allows an approved template until the customer writes again.`
@@ -518,7 +556,9 @@
     $("reply").disabled = !open;
     $("attach").disabled = !open;
     $("send").disabled = !open;
-    $("reply").placeholder = open ? "Type a message" : "Only templates can be sent now";
+    $("template-open").disabled = blocked;
+    $("reply").placeholder = blocked ? "The customer is blocked" : open ? "Type a message" : "Only templates can be sent now";
+    renderCost(c, open);
   }
 
   // --- messages ------------------------------------------------------------------------------
@@ -1340,9 +1380,11 @@
     const box = $("template-params");
     box.replaceChildren();
     $("template-preview").textContent = "";
+    $("template-cost").hidden = true;
     if (!template) return;
     const body = (template.components || []).find((c) => String(c.type).toUpperCase() === "BODY");
     $("template-preview").textContent = body && body.text ? body.text : "";
+    renderTemplateCost();
     const needs = template.parameters || {};
     // A NAMED template's fields are labelled and sent by name; a POSITIONAL one's by position.
     const names = template.parameter_format === "NAMED" ? template.parameter_names || {} : null;
@@ -1585,6 +1627,11 @@
     $("take").addEventListener("click", () => act("/assign-agent", { agent_id: myId }));
     $("close-conv").addEventListener("click", () => act("/close", {}));
     $("reopen-conv").addEventListener("click", () => act("/reopen", {}));
+    $("block-conv").addEventListener("click", () => {
+      const name = state.current ? displayName(state.current) : "this customer";
+      if (window.confirm(`Block ${name} on WhatsApp? They will not be able to message you, and you cannot message them.`)) act("/block", {});
+    });
+    $("unblock-conv").addEventListener("click", () => act("/unblock", {}));
     $("template-open").addEventListener("click", openTemplates);
     $("template-select").addEventListener("change", renderTemplateParams);
     $("template-form").addEventListener("submit", sendTemplate);

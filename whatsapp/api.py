@@ -388,4 +388,4 @@ def list_templates() -> Response:
 
 
 # The send and media routes live in modules of their own, on this blueprint.
-from . import api_media, api_send  # noqa: E402, F401
+from . import api_block, api_media, api_send  # noqa: E402, F401

@@ -132,6 +132,12 @@ def prepare_send(data: Any, kind: str, fingerprint: Any) -> SendTarget | tuple[R
     conv = store.find_conversation(conn, conversation_id, phone, user_id)
     if conversation_id is not None and conv is None:
         raise conversation_not_found(conversation_id)
+    if conv is not None and conv["blocked_at"]:
+        raise APIError(
+            409,
+            "This customer is blocked: WhatsApp does not let the business message a blocked customer. "
+            "Unblock them first (POST /api/whatsapp/unblock).",
+        )
     if kind != "template":
         expires_at, open_now = present.window(conv["last_inbound_at"] if conv else None)
         if not open_now:

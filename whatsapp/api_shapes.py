@@ -29,6 +29,36 @@ Longitude = Annotated[float, Doc(minimum=-180, maximum=180)]
 # --- conversations -------------------------------------------------------------------------
 
 
+class Cost(TypedDict):
+    """What Meta would charge for a message of this category sent now (Meta's per-message pricing)."""
+
+    category: Annotated[str, Doc("service (a free-form reply), marketing, utility or authentication")]
+    charged: bool
+    pricing_type: Annotated[
+        Literal["regular", "free_customer_service", "free_entry_point"],
+        Doc("The `pricing.type` Meta's statuses would give it"),
+    ]
+    note: Annotated[str, Doc("A sentence for the agent: free or charged, and why")]
+
+
+class TemplateCosts(TypedDict):
+    marketing: Cost
+    utility: Cost
+    authentication: Cost
+
+
+class ReplyCost(TypedDict):
+    """Before sending: whether a reply now is free or charged, and in which category (whatsapp/pricing.py)."""
+
+    free_form: Annotated[
+        Cost | None, Doc("A non-template reply now; null when the 24-hour window is closed (templates only)")
+    ]
+    templates: Annotated[TemplateCosts, Doc("A template of each category sent now")]
+    free_entry_point_until: Annotated[
+        Time, Doc("An open free entry point window (every message free) ends then; null when none is open")
+    ]
+
+
 class Conversation(TypedDict):
     id: int
     phone_number: str | None
@@ -48,6 +78,9 @@ class Conversation(TypedDict):
         Time, Doc("When free-form replies stop: 24 hours after the customer's last message, less 2 minutes")
     ]
     can_reply: Annotated[bool, Doc("Whether the 24-hour window allows free-form replies")]
+    reply_cost: NotRequired[ReplyCost]
+    blocked: NotRequired[Annotated[bool, Doc("The customer is blocked (POST /block): nothing can be sent")]]
+    blocked_at: NotRequired[Time]
     created_at: NotRequired[Time]
     updated_at: NotRequired[Time]
     snippet: NotRequired[Annotated[str | None, Doc("Search results only: the matching text, match in **bold**")]]
@@ -128,6 +161,22 @@ class Location(TypedDict):
     url: str | None
 
 
+class MessagePricing(TypedDict):
+    """The `pricing` object of the message's statuses, as Meta sent it: what Meta charges for it."""
+
+    billable: Annotated[bool | None, Doc("Meta's `billable` (deprecated by Meta in favour of type + category)")]
+    pricing_model: Annotated[str | None, Doc("PMP (per-message pricing, since 1 July 2025) or CBP", examples=("PMP",))]
+    category: Annotated[
+        str | None,
+        Doc("marketing, utility, authentication, authentication-international, service, ...", examples=("utility",)),
+    ]
+    type: Annotated[
+        str | None,
+        Doc("regular (charged), free_customer_service or free_entry_point", examples=("free_customer_service",)),
+    ]
+    charged: Annotated[bool, Doc("Whether Meta charges for it: type regular (or billable, without a type)")]
+
+
 class Message(TypedDict):
     id: int
     whatsapp_message_id: Annotated[str | None, Doc("Meta's wamid; null until Meta accepted a send")]
@@ -187,6 +236,9 @@ class Message(TypedDict):
         ]
     ]
     content: Content  # one TypedDict per kind, declared in whatsapp/content.py
+    pricing: NotRequired[
+        Annotated[MessagePricing | None, Doc("Outbound: Meta's pricing from its statuses (null until a status says)")]
+    ]
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
 
 
@@ -364,6 +416,16 @@ class TemplateList(TypedDict):
 # --- the inbox -----------------------------------------------------------------------------
 
 
+class BillableCounts(TypedDict):
+    """Messages Meta charges for (their statuses' pricing type regular), over the last 30 days (UTC days)."""
+
+    total: Count
+    by_category: Annotated[
+        dict[str, int], Doc("Per pricing category: marketing, utility, authentication, service, ...")
+    ]
+    since: Annotated[str, Doc("The first UTC day counted, 'YYYY-MM-DD'")]
+
+
 class Stats(TypedDict):
     total_conversations: Count
     unread_conversations: Count
@@ -371,6 +433,7 @@ class Stats(TypedDict):
     assigned_conversations: NotRequired[Count]
     closed_conversations: NotRequired[Count]
     messages_last_24h: Count
+    billable_last_30_days: NotRequired[BillableCounts]
 
 
 class StatsResult(TypedDict):

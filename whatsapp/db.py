@@ -172,6 +172,19 @@ ADDED_COLUMNS = [
     ("whatsapp_messages", "send_error", "TEXT"),
     ("whatsapp_messages", "attempted_at", "TIMESTAMP"),
     ("whatsapp_messages", "origin", "TEXT"),
+    ("whatsapp_messages", "pricing_billable", "INTEGER"),
+    ("whatsapp_messages", "pricing_model", "TEXT"),
+    ("whatsapp_messages", "pricing_category", "TEXT"),
+    ("whatsapp_messages", "pricing_type", "TEXT"),
+    ("whatsapp_messages", "pricing_charged", "INTEGER"),
+    ("whatsapp_messages", "pricing_day", "TEXT"),
+    ("parked_statuses", "pricing_billable", "INTEGER"),
+    ("parked_statuses", "pricing_model", "TEXT"),
+    ("parked_statuses", "pricing_category", "TEXT"),
+    ("parked_statuses", "pricing_type", "TEXT"),
+    ("parked_statuses", "entry_expires_at", "TIMESTAMP"),
+    ("whatsapp_conversations", "blocked_at", "TIMESTAMP"),
+    ("whatsapp_conversations", "free_entry_until", "TIMESTAMP"),
 ]
 
 

@@ -70,8 +70,10 @@ class GraphError(Exception):
         details: str | None = None,
         http_status: int | None = None,
         fbtrace_id: str | None = None,
+        body: Any = None,
     ) -> None:
         super().__init__(f"({code}) {title}" if code is not None else title)
+        self.body = body  # Meta's whole answer (block_users puts per-user errors beside `error`)
         self.code = code
         self.title = title
         self.details = details
@@ -325,6 +327,7 @@ class GraphClient:
                 error_data.get("details"),
                 response.status_code,
                 error.get("fbtrace_id"),
+                data,
             )
         raise GraphError(
             None, f"WhatsApp answered HTTP {response.status_code} without an error body", None, response.status_code
@@ -357,6 +360,15 @@ class GraphClient:
             json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
         )
         return bool(isinstance(data, dict) and data.get("success"))
+
+    def block_users(self, users: list[str], *, block: bool = True) -> Any:
+        """POST (block) or DELETE (unblock) /{phone_number_id}/block_users; users are wa_ids or BSUIDs.
+
+        Meta answers `block_users.added_users` (or `removed_users`), and `failed_users` with each one's
+        errors; when any failed, the answer is an error 139100 with that list beside it.
+        """
+        body = {"messaging_product": "whatsapp", "block_users": [{"user": user} for user in users]}
+        return self.request("POST" if block else "DELETE", f"{self.settings.phone_number_id}/block_users", json=body)
 
     def upload_media(self, content: bytes, filename: str, mime_type: str) -> str:
         """POST /{phone_number_id}/media (multipart); returns Meta's media id (valid 30 days)."""

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import content
-from .api_shapes import Conversation, Location, Message
+from . import pricing as pricing_rules
+from .api_shapes import Conversation, Location, Message, MessagePricing
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
 
@@ -67,6 +68,9 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "can_reply": can_reply,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "reply_cost": pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"]),
+        "blocked": row["blocked_at"] is not None,
+        "blocked_at": row["blocked_at"],
     }
 
 
@@ -148,6 +152,20 @@ def _fold(data: dict[str, Any], notes: list[sqlite3.Row]) -> None:
         data["edited_at"] = edits[-1]["timestamp"]
 
 
+def pricing(row: sqlite3.Row) -> MessagePricing | None:
+    """What Meta's statuses said it charges for an outbound message (None until one said)."""
+    if row["pricing_category"] is None and row["pricing_type"] is None and row["pricing_model"] is None:
+        return None
+    billable = row["pricing_billable"]
+    return {
+        "billable": None if billable is None else bool(billable),
+        "pricing_model": row["pricing_model"],
+        "category": row["pricing_category"],
+        "type": row["pricing_type"],
+        "charged": bool(row["pricing_charged"]),
+    }
+
+
 def message(
     row: sqlite3.Row,
     include_raw: bool = False,
@@ -208,6 +226,7 @@ def message(
         "previous_texts": [],
         "deleted": False,
         "origin": row["origin"],
+        "pricing": pricing(row),
     }
     if quoted is not None:
         data["quoted"] = {

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from . import standin_templates
+from . import standin_block, standin_templates
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +258,11 @@ class FakeGraph:
         self.files: dict[str, tuple[bytes, str]] = {}
         # Answers to give the next sends instead of accepting them: (HTTP status, body bytes, type).
         self.send_answers: list[tuple[int, bytes, str]] = []
+        # Meta's view for its Block Users API: when each customer last wrote, and who is blocked.
+        self.wrote_at: dict[str, float] = {}
+        self.blocked: set[str] = set()
+        self.access_token: str | None = None  # when set, block_users calls must bear it, as Meta checks
+        self.block_calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
@@ -280,6 +285,25 @@ class FakeGraph:
         with self._lock:
             self.files[media_id] = (content, mime_type)
         return media_id
+
+    def customer_wrote(self, user: str, at: float | None = None) -> None:
+        """Note that a customer messaged the business (Meta only lets it block those who wrote lately)."""
+        with self._lock:
+            self.wrote_at[user] = time.time() if at is None else at
+
+    def block_users(self, method: str, path: str, authorization: str | None, raw: bytes) -> tuple[int, dict]:
+        with self._lock:
+            self.block_calls.append({"method": method, "path": path, "body": raw.decode("utf-8", "replace")})
+            return standin_block.answer(
+                method,
+                path,
+                authorization,
+                raw,
+                phone_number_id=self.phone_number_id,
+                token=self.access_token,
+                last_wrote=self.wrote_at.get,
+                blocklist=self.blocked,
+            )
 
     def media_fields(self, media_id: str) -> dict[str, Any]:
         content, mime_type = self.files[media_id]
@@ -347,9 +371,18 @@ class FakeGraph:
                     )
                 return self._error(404, 100, "Unknown path")
 
+            def do_DELETE(self) -> None:  # noqa: N802
+                path = self.path.split("?", 1)[0]
+                raw = self._body()
+                if path.endswith("/block_users"):
+                    return self._answer(*graph.block_users("DELETE", path, self.headers.get("Authorization"), raw))
+                return self._error(404, 100, "Unknown path")
+
             def do_POST(self) -> None:  # noqa: N802
                 path = self.path.split("?", 1)[0]
                 raw = self._body()
+                if path.endswith("/block_users"):
+                    return self._answer(*graph.block_users("POST", path, self.headers.get("Authorization"), raw))
                 if re.fullmatch(r"/v[0-9.]+/[^/]+/media", path):
                     content, mime_type = uploaded_file(self.headers.get("Content-Type", ""), raw)
                     media_id = graph.add_file(content, mime_type)
@@ -433,6 +466,8 @@ def script(graph: FakeGraph | None, phone_number_id: str) -> list[tuple[float, d
     def say(delay: float, who: Customer, kind: str, content: dict[str, Any], **extra: Any) -> str:
         payload = inbound(who, kind, content, phone_number_id, **extra)
         steps.append((delay, payload))
+        if graph is not None:
+            graph.customer_wrote(who.wa_id, time.time() - float(extra.get("age", 0.0)))
         return payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
 
     first = say(0.0, maria, "text", {"body": "Hi! Is my order #4471 on its way? 📦"})

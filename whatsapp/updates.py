@@ -139,6 +139,44 @@ class StatusUpdate:
     error_code: int | None = None
     error_title: str | None = None
     error_details: str | None = None
+    pricing: Pricing | None = None
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """A status's `pricing` object: what Meta charges (or not) for the message, and in which category."""
+
+    billable: bool | None
+    pricing_model: str | None  # PMP (per-message, since 1 July 2025) or CBP (before)
+    category: str | None  # marketing, utility, authentication, authentication-international, service, ...
+    type: str | None  # regular, free_customer_service, free_entry_point
+    # a free entry point window's end, from the status's `conversation.expiration_timestamp`
+    entry_expires_at: str | None = None
+
+    @property
+    def charged(self) -> bool:
+        """Meta deprecates `billable`: `type` decides (regular is charged); `billable` only without it."""
+        if self.type is not None:
+            return self.type == "regular"
+        return bool(self.billable)
+
+    @classmethod
+    def from_status(cls, item: dict) -> Pricing | None:
+        data = item.get("pricing")
+        if not isinstance(data, dict):
+            return None
+        conversation = item.get("conversation") if isinstance(item.get("conversation"), dict) else {}
+        billable = data.get("billable")
+        if isinstance(billable, str):  # some samples quote it
+            billable = {"true": True, "false": False}.get(billable.strip().lower())
+        expires = conversation.get("expiration_timestamp")
+        return cls(
+            billable=billable if isinstance(billable, bool) else None,
+            pricing_model=_word(data.get("pricing_model")),
+            category=_word(data.get("category")),
+            type=_word(data.get("type")),
+            entry_expires_at=to_db_time(expires) if _str(expires) and _int(expires) else None,
+        )
 
 
 @dataclass
@@ -305,7 +343,14 @@ def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
         error_code=code,
         error_title=title,
         error_details=details,
+        pricing=Pricing.from_status(item),
     )
+
+
+def _word(value: Any) -> str | None:
+    """A short code word of Meta's (a pricing category or type); anything longer is cut."""
+    text = _str(value)
+    return text[:64] if text else None
 
 
 def _first_error(item: dict) -> tuple[int | None, str | None, str | None] | None:

@@ -66,6 +66,7 @@ from .outbound import (  # noqa: F401
     new_local_id,
     reopen_for_retry,
 )
+from .pricing import billable_by_category, open_entry_window, record_pricing, set_blocked  # noqa: F401
 from .queries import (  # noqa: F401
     TABS,
     annotations_for,

@@ -117,6 +117,8 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
              last_message_at = MAX(COALESCE(last_message_at, :last_at), COALESCE(:last_at, last_message_at)),
              last_inbound_at = MAX(COALESCE(last_inbound_at, :inbound_at), COALESCE(:inbound_at, last_inbound_at)),
              assigned_agent_id = COALESCE(assigned_agent_id, :agent),
+             blocked_at = COALESCE(blocked_at, :blocked_at),
+             free_entry_until = MAX(COALESCE(free_entry_until, :entry), COALESCE(:entry, free_entry_until)),
              created_at = MIN(created_at, :created_at),
              updated_at = :now
            WHERE conversation_id = :keep""",
@@ -132,6 +134,8 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
             "last_type": gone["last_message_type"],
             "inbound_at": gone["last_inbound_at"],
             "agent": gone["assigned_agent_id"],
+            "blocked_at": gone["blocked_at"],
+            "entry": gone["free_entry_until"],
             "created_at": gone["created_at"],
             "now": now(),
             "keep": keep,

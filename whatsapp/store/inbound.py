@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..updates import Delivery, InboundMessage, StatusUpdate
+from ..updates import Delivery, InboundMessage, Pricing, StatusUpdate
 from .common import LOCAL_PREFIX, STATUS_RANK, emit, emit_message, now, one, preview
 from .customers import (
     find_conversation,
@@ -18,6 +18,7 @@ from .customers import (
     touch_conversation,
     update_conversation,
 )
+from .pricing import record_pricing
 
 log = logging.getLogger(__name__)
 
@@ -196,10 +197,12 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
         if one(conn, "SELECT 1 FROM whatsapp_messages WHERE whatsapp_message_id = ?", status.wamid):
             log.info("Ignoring a %s status for inbound message %s", status.status, status.wamid)
             return True
+        pricing = status.pricing
         conn.execute(
             """INSERT INTO parked_statuses
-               (whatsapp_message_id, local_id, status, timestamp, error_code, error_title, error_details, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               (whatsapp_message_id, local_id, status, timestamp, error_code, error_title, error_details, received_at,
+                pricing_billable, pricing_model, pricing_category, pricing_type, entry_expires_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (whatsapp_message_id, status) DO NOTHING""",
             (
                 status.wamid,
@@ -210,12 +213,19 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
                 status.error_title,
                 status.error_details,
                 now(),
+                None if pricing is None or pricing.billable is None else int(pricing.billable),
+                pricing.pricing_model if pricing else None,
+                pricing.category if pricing else None,
+                pricing.type if pricing else None,
+                pricing.entry_expires_at if pricing else None,
             ),
         )
         log.info("Parked a %s status for unknown message %s", status.status, status.wamid)
         return False
     if status.user_id or status.phone_number:
         learn_identity(conn, int(row["conversation_id"]), status.phone_number, status.user_id)
+    if status.pricing is not None:
+        record_pricing(conn, int(row["message_id"]), status.pricing, status.timestamp)
     transition(
         conn,
         int(row["message_id"]),
@@ -273,6 +283,17 @@ def apply_parked(conn: sqlite3.Connection, message_id: int, wamid: str, local_id
         (wamid, local_id),
     ).fetchall()
     for row in rows:
+        priced = (row["pricing_model"], row["pricing_category"], row["pricing_type"], row["pricing_billable"])
+        if any(value is not None for value in priced):
+            billable = row["pricing_billable"]
+            pricing = Pricing(
+                billable=None if billable is None else bool(billable),
+                pricing_model=row["pricing_model"],
+                category=row["pricing_category"],
+                type=row["pricing_type"],
+                entry_expires_at=row["entry_expires_at"],
+            )
+            record_pricing(conn, message_id, pricing, row["timestamp"])
         transition(
             conn,
             message_id,

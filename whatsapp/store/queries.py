@@ -9,6 +9,7 @@ from typing import Any
 
 from ..updates import ANNOTATION_TYPES, SQLITE_MAX_INT
 from .common import ago, one
+from .pricing import billable_by_category
 
 TABS = ("all", "unread", "mine", "unassigned", "closed")
 
@@ -292,8 +293,10 @@ def get_message(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None
     return one(conn, "SELECT * FROM whatsapp_messages WHERE message_id = ?", message_id)
 
 
-def stats(conn: sqlite3.Connection) -> dict[str, int]:
+def stats(conn: sqlite3.Connection) -> dict[str, Any]:
     counts = conversation_counts(conn)
+    since = ago(24 * 29)[:10]  # today and the 29 days before it
+    billable = billable_by_category(conn, since)
     recent = conn.execute("SELECT COUNT(*) FROM whatsapp_messages WHERE timestamp >= ?", (ago(24),)).fetchone()[0]
     return {
         "total_conversations": counts["total"],
@@ -302,4 +305,5 @@ def stats(conn: sqlite3.Connection) -> dict[str, int]:
         "assigned_conversations": counts["assigned"],
         "closed_conversations": counts["closed"],
         "messages_last_24h": int(recent),
+        "billable_last_30_days": {"total": sum(billable.values()), "by_category": billable, "since": since},
     }
