@@ -18,7 +18,11 @@ CREATE TABLE IF NOT EXISTS whatsapp_conversations (
     status TEXT NOT NULL DEFAULT 'open',  -- 'open', 'closed', 'assigned'
     assigned_agent_id INTEGER,
     created_at TIMESTAMP,
-    updated_at TIMESTAMP
+    updated_at TIMESTAMP,
+    -- A WhatsApp group (Groups API) is a conversation of its own: no phone or BSUID, its group id,
+    -- its subject as contact_name, its members in group_participants.
+    kind TEXT NOT NULL DEFAULT 'individual' CHECK (kind IN ('individual', 'group')),
+    group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_conversations_activity
     ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
@@ -72,7 +76,9 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     request_hash TEXT,                    -- sha256 of the route and the canonical JSON of the request
     send_answer INTEGER,                  -- the HTTP status a finished send attempt was answered with
     send_error TEXT,                      -- and its error sentence, replayed to a repeat of the key
-    attempted_at TIMESTAMP                -- when a repeat of the key last sent it again (NULL: only at timestamp)
+    attempted_at TIMESTAMP,               -- when a repeat of the key last sent it again (NULL: only at timestamp)
+    group_id TEXT,                        -- the group it was written in (phone_number/user_id: its sender)
+    sender_name TEXT                      -- a group message's sender's profile name, as Meta sent it
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -336,3 +342,20 @@ END;
 CREATE TRIGGER IF NOT EXISTS phones_fts_delete AFTER DELETE ON whatsapp_conversations BEGIN
     DELETE FROM phones_fts WHERE rowid = old.conversation_id;
 END;
+
+-- Groups (Meta's Groups API): one conversation per group id; its members follow the
+-- group_participants_update webhook and the messages they write.
+CREATE UNIQUE INDEX IF NOT EXISTS idx_conversations_group ON whatsapp_conversations (group_id);
+CREATE TABLE IF NOT EXISTS group_participants (
+    conversation_id INTEGER NOT NULL REFERENCES whatsapp_conversations (conversation_id),
+    participant_key TEXT NOT NULL,      -- the phone (E.164) when Meta gave one, else the BSUID
+    phone_number TEXT,
+    user_id TEXT,
+    username TEXT,
+    name TEXT,                          -- their WhatsApp profile name, from their messages
+    state TEXT NOT NULL DEFAULT 'member' CHECK (state IN ('member', 'left')),
+    joined_at TIMESTAMP,
+    left_at TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (conversation_id, participant_key)
+);

@@ -171,6 +171,10 @@ ADDED_COLUMNS = [
     ("whatsapp_messages", "send_answer", "INTEGER"),
     ("whatsapp_messages", "send_error", "TEXT"),
     ("whatsapp_messages", "attempted_at", "TIMESTAMP"),
+    ("whatsapp_conversations", "kind", "TEXT NOT NULL DEFAULT 'individual' CHECK (kind IN ('individual', 'group'))"),
+    ("whatsapp_conversations", "group_id", "TEXT"),
+    ("whatsapp_messages", "group_id", "TEXT"),
+    ("whatsapp_messages", "sender_name", "TEXT"),
 ]
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import content
-from .api_shapes import Conversation, Location, Message
+from .api_shapes import Conversation, Location, Message, Participant, Sender
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
 
@@ -67,6 +67,8 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "can_reply": can_reply,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "kind": row["kind"],
+        "group_id": row["group_id"],
     }
 
 
@@ -148,6 +150,25 @@ def _fold(data: dict[str, Any], notes: list[sqlite3.Row]) -> None:
         data["edited_at"] = edits[-1]["timestamp"]
 
 
+def _sender(row: sqlite3.Row) -> Sender | None:
+    """A group message's writer (a participant); None for a customer's own thread and system lines."""
+    if not row["group_id"] or row["direction"] != "inbound" or row["message_type"] == "system":
+        return None
+    return {"phone_number": row["phone_number"], "user_id": row["user_id"], "name": row["sender_name"]}
+
+
+def participant(row: sqlite3.Row) -> Participant:
+    return {
+        "phone_number": row["phone_number"],
+        "user_id": row["user_id"],
+        "username": row["username"],
+        "name": row["name"],
+        "state": row["state"],
+        "joined_at": row["joined_at"],
+        "left_at": row["left_at"],
+    }
+
+
 def message(
     row: sqlite3.Row,
     include_raw: bool = False,
@@ -207,6 +228,7 @@ def message(
         "edited": False,
         "previous_texts": [],
         "deleted": False,
+        "sender": _sender(row),
     }
     if quoted is not None:
         data["quoted"] = {
