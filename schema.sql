@@ -20,7 +20,11 @@ CREATE TABLE IF NOT EXISTS whatsapp_conversations (
     created_at TIMESTAMP,
     updated_at TIMESTAMP,
     blocked_at TIMESTAMP,                 -- blocked through Meta's block_users (NULL: not blocked)
-    free_entry_until TIMESTAMP            -- a free entry point window (ad / page button) open until then
+    free_entry_until TIMESTAMP,           -- a free entry point window (ad / page button) open until then
+    -- A WhatsApp group (Groups API) is a conversation of its own: no phone or BSUID, its group id,
+    -- its subject as contact_name, its members in group_participants.
+    kind TEXT NOT NULL DEFAULT 'individual' CHECK (kind IN ('individual', 'group')),
+    group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_conversations_activity
     ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
@@ -83,7 +87,9 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     pricing_category TEXT,                -- 'marketing', 'utility', 'authentication', 'service', ...
     pricing_type TEXT,                    -- 'regular' (charged), 'free_customer_service', 'free_entry_point'
     pricing_charged INTEGER,              -- 1 when charged (type 'regular', or billable without a type)
-    pricing_day TEXT                      -- the UTC day it was counted on in billable_message_counts
+    pricing_day TEXT,                     -- the UTC day it was counted on in billable_message_counts
+    group_id TEXT,                        -- the group it was written in (phone_number/user_id: its sender)
+    sender_name TEXT                      -- a group message's sender's profile name, as Meta sent it
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -385,4 +391,21 @@ CREATE TABLE IF NOT EXISTS billable_message_counts (
     category TEXT NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (day, category)
+);
+
+-- Groups (Meta's Groups API): one conversation per group id; its members follow the
+-- group_participants_update webhook and the messages they write.
+CREATE UNIQUE INDEX IF NOT EXISTS idx_conversations_group ON whatsapp_conversations (group_id);
+CREATE TABLE IF NOT EXISTS group_participants (
+    conversation_id INTEGER NOT NULL REFERENCES whatsapp_conversations (conversation_id),
+    participant_key TEXT NOT NULL,      -- the phone (E.164) when Meta gave one, else the BSUID
+    phone_number TEXT,
+    user_id TEXT,
+    username TEXT,
+    name TEXT,                          -- their WhatsApp profile name, from their messages
+    state TEXT NOT NULL DEFAULT 'member' CHECK (state IN ('member', 'left')),
+    joined_at TIMESTAMP,
+    left_at TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (conversation_id, participant_key)
 );

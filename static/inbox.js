@@ -32,6 +32,7 @@
     unseen: 0, // messages that arrived while the agent was scrolled up
     offline: false,
     newChat: null, // the number a contact card's "Open chat" is starting a conversation with (template dialog)
+    members: [], // the open group conversation's participants (GET /participants)
   };
 
   // --- helpers ---------------------------------------------------------------------------
@@ -168,7 +169,22 @@
     );
   }
 
+  function isGroup(c) {
+    return Boolean(c) && c.kind === "group";
+  }
+
+  // Who wrote a group message: their profile name, else their number or BSUID.
+  function senderName(sender) {
+    return sender.name || sender.phone_number || sender.user_id || "A participant";
+  }
+
   function identityLine(c) {
+    if (isGroup(c)) {
+      const here = isGroup(state.current) && state.current.id === c.id ? state.members.filter((p) => p.state === "member") : [];
+      if (!here.length) return "WhatsApp group";
+      const names = here.map((p) => p.name || p.phone_number || p.user_id);
+      return `WhatsApp group · ${here.length} ${here.length === 1 ? "participant" : "participants"}: ${names.join(", ")}`;
+    }
     const parts = [];
     if (c.phone_number) parts.push(c.phone_number);
     if (c.username) parts.push("@" + c.username);
@@ -265,7 +281,7 @@
         "aria-current": c.id === state.currentId ? "true" : null,
         onclick: () => openConversation(c.id).catch(console.warn),
       },
-      el("span", { class: "avatar", "aria-hidden": "true" }, initials(name)),
+      el("span", { class: "avatar" + (isGroup(c) ? " group" : ""), "aria-hidden": "true" }, initials(name)),
       el(
         "span",
         { class: "conv-main" },
@@ -286,6 +302,7 @@
           "span",
           { class: "conv-tags" },
           el("span", { class: `status-chip ${c.status}` }, c.status),
+          isGroup(c) ? el("span", { class: "group-chip" }, "Group") : null,
           agent ? el("span", { class: "agent-chip" }, agent) : el("span", { class: "agent-chip none" }, "Unassigned"),
         ),
       ),
@@ -366,6 +383,7 @@
     if (previous !== null && previous !== id) setDraft(previous, $("reply").value);
     state.currentId = id;
     state.current = state.conversations.find((c) => c.id === id) || null;
+    state.members = [];
     state.messages = [];
     state.older = [];
     state.moreOlder = false;
@@ -408,7 +426,10 @@
         api(`/messages?conversation_id=${id}&limit=${PAGE}`),
       ]);
       if (seq !== threadSeq || id !== state.currentId) return;
+      const members = isGroup(conv.conversation) ? (await api(`/participants?conversation_id=${id}`)).participants : [];
+      if (seq !== threadSeq || id !== state.currentId) return;
       state.current = conv.conversation;
+      state.members = members;
       const latest = new Set(thread.messages.map((m) => m.id));
       // After "Load earlier", keep every message already shown that the newest page no longer covers.
       const kept = state.older.length ? state.messages.filter((m) => !latest.has(m.id)) : [];
@@ -420,7 +441,8 @@
       if (arrived.length) {
         // One short announcement for screen readers instead of re-reading the whole thread.
         const last = arrived[arrived.length - 1];
-        $("announce").textContent = `New message from ${displayName(conv.conversation)}: ${last.text || last.type}`;
+        const from = last.sender ? `${senderName(last.sender)} in ${displayName(conv.conversation)}` : displayName(conv.conversation);
+        $("announce").textContent = `New message from ${from}: ${last.text || last.type}`;
       }
       if (!state.older.length) state.moreOlder = thread.messages.length === PAGE;
       if ($("send-error").dataset.kind === "load") hideSendError();
@@ -549,15 +571,24 @@
     const notice = $("window-notice");
     notice.hidden = open || blocked;
     if (!open) {
-      notice.textContent = c.window_expires_at
-        ? `The 24-hour window closed ${longTime(c.window_expires_at)}. WhatsApp only allows an approved template until the customer writes again.`
-        : "The customer has not written yet, so WhatsApp only allows an approved template.";
+      if (isGroup(c)) {
+        // Meta's rule for groups: any participant's message opens the window for the whole group.
+        notice.textContent = c.window_expires_at
+          ? `The group's 24-hour window closed ${longTime(c.window_expires_at)}. WhatsApp only allows an approved template until someone in the group writes again.`
+          : "Nobody in the group has written yet, so WhatsApp only allows an approved template.";
+      } else {
+        notice.textContent = c.window_expires_at
+          ? `The 24-hour window closed ${longTime(c.window_expires_at)}. WhatsApp only allows an approved template until the customer writes again.`
+          : "The customer has not written yet, so WhatsApp only allows an approved template.";
+      }
     }
     $("reply").disabled = !open;
     $("attach").disabled = !open;
     $("send").disabled = !open;
     $("template-open").disabled = blocked;
-    $("reply").placeholder = blocked ? "The customer is blocked" : open ? "Type a message" : "Only templates can be sent now";
+    $("reply").placeholder = blocked
+      ? "The customer is blocked"
+      : open ? (isGroup(c) ? "Message the group" : "Type a message") : "Only templates can be sent now";
     renderCost(c, open);
   }
 
@@ -674,6 +705,7 @@
     const who = m.quoted && m.quoted.direction !== "outbound" ? displayName(state.current) : "You";
     const by = outbound && m.agent_id !== null && m.agent_id !== undefined ? agentName(m.agent_id) : null;
     return [
+      ["sender", JSON.stringify(m.sender || null), () => (m.sender ? el("span", { class: "sender" }, senderName(m.sender)) : null)],
       [
         "quoted",
         JSON.stringify([m.quoted, m.reply_to, who, Boolean(productOf(m))]),

@@ -268,7 +268,8 @@ def mark_read() -> Response:
     with write_transaction(conn):
         latest = store.mark_read(conn, row["conversation_id"])
     receipt = "skipped"
-    if latest and current_app.config["SETTINGS"].send_read_receipts:
+    # Meta's Groups API does not take read receipts for group messages.
+    if latest and row["kind"] != "group" and current_app.config["SETTINGS"].send_read_receipts:
         try:
             receipt = "sent" if graph_client().mark_read(latest) else "failed"
         except (GraphError, GraphUnavailable) as exc:
@@ -388,4 +389,4 @@ def list_templates() -> Response:
 
 
 # The send and media routes live in modules of their own, on this blueprint.
-from . import api_block, api_media, api_send  # noqa: E402, F401
+from . import api_block, api_groups, api_media, api_send  # noqa: E402, F401

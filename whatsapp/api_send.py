@@ -20,6 +20,9 @@ from .errors import APIError
 from .graph import GraphError, GraphUnavailable
 from .openapi import IDEMPOTENCY, IDEMPOTENCY_HEADER, SEND_ANSWERS, WRITE_ERRORS
 
+# What Meta's Groups API sends to a group: text, media, text- and media-based templates.
+GROUP_TYPES = ("text", "image", "video", "audio", "document", "template")
+
 
 @bp.post("/send")
 @api_doc(
@@ -138,14 +141,21 @@ def prepare_send(data: Any, kind: str, fingerprint: Any) -> SendTarget | tuple[R
             "This customer is blocked: WhatsApp does not let the business message a blocked customer. "
             "Unblock them first (POST /api/whatsapp/unblock).",
         )
+    group = conv is not None and conv["kind"] == "group"
+    if group and kind not in GROUP_TYPES:
+        raise APIError(400, f"A WhatsApp group takes {', '.join(GROUP_TYPES)} messages only, not {kind}")
     if kind != "template":
         expires_at, open_now = present.window(conv["last_inbound_at"] if conv else None)
         if not open_now:
-            when = f" (it closed at {expires_at} UTC)" if expires_at else " (the customer has not written yet)"
+            # Meta's rule for groups: any participant's message opens the window for the whole group.
+            nobody = " (no participant has written yet)" if group else " (the customer has not written yet)"
+            when = f" (it closed at {expires_at} UTC)" if expires_at else nobody
             raise APIError(
                 409,
-                "The 24-hour customer service window is closed" + when + ": WhatsApp only allows an "
-                'approved template message now. Send one with type "template".',
+                ("The group's" if group else "The")
+                + " 24-hour customer service window is closed"
+                + when
+                + ': WhatsApp only allows an approved template message now. Send one with type "template".',
                 window_expires_at=expires_at,
                 can_reply=False,
             )

@@ -84,6 +84,11 @@ class Conversation(TypedDict):
     created_at: NotRequired[Time]
     updated_at: NotRequired[Time]
     snippet: NotRequired[Annotated[str | None, Doc("Search results only: the matching text, match in **bold**")]]
+    kind: Annotated[
+        Literal["individual", "group"],
+        Doc("group: a WhatsApp group (Meta's Groups API); its subject is contact_name, replies go to the group"),
+    ]
+    group_id: Annotated[str | None, Doc("Groups: Meta's group id (null for a customer's own conversation)")]
 
 
 class ConversationResult(TypedDict):
@@ -177,6 +182,14 @@ class MessagePricing(TypedDict):
     charged: Annotated[bool, Doc("Whether Meta charges for it: type regular (or billable, without a type)")]
 
 
+class Sender(TypedDict):
+    """Who wrote a message in a group (a group's thread has many writers)."""
+
+    phone_number: str | None
+    user_id: str | None
+    name: Annotated[str | None, Doc("Their WhatsApp profile name, as Meta sent it with the message")]
+
+
 class Message(TypedDict):
     id: int
     whatsapp_message_id: Annotated[str | None, Doc("Meta's wamid; null until Meta accepted a send")]
@@ -240,6 +253,7 @@ class Message(TypedDict):
         Annotated[MessagePricing | None, Doc("Outbound: Meta's pricing from its statuses (null until a status says)")]
     ]
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
+    sender: Annotated[Sender | None, Doc("Group messages from a participant: who wrote it; null otherwise")]
 
 
 class MessageList(TypedDict):
@@ -247,6 +261,25 @@ class MessageList(TypedDict):
     messages: list[Message]
     count: int
     conversation_id: int
+
+
+class Participant(TypedDict):
+    """A member of a WhatsApp group, as the group's webhooks and messages made them known."""
+
+    phone_number: str | None
+    user_id: str | None
+    username: str | None
+    name: str | None
+    state: Literal["member", "left"]
+    joined_at: Time
+    left_at: Time
+
+
+class ParticipantList(TypedDict):
+    success: Literal[True]
+    conversation_id: int
+    group_id: str
+    participants: list[Participant]
 
 
 class MediaRetry(TypedDict):

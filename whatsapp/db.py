@@ -185,6 +185,10 @@ ADDED_COLUMNS = [
     ("parked_statuses", "entry_expires_at", "TIMESTAMP"),
     ("whatsapp_conversations", "blocked_at", "TIMESTAMP"),
     ("whatsapp_conversations", "free_entry_until", "TIMESTAMP"),
+    ("whatsapp_conversations", "kind", "TEXT NOT NULL DEFAULT 'individual' CHECK (kind IN ('individual', 'group'))"),
+    ("whatsapp_conversations", "group_id", "TEXT"),
+    ("whatsapp_messages", "group_id", "TEXT"),
+    ("whatsapp_messages", "sender_name", "TEXT"),
 ]
 
 

@@ -470,8 +470,11 @@ def _where(url: str) -> str:
     return f"{scheme}://{host}:{port}" if scheme else "a URL without a scheme"
 
 
-def recipient_fields(phone_number: str | None, user_id: str | None) -> dict[str, str]:
-    """`to` (E.164 with '+') when a phone is known, else `recipient` (the BSUID), as Meta documents."""
+def recipient_fields(phone_number: str | None, user_id: str | None, group_id: str | None = None) -> dict[str, str]:
+    """`to` (E.164 with '+') when a phone is known, else `recipient` (the BSUID), as Meta documents;
+    a group: `recipient_type` group and `to` its group id (Meta's Groups API)."""
+    if group_id:
+        return {"recipient_type": "group", "to": group_id}
     if phone_number:
         return {"to": phone_number}
     if user_id:

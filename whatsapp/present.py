@@ -9,7 +9,7 @@ from typing import Any
 
 from . import content
 from . import pricing as pricing_rules
-from .api_shapes import Conversation, Location, Message, MessagePricing
+from .api_shapes import Conversation, Location, Message, MessagePricing, Participant, Sender
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
 
@@ -71,6 +71,8 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "reply_cost": pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"]),
         "blocked": row["blocked_at"] is not None,
         "blocked_at": row["blocked_at"],
+        "kind": row["kind"],
+        "group_id": row["group_id"],
     }
 
 
@@ -166,6 +168,25 @@ def pricing(row: sqlite3.Row) -> MessagePricing | None:
     }
 
 
+def _sender(row: sqlite3.Row) -> Sender | None:
+    """A group message's writer (a participant); None for a customer's own thread and system lines."""
+    if not row["group_id"] or row["direction"] != "inbound" or row["message_type"] == "system":
+        return None
+    return {"phone_number": row["phone_number"], "user_id": row["user_id"], "name": row["sender_name"]}
+
+
+def participant(row: sqlite3.Row) -> Participant:
+    return {
+        "phone_number": row["phone_number"],
+        "user_id": row["user_id"],
+        "username": row["username"],
+        "name": row["name"],
+        "state": row["state"],
+        "joined_at": row["joined_at"],
+        "left_at": row["left_at"],
+    }
+
+
 def message(
     row: sqlite3.Row,
     include_raw: bool = False,
@@ -227,6 +248,7 @@ def message(
         "deleted": False,
         "origin": row["origin"],
         "pricing": pricing(row),
+        "sender": _sender(row),
     }
     if quoted is not None:
         data["quoted"] = {

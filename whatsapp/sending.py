@@ -156,7 +156,7 @@ def send(
             )
         conv = store.find_conversation(conn, conversation_id=conversation_id)
     payload: dict[str, Any] = {
-        **recipient_fields(conv["phone_number"], conv["user_id"]),
+        **recipient_fields(conv["phone_number"], conv["user_id"], conv["group_id"]),
         "type": kind,
         kind: body,
         "biz_opaque_callback_data": local_id,

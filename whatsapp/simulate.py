@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from . import standin_block, standin_templates
+from . import standin_block, standin_groups, standin_templates
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +256,7 @@ class FakeGraph:
         self.refused: list[dict[str, Any]] = []  # template sends answered with Meta's error
         self.uploads: list[dict[str, Any]] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.groups: set[str] = set()  # group ids the business's groups have (Meta's Groups API)
         # Answers to give the next sends instead of accepting them: (HTTP status, body bytes, type).
         self.send_answers: list[tuple[int, bytes, str]] = []
         # Meta's view for its Block Users API: when each customer last wrote, and who is blocked.
@@ -401,16 +402,18 @@ class FakeGraph:
                     scripted = graph.send_answers.pop(0) if graph.send_answers else None
                 if scripted is not None:
                     return self._answer(scripted[0], scripted[1], scripted[2])
-                refused = standin_templates.refusal(TEMPLATES, body)
-                if refused is not None:  # a template send Meta would refuse, answered as Meta does
+                refused = standin_groups.refusal(graph.groups, body) or standin_templates.refusal(TEMPLATES, body)
+                if refused is not None:  # a send Meta would refuse, answered as Meta does
                     with graph._lock:
                         graph.refused.append(body)
                     return self._answer(*refused)
                 to = str(body.get("to") or body.get("recipient") or "")
-                wa_id = re.sub(r"\D", "", to) if body.get("to") else None
                 wamid = new_wamid()
                 with graph._lock:
                     graph.sent.append({**body, "_wamid": wamid})
+                if body.get("recipient_type") == "group":
+                    return self._answer(200, standin_groups.accepted(to, wamid))
+                wa_id = re.sub(r"\D", "", to) if body.get("to") else None
                 contact: dict[str, Any] = {"input": to}
                 if wa_id:
                     contact["wa_id"] = wa_id

@@ -105,6 +105,8 @@ class InboundMessage:
     identity_change: IdentityChange | None = None
     # Meta's reason when it could not pass the content on (131051 unsupported, 131052 too big).
     error: tuple[int | None, str | None, str | None] | None = None
+    # Written in a WhatsApp group (Groups API): it belongs to the group's thread, `from` is its sender.
+    group_id: str | None = None
 
     @property
     def is_annotation(self) -> bool:
@@ -140,6 +142,8 @@ class StatusUpdate:
     error_title: str | None = None
     error_details: str | None = None
     pricing: Pricing | None = None
+    # A send to a group: Meta's recipient_id is the group id (one status per participant).
+    group_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,7 @@ def parse_message(
         reaction_to=reaction_to,
         identity_change=identity,
         error=_first_error(item) or beside,
+        group_id=_str(item.get("group_id")),
     )
 
 
@@ -327,9 +332,11 @@ def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
         raise ValueError("status has no id or status")
     if status not in STATUS_VALUES:
         raise ValueError(f"unknown status {status!r}")
-    phone = from_wa_id(_str(item.get("recipient_id")))
-    user_id = _str(item.get("recipient_user_id"))
-    if not user_id:
+    group_id = _str(item.get("recipient_id")) if item.get("recipient_type") == "group" else None
+    # A group's id is no phone number, and its statuses name no one customer.
+    phone = None if group_id else from_wa_id(_str(item.get("recipient_id")))
+    user_id = None if group_id else _str(item.get("recipient_user_id"))
+    if not user_id and not group_id:
         contact = _match_contact(contacts, phone, None) or (contacts[0] if len(contacts) == 1 else None)
         user_id = contact.user_id if contact else None
     code, title, details = _first_error(item) or (None, None, None)
@@ -344,6 +351,7 @@ def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
         error_title=title,
         error_details=details,
         pricing=Pricing.from_status(item),
+        group_id=group_id,
     )
 
 
@@ -510,4 +518,4 @@ def location_coordinates(body: Any) -> tuple[float, float] | None:
 
 
 # --- the other fields' parsers: each module registers its fields with @parses on import ---------
-from . import updates_coexistence  # noqa: E402, F401
+from . import updates_coexistence, updates_groups  # noqa: E402, F401

@@ -4,6 +4,7 @@ Every function takes the connection; callers own the transaction (`db.write_tran
 webhook delivery or one send step is one unit of work.
 """
 
+from . import groups  # noqa: F401  (the Groups API's appliers register on import)
 from .coexistence import apply_contact, apply_echo, apply_history, history_import  # noqa: F401
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,
@@ -36,6 +37,7 @@ from .customers import (  # noqa: F401
     touch_conversation,
     update_conversation,
 )
+from .group_threads import participants, resolve_group  # noqa: F401
 from .inbound import (  # noqa: F401
     IngestResult,
     annotated,

@@ -18,6 +18,7 @@ from .customers import (
     touch_conversation,
     update_conversation,
 )
+from .group_threads import note_participant, resolve_group
 from .pricing import record_pricing
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_sha256, media_filename, status,
             timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at,
-            media_error, error_code, error_title, error_details)
-           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            media_error, error_code, error_title, error_details, group_id, sender_name)
+           VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (whatsapp_message_id) DO NOTHING""",
         (
             conversation_id,
@@ -110,6 +111,8 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
             now() if media and media.downloadable else None,
             media.id_error if media else None,
             *(message.error or (None, None, None)),
+            message.group_id,
+            (contact.name if contact else None) if message.group_id else None,
         ),
     )
     if cur.rowcount != 1:
@@ -140,8 +143,23 @@ def annotated(conn: sqlite3.Connection, target_wamid: str | None) -> None:
 
 
 def customer_for(conn: sqlite3.Connection, message: InboundMessage) -> int:
-    """The conversation an inbound message belongs to, applying identity changes it announces."""
+    """The conversation an inbound message belongs to, applying identity changes it announces.
+
+    A message written in a group belongs to the group's thread; its sender's own thread (if any) is
+    neither created nor touched: an answer from there would go privately to one member.
+    """
     contact = message.contact
+    if message.group_id:
+        conversation_id = resolve_group(conn, message.group_id)
+        note_participant(
+            conn,
+            conversation_id,
+            message.phone_number,
+            message.user_id,
+            username=contact.username if contact else None,
+            name=contact.name if contact else None,
+        )
+        return conversation_id
     change = message.identity_change
     if change is None:
         return resolve_conversation(

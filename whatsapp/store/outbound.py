@@ -56,7 +56,9 @@ def create_outbound(
 ) -> int:
     """Write the outbound message as 'pending' before Meta is called, so no send is ever untracked."""
     conv = one(
-        conn, "SELECT phone_number, user_id FROM whatsapp_conversations WHERE conversation_id = ?", conversation_id
+        conn,
+        "SELECT phone_number, user_id, group_id FROM whatsapp_conversations WHERE conversation_id = ?",
+        conversation_id,
     )
     stamp = now()
     media = media or {}
@@ -66,8 +68,8 @@ def create_outbound(
            (conversation_id, whatsapp_message_id, phone_number, user_id, direction, message_type,
             message_text, media_url, media_type, media_id, media_filename, status, timestamp,
             created_at, agent_id, context_message_id, local_id, raw_json,
-            media_path, media_size, media_state, idempotency_scope, idempotency_key, request_hash)
-           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            media_path, media_size, media_state, idempotency_scope, idempotency_key, request_hash, group_id)
+           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             conversation_id,
             local_id,
@@ -91,6 +93,7 @@ def create_outbound(
             scope,
             key,
             request_hash,
+            conv["group_id"],
         ),
     )
     if message_type in ANNOTATION_TYPES:
@@ -133,7 +136,8 @@ def mark_accepted(
            WHERE message_id = ?""",
         (wamid, message_id),
     )
-    adopt_identity(conn, int(row["conversation_id"]), phones.from_wa_id(wa_id), user_id)
+    if row["group_id"] is None:  # a group's answer names the group (its `input`), no customer
+        adopt_identity(conn, int(row["conversation_id"]), phones.from_wa_id(wa_id), user_id)
     emit_message(conn, "message.updated", message_id)
     apply_parked(conn, message_id, wamid, row["local_id"])
 
