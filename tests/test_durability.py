@@ -94,6 +94,7 @@ def test_health_reports_the_last_delivery_and_what_is_waiting(client):
         "media_failed": 0,
         "failed_sends_last_24h": 0,
         "last_send_error": None,
+        "history_import": None,
     }
     post_webhook(client, fixture_bytes("image"))
     post_webhook(client, fixture_bytes("status_read"))
