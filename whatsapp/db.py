@@ -171,6 +171,8 @@ ADDED_COLUMNS = [
     ("whatsapp_messages", "send_answer", "INTEGER"),
     ("whatsapp_messages", "send_error", "TEXT"),
     ("whatsapp_messages", "attempted_at", "TIMESTAMP"),
+    ("whatsapp_conversations", "marketing_opt_out", "INTEGER NOT NULL DEFAULT 0"),
+    ("whatsapp_conversations", "marketing_preference_at", "TIMESTAMP"),
 ]
 
 

@@ -4,6 +4,8 @@ Every function takes the connection; callers own the transaction (`db.write_tran
 webhook delivery or one send step is one unit of work.
 """
 
+# The other webhook fields' appliers, registered on import (store.inbound.APPLIERS).
+from . import signals  # noqa: E402, F401
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,
     LOCAL_PREFIX,
