@@ -67,6 +67,8 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "can_reply": can_reply,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "marketing_opt_out": bool(row["marketing_opt_out"]),
+        "marketing_preference_at": row["marketing_preference_at"],
     }
 
 
