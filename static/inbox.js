@@ -485,6 +485,7 @@
     $("take").hidden = c.assigned_agent_id === myId;
     $("close-conv").hidden = c.status === "closed";
     $("reopen-conv").hidden = c.status !== "closed";
+    $("marketing-chip").hidden = !c.marketing_opt_out;
     renderWindow(c);
   }
 
@@ -1414,7 +1415,29 @@
     badge.textContent = text;
   }
 
+  // --- the account's signals: the number's quality, limits, restrictions (GET /health) ----------
+
+  async function refreshAccount() {
+    let alerts = [];
+    try {
+      alerts = (await api("/health")).health.alerts || [];
+    } catch (error) {
+      console.warn(error);
+      return;
+    }
+    $("account-alerts").replaceChildren(...alerts.map((line) => el("li", {}, line)));
+    $("account-banner").hidden = alerts.length === 0;
+  }
+
+  const refreshAccountSoon = debounce(() => refreshAccount(), 200);
+
   function handleEvent(event) {
+    if (event.kind === "account.updated") {
+      // A template may have been paused or approved: the dialog lists them again when next opened.
+      state.templates = null;
+      refreshAccountSoon();
+      return;
+    }
     refreshListSoon();
     if (event.kind === "conversation.merged" && event.merged_from === state.currentId) {
       // The open thread was folded into another of the same customer's: follow it there.
@@ -1447,6 +1470,7 @@
     source.addEventListener("gap", () => {
       refreshList();
       refreshThreadLive();
+      refreshAccount();
     });
     source.onmessage = (message) => {
       const id = Number(message.lastEventId);
@@ -1598,7 +1622,7 @@
     } catch (error) {
       console.warn(error);
     }
-    await Promise.all([loadAgents().catch(console.warn), refreshList()]);
+    await Promise.all([loadAgents().catch(console.warn), refreshList(), refreshAccount()]);
     connect();
     document.body.dataset.ready = "true";
   }

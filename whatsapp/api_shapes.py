@@ -556,7 +556,10 @@ class Error(TypedDict):
 
 class Event(TypedDict):
     id: int
-    kind: Literal["message.created", "message.updated", "conversation.updated", "conversation.merged"]
+    kind: Annotated[
+        Literal["message.created", "message.updated", "conversation.updated", "conversation.merged", "account.updated"],
+        Doc("account.updated: an account signal changed (templates, the number's quality or limit, the account)"),
+    ]
     conversation_id: int | None
     message_id: int | None
     merged_from: Annotated[
