@@ -352,6 +352,9 @@ class Template(TypedDict):
     components: Annotated[list[dict[str, Any]], Doc("Meta's components, as Meta lists them")]
     parameters: TemplateParameters
     parameter_names: TemplateParameterNames
+    quality_score: Annotated[
+        str | None, Doc("GREEN, YELLOW, RED or UNKNOWN from message_template_quality_update; null until Meta sends one")
+    ]
 
 
 class TemplateList(TypedDict):

@@ -149,6 +149,7 @@ def summary(template: dict[str, Any]) -> Template:
         "components": template.get("components", []),
         "parameters": required_parameters(template),
         "parameter_names": parameter_names(template),
+        "quality_score": template.get("quality_score"),
     }
 
 

@@ -120,7 +120,8 @@ def template_states(conn: sqlite3.Connection) -> dict[tuple[str, str], sqlite3.R
 # --- the number and the account ------------------------------------------------------------
 
 
-def _signal(conn: sqlite3.Connection, signal: str, event: str | None, detail: dict[str, Any], at: str | None) -> None:
+def _signal(conn: sqlite3.Connection, signal: str, event: str | None, detail: dict[str, Any], at: str | None) -> bool:
+    """Store a signal's latest state; whether it changed."""
     cur = conn.execute(
         """INSERT INTO account_signals (signal, event, detail, event_at, received_at) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (signal) DO UPDATE SET
@@ -132,32 +133,44 @@ def _signal(conn: sqlite3.Connection, signal: str, event: str | None, detail: di
                        OR excluded.detail IS DISTINCT FROM account_signals.detail))""",
         (signal, event, json.dumps(detail, sort_keys=True, ensure_ascii=False), at or now(), now()),
     )
-    _changed(cur, conn)
+    return cur.rowcount > 0
+
+
+def _tell(conn: sqlite3.Connection, changed: list[bool]) -> None:
+    if any(changed):
+        emit(conn, "account.updated", None)
 
 
 @applies(NumberQualityChange)
 def apply_number_quality(conn: sqlite3.Connection, update: NumberQualityChange, result: IngestResult) -> None:
+    changed = []
     if update.quality_rating:
-        _signal(conn, "number.quality", update.event, {"quality_rating": update.quality_rating}, update.at)
+        changed.append(
+            _signal(conn, "number.quality", update.event, {"quality_rating": update.quality_rating}, update.at)
+        )
     if update.current_limit or update.event:
         detail = {
             "display_phone_number": update.display_phone_number,
             "current_limit": update.current_limit,
             "old_limit": update.old_limit,
         }
-        _signal(conn, "number.limit", update.event, detail, update.at)
+        changed.append(_signal(conn, "number.limit", update.event, detail, update.at))
+    _tell(conn, changed)
 
 
 @applies(AccountChange)
 def apply_account(conn: sqlite3.Connection, update: AccountChange, result: IngestResult) -> None:
+    changed = []
     if update.event == "ACCOUNT_RESTRICTION" or update.restrictions:
         restrictions = [{"type": kind, "expiration": expiration} for kind, expiration in update.restrictions]
-        _signal(conn, "account.restriction", update.event, {"restrictions": restrictions}, update.at)
+        changed.append(_signal(conn, "account.restriction", update.event, {"restrictions": restrictions}, update.at))
     if update.ban_state:
-        _signal(conn, "account.ban", update.event, {"state": update.ban_state, "date": update.ban_date}, update.at)
+        ban = {"state": update.ban_state, "date": update.ban_date}
+        changed.append(_signal(conn, "account.ban", update.event, ban, update.at))
     if update.violation:
-        _signal(conn, "account.violation", update.event, {"type": update.violation}, update.at)
-    _signal(conn, "account.event", update.event, {}, update.at)
+        changed.append(_signal(conn, "account.violation", update.event, {"type": update.violation}, update.at))
+    changed.append(_signal(conn, "account.event", update.event, {}, update.at))
+    _tell(conn, changed)
 
 
 @applies(CapabilityChange)
@@ -167,7 +180,7 @@ def apply_capability(conn: sqlite3.Connection, update: CapabilityChange, result:
         "max_phone_numbers_per_waba": update.max_phone_numbers_per_waba,
         "max_phone_numbers_per_business": update.max_phone_numbers_per_business,
     }
-    _signal(conn, "business.capability", None, detail, update.at)
+    _tell(conn, [_signal(conn, "business.capability", None, detail, update.at)])
 
 
 def account_signals(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
