@@ -8,11 +8,13 @@ stand-in Graph API that holds and checks templates as Meta does."""
 from __future__ import annotations
 
 import copy
+import re
 import sqlite3
 
 import pytest
 
 from app import create_app
+from whatsapp import db
 
 from .helpers import (
     AGENT_KEY,
@@ -288,3 +290,27 @@ def test_a_late_retry_of_an_older_resume_does_not_undo_a_stop(client, meta):
     deliver(client, resume)
     assert conversation(client)["marketing_opt_out"] is True
     assert send_template(client, "we_miss_you").status_code == 409
+
+
+def test_a_database_from_before_marketing_preferences_gains_the_columns(settings, graph, tmp_path):
+    """An inbox made before this change: its conversations have no marketing columns; it upgrades,
+    its conversations answer `marketing_opt_out: false`, and a stop is stored."""
+    path = str(tmp_path / "old.sqlite3")
+    text = db.SCHEMA_PATH.read_text(encoding="utf-8")
+    old = re.sub(
+        r",\n    -- user_preferences:.*?marketing_preference_at TIMESTAMP\n\);", "\n);", text, count=1, flags=re.S
+    )
+    assert "marketing_opt_out" not in old
+    with sqlite3.connect(path) as raw:
+        raw.executescript(old)
+        raw.execute(
+            "INSERT INTO whatsapp_conversations (phone_number, contact_name, created_at, updated_at)"
+            " VALUES (?, 'Maria', '2026-11-01 10:00:00', '2026-11-01 10:00:00')",
+            (CUSTOMER,),
+        )
+    client = create_app({**settings, "DATABASE_PATH": path, "WHATSAPP_BUSINESS_ACCOUNT_ID": WABA_ID}).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+    assert conversation(client)["marketing_opt_out"] is False
+    deliver(client, fixture("user_preferences_stop"))
+    assert conversation(client)["marketing_opt_out"] is True
+    assert conversation(client)["id"] == 1
