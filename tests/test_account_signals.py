@@ -25,6 +25,7 @@ from .helpers import (
     now_ts,
     post_webhook,
     serve_meta_templates,
+    text_message,
 )
 
 SEND_PATH = f"/v26.0/{PHONE_NUMBER_ID}/messages"
@@ -314,3 +315,15 @@ def test_a_database_from_before_marketing_preferences_gains_the_columns(settings
     deliver(client, fixture("user_preferences_stop"))
     assert conversation(client)["marketing_opt_out"] is True
     assert conversation(client)["id"] == 1
+
+
+def test_a_stop_survives_the_merge_of_the_customers_two_threads(client, meta):
+    """The stop arrives for the phone while the customer's thread is known only by their BSUID; when
+    a message names both, the two threads become one and the stop stays."""
+    bsuid = "US.20481736592047381652"
+    deliver(client, text_message("Hi", wa_id=None, user_id=bsuid, timestamp=now_ts() - 5))
+    deliver(client, fixture("user_preferences_stop"))
+    deliver(client, text_message("Still me", user_id=bsuid, timestamp=now_ts() - 2))
+    found = conversation(client)
+    assert found["user_id"] == bsuid and found["marketing_opt_out"] is True
+    assert send_template(client, "we_miss_you").status_code == 409

@@ -103,6 +103,11 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
              last_message_at = MAX(COALESCE(last_message_at, :last_at), COALESCE(:last_at, last_message_at)),
              last_inbound_at = MAX(COALESCE(last_inbound_at, :inbound_at), COALESCE(:inbound_at, last_inbound_at)),
              assigned_agent_id = COALESCE(assigned_agent_id, :agent),
+             -- the customer's latest marketing choice (user_preferences) of the two threads
+             marketing_opt_out = CASE WHEN :preference_at > COALESCE(marketing_preference_at, '')
+                                      THEN :opt_out ELSE marketing_opt_out END,
+             marketing_preference_at = CASE WHEN :preference_at > COALESCE(marketing_preference_at, '')
+                                            THEN :preference_at ELSE marketing_preference_at END,
              created_at = MIN(created_at, :created_at),
              updated_at = :now
            WHERE conversation_id = :keep""",
@@ -118,6 +123,8 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
             "last_type": gone["last_message_type"],
             "inbound_at": gone["last_inbound_at"],
             "agent": gone["assigned_agent_id"],
+            "opt_out": gone["marketing_opt_out"],
+            "preference_at": gone["marketing_preference_at"],
             "created_at": gone["created_at"],
             "now": now(),
             "keep": keep,
