@@ -327,3 +327,30 @@ def test_a_stop_survives_the_merge_of_the_customers_two_threads(client, meta):
     found = conversation(client)
     assert found["user_id"] == bsuid and found["marketing_opt_out"] is True
     assert send_template(client, "we_miss_you").status_code == 409
+
+
+def test_the_openapi_document_describes_the_signals_answers(client, meta):
+    """A populated /health, a conversation with a stop, and both 409s, against the published document."""
+    from .test_openapi import DOC_URL, conforms
+
+    doc = client.get(DOC_URL).get_json()
+    for name in (
+        "phone_number_quality_flagged",
+        "account_update_restriction",
+        "account_update_disabled",
+        "business_capability_update",
+        "messages_value_error_130429",
+        "user_preferences_stop",
+    ):
+        deliver(client, fixture(name))
+    deliver(client, now("template_status_paused"))
+    found = conforms(doc, "/api/whatsapp/health", "get", client.get("/api/whatsapp/health"))
+    assert found["health"]["alerts"] and found["health"]["templates_unusable"]
+    found = conforms(
+        doc, "/api/whatsapp/conversation", "get", client.get("/api/whatsapp/conversation?phone_number=%2B14155550123")
+    )
+    assert found["conversation"]["marketing_opt_out"] is True
+    assert conforms(doc, "/api/whatsapp/send", "post", send_template(client, "order_update"))["template_status"]
+    assert conforms(doc, "/api/whatsapp/send", "post", send_template(client, "we_miss_you"))["marketing_opt_out"]
+    listing = conforms(doc, "/api/whatsapp/templates", "get", client.get("/api/whatsapp/templates"))
+    assert [t["name"] for t in listing["templates"]] == ["we_miss_you", "login_code"]

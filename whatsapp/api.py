@@ -371,6 +371,8 @@ def unassign() -> Response:
 @api_doc(
     "The business's approved templates with the parameters each needs",
     tag="sending",
+    description="Templates Meta's webhooks reported paused, disabled or rejected since the listing was read "
+    "are left out at once (subscribe to message_template_status_update).",
     parameters=[query("refresh", {"type": "boolean"}, "Re-read them from Meta now")],
     responses={200: ("Approved templates", TemplateList)},
     errors=(400, 502, *AGENT_ERRORS),

@@ -539,6 +539,13 @@ class Error(TypedDict):
     error_details: NotRequired[str | None]
     window_expires_at: NotRequired[Time]
     can_reply: NotRequired[bool]
+    template_status: NotRequired[
+        Annotated[str, Doc("409 for a template WhatsApp paused, disabled or rejected: its status (e.g. PAUSED)")]
+    ]
+    template_reason: NotRequired[Annotated[str | None, Doc("Meta's reason for that status (e.g. INVALID_FORMAT)")]]
+    marketing_opt_out: NotRequired[
+        Annotated[bool, Doc("409 for a MARKETING template to a customer who stopped marketing messages: true")]
+    ]
     merged_into: NotRequired[
         Annotated[int, Doc("404 for a conversation folded into the same customer's other one: that one's id")]
     ]
