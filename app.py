@@ -14,10 +14,12 @@ from flask.json.provider import DefaultJSONProvider
 
 from whatsapp import api, auth, cli, dashboard, db, errors, events, openapi, surrogates, webhook
 from whatsapp.config import load_settings, warn_about_gaps
+from whatsapp.db import get_db
 from whatsapp.errors import APIError
 from whatsapp.graph import GraphClient
 from whatsapp.media import MediaFetcher
 from whatsapp.request_body import GuardBody
+from whatsapp.store.signals import template_states
 from whatsapp.templates import TemplateCache
 
 
@@ -75,7 +77,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["graph"] = GraphClient(settings)
-    app.extensions["templates"] = TemplateCache(app.extensions["graph"])
+    app.extensions["templates"] = TemplateCache(app.extensions["graph"], states=lambda: template_states(get_db()))
     app.extensions["media"] = MediaFetcher(app, auto=settings.media_auto_download)
     db.init_app(app)
     errors.register(app)

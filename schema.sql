@@ -24,7 +24,11 @@ CREATE TABLE IF NOT EXISTS whatsapp_conversations (
     -- A WhatsApp group (Groups API) is a conversation of its own: no phone or BSUID, its group id,
     -- its subject as contact_name, its members in group_participants.
     kind TEXT NOT NULL DEFAULT 'individual' CHECK (kind IN ('individual', 'group')),
-    group_id TEXT
+    group_id TEXT,
+    -- user_preferences: 1 once the customer stopped marketing messages (0 again when they resume),
+    -- and Meta's time of that latest choice; a MARKETING template to them is refused with 409
+    marketing_opt_out INTEGER NOT NULL DEFAULT 0,
+    marketing_preference_at TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS idx_conversations_activity
     ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
@@ -409,3 +413,52 @@ CREATE TABLE IF NOT EXISTS group_participants (
     updated_at TIMESTAMP NOT NULL,
     PRIMARY KEY (conversation_id, participant_key)
 );
+-- Account signals (whatsapp/updates_signals.py). The latest status, quality and category Meta's
+-- template webhooks gave each template (language as the listing spells it: en_US); each aspect
+-- with Meta's time of it, so a late retry of an older change does not overwrite a newer one. The
+-- template cache lays these over Meta's listing at once (whatsapp/templates.py).
+CREATE TABLE IF NOT EXISTS template_states (
+    name TEXT NOT NULL,
+    language TEXT NOT NULL,
+    template_id TEXT,
+    status TEXT,                 -- APPROVED, PAUSED, DISABLED, REJECTED, ... (NULL: the listing decides)
+    status_event TEXT,           -- Meta's event (REINSTATED, FLAGGED, UNARCHIVED, ...)
+    status_reason TEXT,
+    status_detail TEXT,
+    status_at TIMESTAMP,
+    quality TEXT,                -- GREEN, YELLOW, RED, UNKNOWN
+    quality_at TIMESTAMP,
+    category TEXT,               -- MARKETING, UTILITY, AUTHENTICATION
+    upcoming_category TEXT,      -- an impending recategorisation (correct_category) ...
+    upcoming_category_at TIMESTAMP,  -- ... and when it takes effect
+    category_at TIMESTAMP,
+    PRIMARY KEY (name, language)
+);
+
+-- The latest state of each account signal: 'number.quality', 'number.limit', 'account.restriction',
+-- 'account.ban', 'account.violation', 'account.event', 'business.capability' (GET /health).
+CREATE TABLE IF NOT EXISTS account_signals (
+    signal TEXT PRIMARY KEY,
+    event TEXT,
+    detail TEXT,                 -- JSON: what Meta sent with it
+    event_at TIMESTAMP NOT NULL, -- Meta's time of it (the entry's time), else when it arrived
+    received_at TIMESTAMP NOT NULL
+);
+
+-- Value-level errors of `messages` changes and changes for another number of the business
+-- account, kept 30 days to be counted (GET /health); keyed so the same delivery twice counts once.
+CREATE TABLE IF NOT EXISTS webhook_value_errors (
+    report_key TEXT PRIMARY KEY,
+    code INTEGER,
+    title TEXT,
+    details TEXT,
+    received_at TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_value_errors_received ON webhook_value_errors (received_at);
+CREATE TABLE IF NOT EXISTS other_number_changes (
+    change_key TEXT PRIMARY KEY,
+    phone_number_id TEXT NOT NULL,
+    field TEXT,
+    received_at TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_other_numbers_received ON other_number_changes (received_at);

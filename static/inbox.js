@@ -509,6 +509,7 @@
     $("reopen-conv").hidden = c.status !== "closed";
     $("block-conv").hidden = Boolean(c.blocked);
     $("unblock-conv").hidden = !c.blocked;
+    $("marketing-chip").hidden = !c.marketing_opt_out;
     renderWindow(c);
   }
 
@@ -1495,7 +1496,29 @@
     badge.textContent = text;
   }
 
+  // --- the account's signals: the number's quality, limits, restrictions (GET /health) ----------
+
+  async function refreshAccount() {
+    let alerts = [];
+    try {
+      alerts = (await api("/health")).health.alerts || [];
+    } catch (error) {
+      console.warn(error);
+      return;
+    }
+    $("account-alerts").replaceChildren(...alerts.map((line) => el("li", {}, line)));
+    $("account-banner").hidden = alerts.length === 0;
+  }
+
+  const refreshAccountSoon = debounce(() => refreshAccount(), 200);
+
   function handleEvent(event) {
+    if (event.kind === "account.updated") {
+      // A template may have been paused or approved: the dialog lists them again when next opened.
+      state.templates = null;
+      refreshAccountSoon();
+      return;
+    }
     refreshListSoon();
     if (event.kind === "conversation.merged" && event.merged_from === state.currentId) {
       // The open thread was folded into another of the same customer's: follow it there.
@@ -1533,6 +1556,7 @@
     source.addEventListener("gap", () => {
       refreshList();
       refreshThreadLive();
+      refreshAccount();
     });
     source.onmessage = (message) => {
       const id = Number(message.lastEventId);
@@ -1689,7 +1713,7 @@
     } catch (error) {
       console.warn(error);
     }
-    await Promise.all([loadAgents().catch(console.warn), refreshList()]);
+    await Promise.all([loadAgents().catch(console.warn), refreshList(), refreshAccount()]);
     connect();
     document.body.dataset.ready = "true";
   }

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import phones, present, store, templates
+from . import phones, present, signals, store, templates
 from .api_doc import api_doc, identifier, query
 from .api_shapes import (
     AssignRequest,
@@ -308,14 +308,15 @@ def stats() -> Response:
 
 @bp.get("/health")
 @api_doc(
-    "Delivery health: last webhook, journal states, parked statuses, media backlog",
+    "Delivery and account health: last webhook, journal, media backlog, the number's quality, limits, restrictions",
     tag="inbox",
     responses={200: ("Health", HealthResult)},
     errors=AGENT_ERRORS,
 )
 def health() -> Response:
     """Delivery health: when Meta last called, failed or pending deliveries, parked statuses, media."""
-    return jsonify(success=True, health=store.delivery_health(get_db()))
+    conn = get_db()
+    return jsonify(success=True, health={**store.delivery_health(conn), **signals.account_health(conn)})
 
 
 def _lifecycle(action: str) -> Response:
@@ -371,6 +372,8 @@ def unassign() -> Response:
 @api_doc(
     "The business's approved templates with the parameters each needs",
     tag="sending",
+    description="Templates Meta's webhooks reported paused, disabled or rejected since the listing was read "
+    "are left out at once (subscribe to message_template_status_update).",
     parameters=[query("refresh", {"type": "boolean"}, "Re-read them from Meta now")],
     responses={200: ("Approved templates", TemplateList)},
     errors=(400, 502, *AGENT_ERRORS),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +41,25 @@ def send() -> Response:
     """Send text, media (by link or Meta media id), location, a reaction or a template."""
     data = json_body()
     kind = data.get("type") or "text"
+    marketing = None
     if kind == "template":
-        outbound = templates.build(data, current_app.extensions["templates"])
+        cache = current_app.extensions["templates"]
+        outbound = templates.build(data, cache)
+        name, language = outbound.body["name"], outbound.body["language"]["code"]
+
+        def marketing() -> bool:
+            return templates.category_of(cache, name, language) == "MARKETING"
+
     else:
         outbound = compose.build(data)
-    return deliver(data, outbound)
+    return deliver(data, outbound, marketing)
 
 
-def deliver(data: Any, outbound: sending.Outbound) -> tuple[Response, int]:
+def deliver(data: Any, outbound: sending.Outbound, marketing: Callable[[], bool] | None = None) -> tuple[Response, int]:
     """Resolve the recipient, check the 24-hour window, then send and answer in the spec's shape."""
     # The request an Idempotency-Key names: the body, less the key itself when it rides in the body.
-    target = prepare_send(data, outbound.type, {k: v for k, v in data.items() if k != "client_message_id"})
+    fingerprint = {k: v for k, v in data.items() if k != "client_message_id"}
+    target = prepare_send(data, outbound.type, fingerprint, marketing)
     if not isinstance(target, SendTarget):
         return target
     return dispatch(target, outbound)
@@ -105,8 +114,11 @@ class SendTarget:
     resend: bool = False
 
 
-def prepare_send(data: Any, kind: str, fingerprint: Any) -> SendTarget | tuple[Response, int]:
-    """Everything checked before anything is sent: recipient, agent, idempotency, 24-hour window.
+def prepare_send(
+    data: Any, kind: str, fingerprint: Any, marketing: Callable[[], bool] | None = None
+) -> SendTarget | tuple[Response, int]:
+    """Everything checked before anything is sent: recipient, agent, idempotency, 24-hour window, and
+    a customer's stop of marketing messages (`marketing`: whether this template is a MARKETING one).
 
     `fingerprint` is the request an Idempotency-Key stands for (hashed with the route). Returns the
     earlier answer (a tuple) for a repeated key, else the send's context.
@@ -144,6 +156,15 @@ def prepare_send(data: Any, kind: str, fingerprint: Any) -> SendTarget | tuple[R
     group = conv is not None and conv["kind"] == "group"
     if group and kind not in GROUP_TYPES:
         raise APIError(400, f"A WhatsApp group takes {', '.join(GROUP_TYPES)} messages only, not {kind}")
+    if conv is not None and conv["marketing_opt_out"] and marketing is not None and marketing():
+        since = f" on {conv['marketing_preference_at']} UTC" if conv["marketing_preference_at"] else ""
+        raise APIError(
+            409,
+            f"This customer stopped marketing messages{since}: WhatsApp does not deliver MARKETING templates "
+            "to them until they resume. Utility and authentication templates, and replies inside the "
+            "24-hour window, still go.",
+            marketing_opt_out=True,
+        )
     if kind != "template":
         expires_at, open_now = present.window(conv["last_inbound_at"] if conv else None)
         if not open_now:

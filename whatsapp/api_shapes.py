@@ -83,6 +83,14 @@ class Conversation(TypedDict):
     blocked_at: NotRequired[Time]
     created_at: NotRequired[Time]
     updated_at: NotRequired[Time]
+    marketing_opt_out: Annotated[
+        bool,
+        Doc(
+            "The customer stopped marketing messages (webhook field user_preferences): a MARKETING template "
+            "to them is refused with 409; utility and authentication templates still go"
+        ),
+    ]
+    marketing_preference_at: Annotated[Time, Doc("When the customer last stopped or resumed marketing messages")]
     snippet: NotRequired[Annotated[str | None, Doc("Search results only: the matching text, match in **bold**")]]
     kind: Annotated[
         Literal["individual", "group"],
@@ -438,6 +446,9 @@ class Template(TypedDict):
     components: Annotated[list[dict[str, Any]], Doc("Meta's components, as Meta lists them")]
     parameters: TemplateParameters
     parameter_names: TemplateParameterNames
+    quality_score: Annotated[
+        str | None, Doc("GREEN, YELLOW, RED or UNKNOWN from message_template_quality_update; null until Meta sends one")
+    ]
 
 
 class TemplateList(TypedDict):
@@ -504,7 +515,93 @@ class HistoryImport(TypedDict):
     error: HistoryImportError | None
 
 
-class Health(TypedDict):
+class NumberHealth(TypedDict):
+    quality_rating: Annotated[
+        str | None,
+        Doc(
+            "GREEN, YELLOW, RED or UNKNOWN as Meta last reported it (phone_number_quality_update: FLAGGED is "
+            "RED, UNFLAGGED GREEN); null until Meta reports one"
+        ),
+    ]
+    quality_event: str | None
+    quality_updated_at: Time
+    messaging_limit: Annotated[
+        str | None, Doc("Meta's messaging limit tier (TIER_250 ... TIER_UNLIMITED), phone_number_quality_update")
+    ]
+    previous_limit: str | None
+    limit_event: Annotated[str | None, Doc("ONBOARDING, THROUGHPUT_UPGRADE (or the older UPGRADE, DOWNGRADE)")]
+    limit_updated_at: Time
+    limit_hits_last_24h: Annotated[
+        Count, Doc("Value-level errors and failed sends of the last 24 hours with 130429, 131048 or 131056")
+    ]
+
+
+class AccountRestriction(TypedDict):
+    type: Annotated[str, Doc("Meta's restriction_type, e.g. RESTRICTED_BIZ_INITIATED_MESSAGING")]
+    expiration: Annotated[str | None, Doc("As Meta sent it (Unix seconds or a date); null: no end given")]
+
+
+class AccountStanding(TypedDict):
+    restrictions: Annotated[list[AccountRestriction], Doc("account_update ACCOUNT_RESTRICTION, those not expired")]
+    restricted_since: Time
+    ban_state: Annotated[str | None, Doc("account_update DISABLED_UPDATE: DISABLE, SCHEDULE_FOR_DISABLE, REINSTATE")]
+    ban_date: str | None
+    violation: Annotated[str | None, Doc("account_update ACCOUNT_VIOLATION: Meta's violation_type")]
+    violation_at: Time
+    last_event: Annotated[str | None, Doc("The latest account_update event of any kind")]
+    last_event_at: Time
+
+
+class BusinessCapabilities(TypedDict):
+    messaging_limit: Annotated[str | None, Doc("business_capability_update: the portfolio's messaging limit")]
+    max_phone_numbers_per_waba: int | None
+    max_phone_numbers_per_business: int | None
+    updated_at: Time
+
+
+class UnusableTemplate(TypedDict):
+    name: str
+    language: str
+    status: Annotated[str, Doc("PAUSED, DISABLED, REJECTED, PENDING_DELETION, DELETED or ARCHIVED")]
+    reason: Annotated[str | None, Doc("Meta's reason (e.g. INVALID_FORMAT)")]
+    detail: str | None
+    at: Time
+
+
+class ValueErrors(TypedDict):
+    last_24h: Count
+    last_30_days: Count
+    last: LastSendError | None
+
+
+class OtherNumberChanges(TypedDict):
+    last_24h: Count
+    last_30_days: Count
+    phone_number_ids: Annotated[list[str], Doc("The other numbers, most recent first (up to 20)")]
+
+
+class AccountHealth(TypedDict):
+    number: Annotated[NumberHealth, Doc("The number's quality and messaging limit, from Meta's webhooks")]
+    account: AccountStanding
+    business_capabilities: BusinessCapabilities
+    templates_unusable: Annotated[
+        list[UnusableTemplate], Doc("Templates Meta's webhooks reported paused, disabled or rejected")
+    ]
+    value_errors: Annotated[
+        ValueErrors, Doc("Value-level `errors` of messages changes (e.g. 131000, 130429), kept 30 days")
+    ]
+    other_number_changes: Annotated[
+        OtherNumberChanges,
+        Doc("Changes for another phone number of the business account (skipped: not this inbox's number)"),
+    ]
+    alerts: Annotated[
+        list[str],
+        Doc("What the dashboard's banner shows: quality not GREEN, a limit hit or lowered, a restriction or ban"),
+    ]
+    checked_at: Time
+
+
+class Health(AccountHealth):
     last_webhook_at: Time
     webhook_fields: NotRequired[
         Annotated[
@@ -569,6 +666,13 @@ class Error(TypedDict):
     error_details: NotRequired[str | None]
     window_expires_at: NotRequired[Time]
     can_reply: NotRequired[bool]
+    template_status: NotRequired[
+        Annotated[str, Doc("409 for a template WhatsApp paused, disabled or rejected: its status (e.g. PAUSED)")]
+    ]
+    template_reason: NotRequired[Annotated[str | None, Doc("Meta's reason for that status (e.g. INVALID_FORMAT)")]]
+    marketing_opt_out: NotRequired[
+        Annotated[bool, Doc("409 for a MARKETING template to a customer who stopped marketing messages: true")]
+    ]
     merged_into: NotRequired[
         Annotated[int, Doc("404 for a conversation folded into the same customer's other one: that one's id")]
     ]
@@ -591,9 +695,17 @@ class Event(TypedDict):
     id: int
     kind: Annotated[
         Literal[
-            "message.created", "message.updated", "conversation.updated", "conversation.merged", "history.imported"
+            "message.created",
+            "message.updated",
+            "conversation.updated",
+            "conversation.merged",
+            "history.imported",
+            "account.updated",
         ],
-        Doc("history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list)"),
+        Doc(
+            "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
+            "account.updated: an account signal changed (templates, the number's quality or limit, the account)"
+        ),
     ]
     conversation_id: int | None
     message_id: int | None

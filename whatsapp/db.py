@@ -189,6 +189,8 @@ ADDED_COLUMNS = [
     ("whatsapp_conversations", "group_id", "TEXT"),
     ("whatsapp_messages", "group_id", "TEXT"),
     ("whatsapp_messages", "sender_name", "TEXT"),
+    ("whatsapp_conversations", "marketing_opt_out", "INTEGER NOT NULL DEFAULT 0"),
+    ("whatsapp_conversations", "marketing_preference_at", "TIMESTAMP"),
 ]
 
 

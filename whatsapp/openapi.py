@@ -59,8 +59,9 @@ IDEMPOTENCY_HEADER = header(
 )
 SEND_ANSWER_DESCRIPTIONS = {
     409: "The 24-hour customer-service window is closed (only a template may be sent; Meta's 131047 is "
-    "stored as failed), or a repeat of an Idempotency-Key whose first attempt has no known outcome yet: "
-    "nothing was sent again, repeat it later",
+    "stored as failed), a template WhatsApp paused, disabled or rejected (template_status, its reason), a "
+    "MARKETING template to a customer who stopped marketing messages (marketing_opt_out), or a repeat of an "
+    "Idempotency-Key whose first attempt has no known outcome yet: nothing was sent (again), repeat it later",
     422: "WhatsApp refused the message (Meta's code, title and details included; stored as failed), or "
     "an Idempotency-Key that was used for a different request: nothing was sent",
     429: "WhatsApp is rate limiting (after bounded retries; stored as failed, and a repeat of the key sends again), "
@@ -80,7 +81,8 @@ ERROR_DESCRIPTIONS = {
     401: "Missing or wrong credentials (agent key, or the webhook's X-Hub-Signature-256)",
     403: "Webhook verification refused, or a dashboard session's write without its X-CSRF-Token",
     404: "No such conversation, message or media",
-    409: "The 24-hour customer-service window is closed: only a template may be sent",
+    409: "The 24-hour customer-service window is closed (only a template may be sent), the template is paused, "
+    "disabled or rejected, or a MARKETING template goes to a customer who stopped marketing messages",
     413: "The body is over the limit (1 MB; the webhook 4 MB; uploads 101 MB)",
     422: "WhatsApp refused the message (Meta's code, title and details included)",
     429: "Too many failed key attempts from this address (wait Retry-After seconds: retry_after), "

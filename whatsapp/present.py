@@ -73,6 +73,8 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "blocked_at": row["blocked_at"],
         "kind": row["kind"],
         "group_id": row["group_id"],
+        "marketing_opt_out": bool(row["marketing_opt_out"]),
+        "marketing_preference_at": row["marketing_preference_at"],
     }
 
 

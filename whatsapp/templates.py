@@ -7,6 +7,8 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import template_parameters
@@ -24,13 +26,27 @@ POSITIONAL, NAMED = "POSITIONAL", "NAMED"
 TEXT_PARTS = ("header", "body")  # the components whose text parameters may be named
 
 
-class TemplateCache:
-    """The business's templates, fetched at most every CACHE_SECONDS per worker."""
+# Statuses in which a template cannot be sent: a send of it is refused (409) with Meta's reason
+# before it reaches Meta, and the listing (GET /templates, the dashboard) leaves it out.
+UNUSABLE = ("PAUSED", "DISABLED", "REJECTED", "PENDING_DELETION", "DELETED", "ARCHIVED")
+# A webhook's state wins over a listing fetched up to this long after it (Meta's clock and ours).
+CLOCK_SLACK = timedelta(seconds=60)
 
-    def __init__(self, client: GraphClient) -> None:
+# (name, language) -> the template's latest state from Meta's template webhooks (template_states)
+States = Callable[[], Mapping[tuple[str, str], Mapping[str, Any]]]
+
+
+class TemplateCache:
+    """The business's templates, fetched at most every CACHE_SECONDS per worker, with the latest
+    status, category and quality Meta's template webhooks gave laid over them at once (`states`: the
+    webhooks may be stored by another process, so they are read from the database on each use)."""
+
+    def __init__(self, client: GraphClient, states: States | None = None) -> None:
         self.client = client
+        self.states = states
         self._lock = threading.Lock()
         self._fetched_at = 0.0
+        self._fetched_when = ""  # the fetch's wall-clock time, as stored times are written
         self._templates: list[dict[str, Any]] = []
 
     def all(self, refresh: bool = False) -> list[dict[str, Any]]:
@@ -39,7 +55,17 @@ class TemplateCache:
             if refresh or time.monotonic() - self._fetched_at > CACHE_SECONDS or not self._fetched_at:
                 self._templates = self._fetch()
                 self._fetched_at = time.monotonic()
-            return list(self._templates)
+                self._fetched_when = (datetime.now(UTC) - CLOCK_SLACK).strftime("%Y-%m-%d %H:%M:%S")
+            listed, since = list(self._templates), self._fetched_when
+        states = self.state_of_all()
+        return [_overlay(t, states.get((str(t.get("name")), str(t.get("language")))), since) for t in listed]
+
+    def state_of_all(self) -> Mapping[tuple[str, str], Mapping[str, Any]]:
+        return self.states() if self.states is not None else {}
+
+    def state(self, name: str, language: str) -> Mapping[str, Any] | None:
+        """A template's latest state from the webhooks, whether or not Meta's listing can be read."""
+        return self.state_of_all().get((name, language))
 
     def approved(self, refresh: bool = False) -> list[dict[str, Any]]:
         return [t for t in self.all(refresh) if str(t.get("status", "")).upper() == "APPROVED"]
@@ -70,6 +96,49 @@ class TemplateCache:
         return templates
 
 
+def _overlay(template: dict[str, Any], state: Mapping[str, Any] | None, since: str) -> dict[str, Any]:
+    """The listed template with what the webhooks said since it was listed (status and its reason,
+    category, quality); the listing's own values stand for anything older."""
+    if not state:
+        return template
+    template = dict(template)
+    if state["status"] and (state["status_at"] or "") >= since:
+        template["status"] = state["status"]
+        template["status_reason"] = state["status_reason"]
+        template["status_detail"] = state["status_detail"]
+    if state["category"] and (state["category_at"] or "") >= since:
+        template["category"] = state["category"]
+    if state["quality"]:
+        template["quality_score"] = state["quality"]
+    return template
+
+
+def refusal(name: str, language: str, status: str, reason: Any = None, detail: Any = None) -> APIError:
+    """409 for a send of a template WhatsApp paused, disabled or rejected, with Meta's reason."""
+    because = "; ".join(str(x) for x in (reason, detail) if x)
+    return APIError(
+        409,
+        f"Template {name!r} ({language}) cannot be sent: WhatsApp reports it {status}"
+        + (f" ({because})" if because else "")
+        + ". Choose another template, or edit or appeal it in WhatsApp Manager.",
+        template_status=status,
+        template_reason=str(reason) if reason else None,
+    )
+
+
+def category_of(cache: TemplateCache, name: str, language: str) -> str | None:
+    """A template's category (MARKETING, UTILITY, AUTHENTICATION) as last known: the listing with the
+    webhooks over it, or the webhooks alone when Meta cannot be asked. None when unknown."""
+    try:
+        listed = next((t for t in cache.all() if t.get("name") == name and t.get("language") == language), None)
+    except (GraphError, GraphUnavailable):
+        listed = None
+    if listed is not None and listed.get("category"):
+        return str(listed["category"]).upper()
+    state = cache.state(name, language)
+    return str(state["category"]).upper() if state and state["category"] else None
+
+
 def summary(template: dict[str, Any]) -> Template:
     """A template as the API lists it, with the parameters each component needs."""
     return {
@@ -81,6 +150,7 @@ def summary(template: dict[str, Any]) -> Template:
         "components": template.get("components", []),
         "parameters": required_parameters(template),
         "parameter_names": parameter_names(template),
+        "quality_score": template.get("quality_score"),
     }
 
 
@@ -168,10 +238,18 @@ def build(data: dict[str, Any], cache: TemplateCache) -> Outbound:
 
 def _approved(cache: TemplateCache, name: str, language: str) -> dict[str, Any] | None:
     try:
-        templates = cache.approved()
+        listed = cache.all()
     except (GraphError, GraphUnavailable) as exc:
+        state = cache.state(name, language)
+        if state and state["status"] in UNUSABLE:
+            raise refusal(name, language, state["status"], state["status_reason"], state["status_detail"]) from None
         log.warning("Templates could not be listed (%s); Meta will check this one", exc)
         return None
+    for template in listed:
+        status = str(template.get("status", "")).upper()
+        if template.get("name") == name and template.get("language") == language and status in UNUSABLE:
+            raise refusal(name, language, status, template.get("status_reason"), template.get("status_detail"))
+    templates = [t for t in listed if str(t.get("status", "")).upper() == "APPROVED"]
     for template in templates:
         if template.get("name") == name and template.get("language") == language:
             return template

@@ -6,6 +6,7 @@ cannot be understood is reported in `Delivery.problems` and skipped, never fatal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -183,6 +184,33 @@ class Pricing:
         )
 
 
+@dataclass(frozen=True)
+class ReportedError:
+    """A value-level `errors[]` item of a `messages` change (Meta could not pass something on, or a
+    rate limit was hit): counted for /health. `key` names the report, so the same delivery twice
+    counts once."""
+
+    key: str
+    code: int | None
+    title: str | None
+    details: str | None
+
+
+@dataclass(frozen=True)
+class ForeignChange:
+    """A change for another phone number of the business account, skipped: counted for /health."""
+
+    key: str
+    phone_number_id: str
+    field: str | None
+
+
+def report_key(where: str, value: Any, entry_time: Any = None) -> str:
+    """A stable name for one item of a delivery (the same delivery twice gives the same keys)."""
+    text = json.dumps([where, entry_time, value], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass
 class Delivery:
     """Everything one webhook POST carried."""
@@ -197,6 +225,8 @@ class Delivery:
     fields: list[str] = field(default_factory=list)
     # typed updates of the other fields (FIELD_PARSERS), applied in order by store.apply_delivery
     updates: list[Any] = field(default_factory=list)
+    # `time` of the entry being parsed (Meta's Unix seconds, when it sends one), for the parsers
+    entry_time: Any = None
 
 
 # The other webhook fields: field name -> parse(value, where, delivery), which appends typed updates
@@ -236,6 +266,7 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
         if not isinstance(changes, list):
             delivery.problems.append(f"entry[{e_index}] has no changes[]")
             continue
+        delivery.entry_time = entry.get("time")
         for c_index, change in enumerate(changes):
             where = f"entry[{e_index}].changes[{c_index}]"
             if not isinstance(change, dict):
@@ -257,6 +288,9 @@ def parse_delivery(body: Any, phone_number_id: str = "") -> Delivery:
             number = metadata.get("phone_number_id")
             if phone_number_id and number is not None and str(number) != phone_number_id:
                 delivery.other_numbers.append(str(number))
+                delivery.updates.append(
+                    ForeignChange(report_key(where, value, delivery.entry_time), str(number)[:100], name)
+                )
                 continue
             parser(value, where, delivery)
     return delivery
@@ -278,9 +312,12 @@ def _parse_value(value: dict, where: str, delivery: Delivery) -> None:
             delivery.statuses.append(parse_status(item, contacts))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             delivery.problems.append(f"{where}.statuses[{index}]: {exc}")
-    for error in _list(value.get("errors")):
+    for index, error in enumerate(_list(value.get("errors"))):
         if isinstance(error, dict):
             log.warning("WhatsApp reported an error: code=%s title=%s", error.get("code"), error.get("title"))
+            code, title, details = _first_error({"errors": [error]}) or (None, None, None)
+            key = report_key(f"{where}.errors[{index}]", value, delivery.entry_time)
+            delivery.updates.append(ReportedError(key, code, title, details))
 
 
 def parse_message(
@@ -518,4 +555,4 @@ def location_coordinates(body: Any) -> tuple[float, float] | None:
 
 
 # --- the other fields' parsers: each module registers its fields with @parses on import ---------
-from . import updates_coexistence, updates_groups  # noqa: E402, F401
+from . import updates_coexistence, updates_groups, updates_signals  # noqa: E402, F401

@@ -4,7 +4,10 @@ Every function takes the connection; callers own the transaction (`db.write_tran
 webhook delivery or one send step is one unit of work.
 """
 
-from . import groups  # noqa: F401  (the Groups API's appliers register on import)
+from . import (
+    groups,  # noqa: F401  (the Groups API's appliers register on import)
+    signals,  # noqa: F401  (appliers of the account signals)
+)
 from .coexistence import apply_contact, apply_echo, apply_history, history_import  # noqa: F401
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,

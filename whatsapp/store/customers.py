@@ -119,6 +119,11 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
              assigned_agent_id = COALESCE(assigned_agent_id, :agent),
              blocked_at = COALESCE(blocked_at, :blocked_at),
              free_entry_until = MAX(COALESCE(free_entry_until, :entry), COALESCE(:entry, free_entry_until)),
+             -- the customer's latest marketing choice (user_preferences) of the two threads
+             marketing_opt_out = CASE WHEN :preference_at > COALESCE(marketing_preference_at, '')
+                                      THEN :opt_out ELSE marketing_opt_out END,
+             marketing_preference_at = CASE WHEN :preference_at > COALESCE(marketing_preference_at, '')
+                                            THEN :preference_at ELSE marketing_preference_at END,
              created_at = MIN(created_at, :created_at),
              updated_at = :now
            WHERE conversation_id = :keep""",
@@ -136,6 +141,8 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
             "agent": gone["assigned_agent_id"],
             "blocked_at": gone["blocked_at"],
             "entry": gone["free_entry_until"],
+            "opt_out": gone["marketing_opt_out"],
+            "preference_at": gone["marketing_preference_at"],
             "created_at": gone["created_at"],
             "now": now(),
             "keep": keep,
