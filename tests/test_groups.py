@@ -181,10 +181,25 @@ def test_a_group_takes_only_the_types_the_groups_api_sends(client, meta_groups):
 
 
 def test_the_stand_in_refuses_a_group_id_sent_as_a_phone_number():
-    assert standin_groups.refusal([GROUP], {"messaging_product": "whatsapp", "to": GROUP, "type": "text",
-                                            "text": {"body": "x"}})[0] == 400
-    assert standin_groups.refusal([GROUP], {"messaging_product": "whatsapp", "recipient_type": "group",
-                                            "to": GROUP, "type": "text", "text": {"body": "x"}}) is None
+    assert (
+        standin_groups.refusal(
+            [GROUP], {"messaging_product": "whatsapp", "to": GROUP, "type": "text", "text": {"body": "x"}}
+        )[0]
+        == 400
+    )
+    assert (
+        standin_groups.refusal(
+            [GROUP],
+            {
+                "messaging_product": "whatsapp",
+                "recipient_type": "group",
+                "to": GROUP,
+                "type": "text",
+                "text": {"body": "x"},
+            },
+        )
+        is None
+    )
 
 
 def test_mark_read_sends_no_read_receipt_for_a_group(client, graph):

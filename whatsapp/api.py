@@ -189,7 +189,7 @@ def conversations() -> Response:
         filters["ids"] = list(matches)
     rows = store.list_conversations(conn, **filters, limit=limit, offset=offset)
     counts = store.conversation_counts(conn)
-    items = [present.conversation(r) for r in rows]
+    items = [present.conversation(r, costs=False) for r in rows]
     if query:
         shown = [matches[item["id"]] for item in items if matches.get(item["id"])]
         snippets = store.snippets(conn, query, shown)

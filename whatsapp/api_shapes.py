@@ -78,7 +78,9 @@ class Conversation(TypedDict):
         Time, Doc("When free-form replies stop: 24 hours after the customer's last message, less 2 minutes")
     ]
     can_reply: Annotated[bool, Doc("Whether the 24-hour window allows free-form replies")]
-    reply_cost: NotRequired[ReplyCost]
+    reply_cost: NotRequired[
+        Annotated[ReplyCost, Doc("A conversation read on its own (not in the list): what a reply would cost now")]
+    ]
     blocked: NotRequired[Annotated[bool, Doc("The customer is blocked (POST /block): nothing can be sent")]]
     blocked_at: NotRequired[Time]
     created_at: NotRequired[Time]

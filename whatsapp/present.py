@@ -47,9 +47,11 @@ def _older_than(stamp: str | None, age: timedelta) -> bool:
     return datetime.now(UTC) - then > age
 
 
-def conversation(row: sqlite3.Row) -> Conversation:
+def conversation(row: sqlite3.Row, *, costs: bool = True) -> Conversation:
+    """One conversation; `costs=False` leaves out `reply_cost` (a list: it doubled a page's bytes, and
+    the composer reads it from the conversation it shows)."""
     expires_at, can_reply = window(row["last_inbound_at"])
-    return {
+    data: Conversation = {
         "id": row["conversation_id"],
         "phone_number": row["phone_number"],
         "contact_name": row["contact_name"],
@@ -68,7 +70,6 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "can_reply": can_reply,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
-        "reply_cost": pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"]),
         "blocked": row["blocked_at"] is not None,
         "blocked_at": row["blocked_at"],
         "kind": row["kind"],
@@ -76,6 +77,9 @@ def conversation(row: sqlite3.Row) -> Conversation:
         "marketing_opt_out": bool(row["marketing_opt_out"]),
         "marketing_preference_at": row["marketing_preference_at"],
     }
+    if costs:
+        data["reply_cost"] = pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"])
+    return data
 
 
 def location(message_type: str, raw: Any) -> Location | None:
