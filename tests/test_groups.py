@@ -155,6 +155,36 @@ def test_a_group_sends_status_per_participant_moves_the_message_and_names_no_cus
     assert group_conversation(client)["phone_number"] is None and group_conversation(client)["user_id"] is None
 
 
+def test_one_members_failure_does_not_fail_the_group_message(client, meta_groups):
+    post_webhook(client, group_message())
+    group = group_conversation(client)
+    sent_id = client.post("/api/whatsapp/send", json={"conversation_id": group["id"], "message": "Hi"}).get_json()[
+        "message_id"
+    ]
+    body = json.loads(json.dumps(fixture("group_status_delivered")).replace("WAMID", sent_id))
+    second = body["entry"][0]["changes"][0]["value"]["statuses"][1]
+    second["status"] = "failed"
+    second["errors"] = [{"code": 131026, "title": "Message undeliverable"}]
+    assert post_webhook(client, body).status_code == 200
+    [outbound] = [m for m in thread(client, group["id"]) if m["direction"] == "outbound"]
+    assert outbound["status"] == "delivered"  # it reached the other member
+    assert outbound["error"]["code"] == 131026
+    assert outbound["error"]["title"] == "Not delivered to +16315551111 of the group: Message undeliverable"
+
+
+def test_an_echo_of_a_group_message_goes_to_the_groups_thread_not_to_a_made_up_number(client):
+    post_webhook(client, group_message())
+    group = group_conversation(client)
+    echo = fixture("echo_text")
+    item = echo["entry"][0]["changes"][0]["value"]["message_echoes"][0]
+    item.pop("to_user_id", None)
+    item["to"] = item["group_id"] = GROUP
+    assert post_webhook(client, echo).status_code == 200
+    conversations = client.get("/api/whatsapp/conversations").get_json()["conversations"]
+    assert [c["kind"] for c in conversations] == ["group"]  # no conversation for the id's digits
+    assert [m["origin"] for m in thread(client, group["id"]) if m["direction"] == "outbound"] == ["business_app"]
+
+
 def test_the_group_window_opens_when_any_participant_writes_not_by_their_private_messages(client, meta_groups):
     post_webhook(client, group_message(timestamp=now_ts() - 25 * 3600))
     group = group_conversation(client)

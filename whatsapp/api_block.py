@@ -63,7 +63,7 @@ def per_user_error(data: Any) -> tuple[int | None, str | None, str | None] | Non
             details = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
             message = error.get("message") or error.get("title")
             return (
-                int(code) if isinstance(code, int) or str(code).isdigit() else None,
+                int(code) if isinstance(code, int) or (str(code).isascii() and str(code).isdigit()) else None,
                 str(message) if message else None,
                 str(details["details"]) if details.get("details") else None,
             )

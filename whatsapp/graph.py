@@ -322,7 +322,7 @@ class GraphClient:
             code = error.get("code")
             log.warning("Graph API error code=%s fbtrace_id=%s", code, error.get("fbtrace_id"))
             raise GraphError(
-                int(code) if isinstance(code, int) or str(code).isdigit() else None,
+                int(code) if isinstance(code, int) or (str(code).isascii() and str(code).isdigit()) else None,
                 title,
                 error_data.get("details"),
                 response.status_code,

@@ -354,7 +354,7 @@ def render(template: dict[str, Any] | None, components: list[dict[str, Any]]) ->
         key = match.group(1)
         if key in by_name:
             return str(by_name[key])
-        if key.isdigit() and 0 < int(key) <= len(positional):
+        if key.isascii() and key.isdigit() and 0 < int(key) <= len(positional):
             return str(positional[int(key) - 1])
         return match.group(0)
 

@@ -145,6 +145,7 @@ class StatusUpdate:
     pricing: Pricing | None = None
     # A send to a group: Meta's recipient_id is the group id (one status per participant).
     group_id: str | None = None
+    participant: str | None = None  # the member a group status is about (recipient_participant_id)
 
 
 @dataclass(frozen=True)
@@ -389,6 +390,7 @@ def parse_status(item: Any, contacts: list[Contact]) -> StatusUpdate:
         error_details=details,
         pricing=Pricing.from_status(item),
         group_id=group_id,
+        participant=from_wa_id(_str(item.get("recipient_participant_id"))) if group_id else None,
     )
 
 

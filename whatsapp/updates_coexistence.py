@@ -81,7 +81,15 @@ def _as_customer(item: dict, phone: str | None, user_id: str | None) -> dict:
 def parse_echo(item: Any, contacts: list[Contact]) -> Echo:
     if not isinstance(item, dict):
         raise ValueError("echo is not an object")
-    phone, user_id = from_wa_id(_str(item.get("to"))), _str(item.get("to_user_id"))
+    group_id = _str(item.get("group_id"))
+    if group_id:  # sent in a group from the app: its thread is the group's (`to` is no phone number)
+        # parse_message needs a sender to key the message by; a group echo's is the business: dropped.
+        message = parse_message(_as_customer(item, "0", None), contacts)
+        return Echo(dataclasses.replace(message, raw=item, phone_number=None, user_id=None, contact=None))
+    to = _str(item.get("to"))
+    if to is not None and not (to.lstrip("+").isascii() and to.lstrip("+").isdigit()):
+        raise ValueError("echo's `to` is not a phone number")  # never a made-up number from its digits
+    phone, user_id = from_wa_id(to), _str(item.get("to_user_id"))
     if not phone and not user_id:
         raise ValueError("echo has neither to nor to_user_id")
     message = parse_message(_as_customer(item, phone, user_id), contacts)

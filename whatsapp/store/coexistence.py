@@ -11,6 +11,7 @@ from ..updates import InboundMessage
 from ..updates_coexistence import ContactSync, Echo, HistoryChunk, HistoryMessage
 from .common import emit, emit_message, now, one, preview
 from .customers import find_conversation, resolve_conversation, touch_conversation, update_conversation
+from .group_threads import resolve_group
 from .inbound import IngestResult, annotated, applies, apply_parked
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,16 @@ def apply_echo(conn: sqlite3.Connection, echo: Echo, result: IngestResult) -> No
         result.duplicates += 1
         return
     contact = message.contact
-    conversation_id = resolve_conversation(
-        conn,
-        message.phone_number,
-        message.user_id,
-        name=contact.name if contact else None,
-        username=contact.username if contact else None,
-    )
+    if message.group_id:  # the owner wrote in a group from the app
+        conversation_id = resolve_group(conn, message.group_id)
+    else:
+        conversation_id = resolve_conversation(
+            conn,
+            message.phone_number,
+            message.user_id,
+            name=contact.name if contact else None,
+            username=contact.username if contact else None,
+        )
     message_id = _insert(conn, conversation_id, message, "outbound", "sent", BUSINESS_APP)
     if message_id is None:
         result.duplicates += 1

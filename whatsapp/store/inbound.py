@@ -244,6 +244,21 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
         learn_identity(conn, int(row["conversation_id"]), status.phone_number, status.user_id)
     if status.pricing is not None:
         record_pricing(conn, int(row["message_id"]), status.pricing, status.timestamp)
+    if status.group_id and status.status == "failed" and _reached_group(conn, int(row["message_id"])):
+        # Meta sends a status per member of a group: one member's failure is not the message's. It
+        # keeps its ticks and carries the error, naming the member.
+        member = f"Not delivered to {status.participant}" if status.participant else "Not delivered to a member"
+        conn.execute(
+            "UPDATE whatsapp_messages SET error_code = ?, error_title = ?, error_details = ? WHERE message_id = ?",
+            (
+                status.error_code,
+                f"{member} of the group" + (f": {status.error_title}" if status.error_title else ""),
+                status.error_details,
+                int(row["message_id"]),
+            ),
+        )
+        emit_message(conn, "message.updated", int(row["message_id"]))
+        return True
     transition(
         conn,
         int(row["message_id"]),
@@ -254,6 +269,12 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
         status.error_details,
     )
     return True
+
+
+def _reached_group(conn: sqlite3.Connection, message_id: int) -> bool:
+    """Whether Meta took a group send (a status of sent or beyond came, or its answer did)."""
+    row = one(conn, "SELECT status FROM whatsapp_messages WHERE message_id = ?", message_id)
+    return row is not None and row["status"] in ("sent", "delivered", "read", "played")
 
 
 def transition(
