@@ -224,7 +224,9 @@ CREATE TABLE IF NOT EXISTS agents (
     name TEXT NOT NULL,
     key_hash TEXT UNIQUE NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1
+    active INTEGER NOT NULL DEFAULT 1,
+    -- 'admin' manages agents, labels and canned replies (as the service key and the CLI can); 'agent' answers
+    role TEXT NOT NULL DEFAULT 'agent' CHECK (role IN ('admin', 'agent'))
 );
 
 -- Dashboard sign-ins. The signed cookie carries a random session id; only its sha256 is kept here.

@@ -24,13 +24,18 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create(conn: sqlite3.Connection, name: str) -> tuple[sqlite3.Row, str]:
+ROLES = ("admin", "agent")
+
+
+def create(conn: sqlite3.Connection, name: str, role: str = "agent") -> tuple[sqlite3.Row, str]:
     """Add an agent; returns its row and the key, which exists nowhere else afterwards."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
     key = new_key()
     with write_transaction(conn):
         cur = conn.execute(
-            "INSERT INTO agents (name, key_hash, created_at, active) VALUES (?, ?, ?, 1)",
-            (name, hash_key(key), now()),
+            "INSERT INTO agents (name, key_hash, created_at, active, role) VALUES (?, ?, ?, 1, ?)",
+            (name, hash_key(key), now(), role),
         )
         row = conn.execute("SELECT * FROM agents WHERE agent_id = ?", (cur.lastrowid,)).fetchone()
     return row, key
@@ -44,6 +49,15 @@ def by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
 def list_all(conn: sqlite3.Connection, include_inactive: bool = False) -> list[sqlite3.Row]:
     where = "" if include_inactive else "WHERE active = 1"
     return conn.execute(f"SELECT * FROM agents {where} ORDER BY name COLLATE NOCASE, agent_id").fetchall()
+
+
+def set_role(conn: sqlite3.Connection, agent_id: int, role: str) -> bool:
+    """Make an agent an admin or an agent; False if there is no such agent."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    with write_transaction(conn):
+        cur = conn.execute("UPDATE agents SET role = ? WHERE agent_id = ?", (role, agent_id))
+    return cur.rowcount > 0
 
 
 def set_active(conn: sqlite3.Connection, agent_id: int, active: bool) -> bool:
@@ -93,7 +107,13 @@ def end_session(conn: sqlite3.Connection, session_id: str) -> None:
 
 def public(row: sqlite3.Row) -> Agent:
     """An agent as the API shows it (never the hash)."""
-    return {"id": row["agent_id"], "name": row["name"], "created_at": row["created_at"], "active": bool(row["active"])}
+    return {
+        "id": row["agent_id"],
+        "name": row["name"],
+        "created_at": row["created_at"],
+        "active": bool(row["active"]),
+        "role": row["role"],
+    }
 
 
 def shared_secret(conn: sqlite3.Connection, name: str) -> str:

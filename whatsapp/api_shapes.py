@@ -744,6 +744,7 @@ class Agent(TypedDict):
     name: str
     created_at: NotRequired[str]
     active: NotRequired[bool]
+    role: NotRequired[Annotated[Literal["admin", "agent"], Doc("admin: manages agents, labels and canned replies")]]
 
 
 class AgentList(TypedDict):

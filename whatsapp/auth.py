@@ -191,6 +191,34 @@ def agent_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def is_admin() -> bool:
+    """Whether the caller may manage the team (agents, labels, canned replies): the service key, a
+    loopback client without one, or an agent whose role is admin. Call after check_agent_access."""
+    agent = getattr(g, "agent", None)
+    return agent is None or agent["role"] == "admin"
+
+
+def require_admin(what: str) -> None:
+    """403 unless the caller is an admin (`what`: the action, for the error sentence)."""
+    if not is_admin():
+        raise APIError(403, f"Only an admin can {what}; ask an admin of this inbox")
+
+
+def admin_required(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A route only admins may call (checks the caller like agent_required first)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_agent_access()
+            require_admin(what)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def acting_agent_id(requested: int | None) -> int | None:
     """The agent an action is recorded under: the signed-in agent when there is one, else the
     `agent_id` a script (service key) passed."""
@@ -260,17 +288,33 @@ def init_app(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     @app.cli.command("create-agent")
     @click.argument("name")
-    def create_agent(name: str) -> None:
+    @click.option("--admin", is_flag=True, help="an admin: manages agents, labels and canned replies")
+    def create_agent(name: str, admin: bool) -> None:
         """Add a dashboard agent and print its key (shown once, never stored)."""
         if not name.strip():
             raise click.BadParameter("the name must not be empty")
         conn = db.connect(app.config["SETTINGS"].database_path)
         try:
-            row, key = agents.create(conn, name.strip())
+            row, key = agents.create(conn, name.strip(), role="admin" if admin else "agent")
         finally:
             conn.close()
-        click.echo(f"Agent {row['agent_id']} ({row['name']}) created. Their key, shown only this once:")
+        role = "an admin" if admin else "an agent"
+        click.echo(f"Agent {row['agent_id']} ({row['name']}, {role}) created. Their key, shown only this once:")
         click.echo(key)
+
+    @app.cli.command("set-agent-role")
+    @click.argument("agent_id", type=int)
+    @click.argument("role", type=click.Choice(["admin", "agent"]))
+    def set_agent_role(agent_id: int, role: str) -> None:
+        """Make an agent an admin (or an agent again)."""
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            found = agents.set_role(conn, agent_id, role)
+        finally:
+            conn.close()
+        if not found:
+            raise click.ClickException(f"No agent {agent_id}")
+        click.echo(f"Agent {agent_id} is now {'an admin' if role == 'admin' else 'an agent'}")
 
     @app.cli.command("list-agents")
     def list_agents() -> None:
@@ -279,7 +323,7 @@ def register_commands(app: Flask) -> None:
         try:
             for row in agents.list_all(conn, include_inactive=True):
                 state = "active" if row["active"] else "deactivated"
-                click.echo(f"{row['agent_id']}\t{row['name']}\t{state}\tsince {row['created_at']}")
+                click.echo(f"{row['agent_id']}\t{row['name']}\t{row['role']}\t{state}\tsince {row['created_at']}")
         finally:
             conn.close()
 
