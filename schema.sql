@@ -172,10 +172,14 @@ CREATE TABLE IF NOT EXISTS events (
     created_at TIMESTAMP NOT NULL,
     kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated',
                                  -- 'conversation.merged' (another thread of the same customer was folded in),
-                                 -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL)
+                                 -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL),
+                                 -- 'note.created' (a private note; note_id), 'mention.created' (agent_id was
+                                 -- @named in note_id)
     conversation_id INTEGER,
     message_id INTEGER,
-    merged_from INTEGER          -- conversation.merged: the conversation folded in (now deleted)
+    merged_from INTEGER,         -- conversation.merged: the conversation folded in (now deleted)
+    note_id INTEGER,             -- note.created, mention.created: the note
+    agent_id INTEGER             -- mention.created: the agent mentioned
 );
 
 -- Where a merged conversation went (a 404 for it names the thread it was folded into).
@@ -464,3 +468,27 @@ CREATE TABLE IF NOT EXISTS other_number_changes (
     received_at TIMESTAMP NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_other_numbers_received ON other_number_changes (received_at);
+
+-- Private notes: what agents write in a thread for each other, never sent to WhatsApp. agent_id is
+-- the author (NULL: a script with the service key that named none). A deleted note keeps its row.
+CREATE TABLE IF NOT EXISTS notes (
+    note_id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES whatsapp_conversations (conversation_id),
+    agent_id INTEGER,
+    body TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    deleted_at TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_notes_thread ON notes (conversation_id, note_id);
+
+-- An @name in a note: the agent it names, until they mark it read. Deleting the note deletes these.
+CREATE TABLE IF NOT EXISTS mentions (
+    mention_id INTEGER PRIMARY KEY,
+    note_id INTEGER NOT NULL REFERENCES notes (note_id),
+    agent_id INTEGER NOT NULL REFERENCES agents (agent_id),
+    created_at TIMESTAMP NOT NULL,
+    read_at TIMESTAMP,
+    UNIQUE (note_id, agent_id)
+);
+CREATE INDEX IF NOT EXISTS idx_mentions_agent ON mentions (agent_id, mention_id);
+CREATE INDEX IF NOT EXISTS idx_mentions_unread ON mentions (agent_id, mention_id) WHERE read_at IS NULL;

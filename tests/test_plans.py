@@ -40,3 +40,29 @@ def test_stats_read_the_daily_billable_counts_by_their_key_and_no_whole_table(ap
     assert any(line.startswith("SEARCH billable_message_counts") and "day>?" in line for line in billable["plan"]), (
         billable["plan"]
     )
+
+
+def test_notes_and_mentions_are_read_through_their_indexes(app, client, settings):
+    from pathlib import Path
+
+    from bench.plans import explain
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    app.test_cli_runner().invoke(args=["create-agent", "Ana"])
+    assert client.post("/api/whatsapp/notes", json={"conversation_id": 1, "body": "@Ana see"}).status_code == 201
+    reads = {
+        "notes": "/api/whatsapp/notes?conversation_id=1",
+        "notes_before": "/api/whatsapp/notes?conversation_id=1&before_id=5",
+        "mentions": "/api/whatsapp/mentions?agent_id=1",
+        "unread_mentions": "/api/whatsapp/mentions?agent_id=1&unread_only=true&before_id=9",
+    }
+    report = explain(app, Path(settings["DATABASE_PATH"]), reads, AGENT_KEY)
+    for name, entries in report.items():
+        ours = [e for e in entries if "notes" in e["sql"] or "mentions" in e["sql"]]
+        assert ours, name
+        for entry in ours:
+            assert entry["full_scans"] == [], entry
+            scans = [line for line in entry["plan"] if line.startswith(("SCAN notes", "SCAN mentions"))]
+            assert scans == [], entry

@@ -703,10 +703,14 @@ class Event(TypedDict):
             "conversation.merged",
             "history.imported",
             "account.updated",
+            "note.created",
+            "mention.created",
         ],
         Doc(
             "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
-            "account.updated: an account signal changed (templates, the number's quality or limit, the account)"
+            "account.updated: an account signal changed (templates, the number's quality or limit, the account); "
+            "note.created: a private note in conversation_id (note_id); mention.created: agent_id was @named in "
+            "note_id"
         ),
     ]
     conversation_id: int | None
@@ -715,6 +719,10 @@ class Event(TypedDict):
         int | None, Doc("conversation.merged: the conversation folded into conversation_id, now deleted")
     ]
     created_at: str
+    note_id: NotRequired[Annotated[int | None, Doc("note.created, mention.created: the note")]]
+    agent_id: NotRequired[
+        Annotated[int | None, Doc("mention.created: the agent mentioned; note.created: the note's author")]
+    ]
 
 
 class EventPage(TypedDict):
@@ -757,3 +765,108 @@ class Me(TypedDict):
     success: Literal[True]
     agent: Agent | None
     csrf_token: NotRequired[str]
+
+
+# --- private notes and mentions (whatsapp/api_notes.py) --------------------------------------
+
+NoteBody = Annotated[str, Doc("Plain text (never HTML); @Ana or @\"Ana Souza\" mentions an agent", maxLength=4096)]
+
+
+class NoteMention(TypedDict):
+    """An agent a note @mentions."""
+
+    agent_id: int
+    name: str
+
+
+class Note(TypedDict):
+    """A private note: agents' words in a thread, never sent to WhatsApp. `type` and `direction` let a
+    client sort notes into the thread's messages by `timestamp` (GET /messages never holds them)."""
+
+    id: int
+    conversation_id: int
+    type: Literal["note"]
+    direction: Literal["internal"]
+    agent_id: Annotated[int | None, Doc("The author (null: a script with the service key that named none)")]
+    agent_name: str | None
+    body: NoteBody
+    timestamp: Annotated[str, Doc("When it was written (UTC, 'YYYY-MM-DD HH:MM:SS')")]
+    mentions: list[NoteMention]
+
+
+class NoteList(TypedDict):
+    success: Literal[True]
+    notes: list[Note]
+    count: int
+    conversation_id: int
+
+
+class NoteResult(TypedDict):
+    success: Literal[True]
+    note: Note
+
+
+class NoteRequest(CustomerFields, total=False):
+    """A note for the conversation named by conversation_id, phone_number or user_id."""
+
+    body: Required[NoteBody]
+    agent_id: Annotated[int, Doc("The author when the service key writes (a signed-in agent is the author)")]
+
+
+class NoteDeleted(TypedDict):
+    success: Literal[True]
+    note_id: int
+    deleted: Literal[True]
+
+
+class MentionedIn(TypedDict):
+    """The note a mention is in, and its author."""
+
+    id: int
+    body: str
+    agent_id: int | None
+    agent_name: str | None
+    timestamp: str
+
+
+class MentionConversation(TypedDict):
+    """The conversation a mention's note is in (enough to list and open it)."""
+
+    id: int
+    contact_name: str | None
+    contact_profile_name: str | None
+    phone_number: str | None
+    username: str | None
+
+
+class Mention(TypedDict):
+    id: int
+    agent_id: Annotated[int, Doc("The agent mentioned")]
+    created_at: str
+    read: bool
+    read_at: Time
+    note: MentionedIn
+    conversation: MentionConversation
+
+
+class MentionList(TypedDict):
+    success: Literal[True]
+    mentions: list[Mention]
+    count: int
+    unread: Annotated[int, Doc("The agent's unread mentions in all (not only this page)")]
+    agent_id: int
+
+
+class MentionsReadRequest(TypedDict, total=False):
+    mention_ids: Annotated[
+        list[Annotated[int, Doc(minimum=1, maximum=MAX_ID)]],
+        Doc("Only these (the agent's own); left out: every unread mention of the agent", maxItems=500),
+    ]
+    agent_id: Annotated[int, Doc("Whose mentions, when the service key calls (a signed-in agent: their own)")]
+
+
+class MentionsReadResult(TypedDict):
+    success: Literal[True]
+    marked: Annotated[int, Doc("Mentions this call marked read")]
+    unread: int
+    agent_id: int

@@ -165,6 +165,8 @@ def prepare(path: str, synchronous: str = SYNCHRONOUS) -> None:
 # Columns added to a table after its first release: a database made before them gains them.
 ADDED_COLUMNS = [
     ("events", "merged_from", "INTEGER"),
+    ("events", "note_id", "INTEGER"),
+    ("events", "agent_id", "INTEGER"),
     ("agents", "role", "TEXT NOT NULL DEFAULT 'agent' CHECK (role IN ('admin', 'agent'))"),
     ("whatsapp_messages", "idempotency_scope", "TEXT"),
     ("whatsapp_messages", "idempotency_key", "TEXT"),

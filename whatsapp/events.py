@@ -79,6 +79,8 @@ def event_json(row: Any) -> Event:
         "message_id": row["message_id"],
         "merged_from": row["merged_from"],
         "created_at": row["created_at"],
+        "note_id": row["note_id"],
+        "agent_id": row["agent_id"],
     }
 
 

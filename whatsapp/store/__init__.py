@@ -61,6 +61,16 @@ from .journal import (  # noqa: F401
     note_fields,
 )
 from .media_files import claim_media, media_due, media_failed, media_fetchable, media_ready  # noqa: F401
+from .notes import (  # noqa: F401
+    add_note,
+    delete_note,
+    get_note,
+    list_mentions,
+    list_notes,
+    mark_mentions_read,
+    mentions_of_notes,
+    unread_mentions,
+)
 from .outbound import (  # noqa: F401
     RETRYABLE_ANSWERS,
     create_outbound,
