@@ -10,6 +10,7 @@ export const hooks = {
   events: [], // (event) -> void: every event of the live stream, after the shell's own handling
   notify: [], // (kind, conversation, text) -> void: a notification was raised (notify.js)
   settings: [], // { id, title, render(container) }: a section of the settings dialog
+  composerState: [], // (conversation, open) -> void: after the shell set the composer for the window
 };
 
 // A badge per conversation in the list (e.g. its labels). fn(c) returns a node or null.
@@ -56,4 +57,10 @@ export function addSettingsSection(section) {
 export function addTopbarItem(node) {
   const bar = document.querySelector(".topbar");
   if (bar) bar.insertBefore(node, bar.querySelector("form.signout"));
+}
+
+// After the shell enabled or disabled the composer for the 24-hour window (renderWindow), e.g. a
+// private note that may be written whether the window is open or not. fn(conversation, open).
+export function onComposerState(fn) {
+  hooks.composerState.push(fn);
 }

@@ -11,6 +11,7 @@ import * as hooks from "./hooks.js";
 import * as keyboard from "./keyboard.js";
 import * as list from "./list.js";
 import * as live from "./live.js";
+import * as notes from "./notes.js";
 import * as settings from "./settings.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
@@ -18,7 +19,9 @@ import * as templates from "./templates.js";
 import * as thread from "./thread.js";
 
 // Feature modules: each exports init(ctx). Add yours here, one line each.
-const FEATURES = [];
+const FEATURES = [
+  notes,
+];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
 export const ctx = {

@@ -208,6 +208,7 @@ export function renderWindow(c) {
     ? "The customer is blocked"
     : open ? (isGroup(c) ? "Message the group" : "Type a message") : "Only templates can be sent now";
   renderCost(c, open);
+  for (const fn of hooks.composerState) fn(c, open);
 }
 
 // --- messages ------------------------------------------------------------------------------
