@@ -29,7 +29,7 @@ FILTERS = [
     {"status": "open", "unread_only": "true"},
     *(
         {"filter": tab, "agent_id": agent}
-        for tab in ("all", "unread", "mine", "unassigned", "closed")
+        for tab in ("open", "all", "unread", "mine", "unassigned", "closed")
         for agent in AGENTS
     ),
     {"filter": "unread", "status": "closed"},
@@ -52,6 +52,7 @@ def brute_force(path: str, agent_id: int) -> dict[str, dict[str, int]]:
                 "closed_conversations": count("status = 'closed'"),
             },
             "tabs": {
+                "open": count("status != 'closed'"),
                 "all": count("status != 'closed'"),
                 "unread": count("status != 'closed' AND unread_count > 0"),
                 "mine": count("status != 'closed' AND assigned_agent_id = ?", agent_id),
@@ -78,7 +79,8 @@ def total_by_rows(path: str, query: dict) -> int:
             clauses.append("assigned_agent_id = ?")
             params.append(int(query["agent_id"]))
         else:
-            clauses.append({"all": "1", "unread": "unread_count > 0", "unassigned": "assigned_agent_id IS NULL"}[tab])
+            tabs = {"open": "1", "all": "1", "unread": "unread_count > 0", "unassigned": "assigned_agent_id IS NULL"}
+            clauses.append(tabs[tab])
     where = " AND ".join(clauses) or "1"
     with sqlite3.connect(path) as conn:
         return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]

@@ -104,3 +104,38 @@ def test_every_answer_says_nosniff_errors_static_files_and_streams_included(sett
     for answer in answers.values():
         answer.close()
     assert missing == []
+
+
+def test_a_conversation_has_its_own_address_serving_the_inbox_page(app, runner, anon):
+    browser, _ = sign_in(app, create_agent(runner, "Ana Souza"))
+    answer = browser.get("/inbox/c/42?filter=mine&q=ana")
+    assert answer.status_code == 200 and "Content-Security-Policy" in answer.headers
+    assert '<script type="module" src="/static/js/main.js"></script>' in answer.get_data(as_text=True)
+    assert browser.get("/inbox/c/not-a-number").status_code == 404
+    stranger = anon.get("/inbox/c/42?filter=mine")
+    assert stranger.status_code == 302
+    assert stranger.headers["Location"].endswith("/login?next=/inbox/c/42?filter%3Dmine")
+
+
+def test_signing_in_from_a_pasted_link_lands_on_it_and_never_on_another_site(app, runner):
+    key = create_agent(runner, "Ana Souza")
+    form = app.test_client().get("/login?next=/inbox/c/42?filter%3Dmine").get_data(as_text=True)
+    assert '<input type="hidden" name="next" value="/inbox/c/42?filter=mine">' in form
+    for asked, lands in [
+        ("/inbox/c/42?filter=mine&q=ana", "/inbox/c/42?filter=mine&q=ana"),
+        ("//evil.example/inbox", "/inbox"),
+        ("https://evil.example/inbox", "/inbox"),
+        ("/inbox/c/42/../../../admin", "/inbox"),
+        ("/inbox\\@evil.example", "/inbox"),
+        ("", "/inbox"),
+    ]:
+        client = app.test_client()
+        client.get("/login")
+        answer = client.post("/login", data={"key": key, "next": asked}, headers={"Origin": "http://localhost"})
+        assert answer.status_code == 303, asked
+        assert answer.headers["Location"] == lands, asked
+    refused = app.test_client().post(
+        "/login", data={"key": "wak_wrong", "next": "/inbox/c/7"}, headers={"Origin": "http://localhost"}
+    )
+    assert refused.status_code == 401
+    assert '<input type="hidden" name="next" value="/inbox/c/7">' in refused.get_data(as_text=True)

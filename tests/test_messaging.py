@@ -644,7 +644,7 @@ def test_the_list_returns_the_counts_behind_each_tab_and_filters_by_them(client)
     client.post("/api/whatsapp/mark-read", json={"conversation_id": ids["+14155550003"]})
     client.post("/api/whatsapp/close", json={"conversation_id": ids["+14155550004"]})
     answer = client.get("/api/whatsapp/conversations?agent_id=7").get_json()
-    assert answer["counts"] == {"all": 3, "unread": 2, "mine": 1, "unassigned": 1, "closed": 1}
+    assert answer["counts"] == {"open": 3, "all": 3, "unread": 2, "mine": 1, "unassigned": 1, "closed": 1}
     mine = client.get("/api/whatsapp/conversations?filter=mine&agent_id=7").get_json()["conversations"]
     assert [c["id"] for c in mine] == [ids["+14155550001"]]
     unassigned = client.get("/api/whatsapp/conversations?filter=unassigned").get_json()["conversations"]

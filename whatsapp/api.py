@@ -156,7 +156,12 @@ def graph_client():
     parameters=[
         query("status", {"enum": ["open", "closed", "assigned"]}, "Only this status"),
         query("unread_only", {"type": "boolean"}, "Only conversations with unread messages"),
-        query("filter", {"enum": ["all", "unread", "mine", "unassigned", "closed"]}, "A dashboard tab"),
+        query(
+            "filter",
+            {"enum": ["open", "all", "unread", "mine", "unassigned", "closed"]},
+            "A dashboard tab: open (every conversation not closed; 'all' is its older name), unread, mine and "
+            "unassigned (open ones), closed",
+        ),
         query("agent_id", identifier(0), "The agent whose 'mine' tab (needed with filter=mine)"),
         query("q", {"type": "string", "maxLength": 200}, "Search names, numbers and message text"),
         query("limit", {**identifier(), "maximum": 200, "default": 50}, "Page size"),

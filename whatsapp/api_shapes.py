@@ -107,10 +107,13 @@ class ConversationResult(TypedDict):
 
 
 class TabCounts(TypedDict):
-    all: int
-    unread: int
-    mine: int
-    unassigned: int
+    """How many conversations each dashboard tab holds. Only "closed" counts closed ones."""
+
+    open: Annotated[int, Doc("Every conversation not closed (the dashboard's Open tab)")]
+    all: Annotated[int, Doc("The same as open: the tab's older name, kept for compatibility")]
+    unread: Annotated[int, Doc("Open ones with unread messages")]
+    mine: Annotated[int, Doc("Open ones assigned to the signed-in (or agent_id) agent")]
+    unassigned: Annotated[int, Doc("Open ones with no agent")]
     closed: int
 
 

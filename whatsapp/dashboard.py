@@ -8,6 +8,7 @@ as text only.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
@@ -70,11 +71,21 @@ def index() -> Response:
 
 
 @bp.get("/inbox")
-def inbox() -> Response | str:
+@bp.get("/inbox/c/<int:conversation_id>")
+def inbox(conversation_id: int | None = None) -> Response | str:
+    """The inbox page; /inbox/c/<id> is the same page with that conversation open (static/js/url.js)."""
     agent = session_agent()
     if agent is None:
-        return redirect(url_for("dashboard.login"))
+        here = request.full_path.rstrip("?")
+        return redirect(url_for("dashboard.login", next=here) if here != "/inbox" else url_for("dashboard.login"))
     return render_template("inbox.html", agent=agent, csrf_token=csrf_token())
+
+
+def _next_page(value: object) -> str:
+    """Where to go after signing in: a page of the inbox (a link an agent pasted), never another site."""
+    if isinstance(value, str) and re.fullmatch(r"/inbox(/c/[0-9]+)?(\?[A-Za-z0-9_.~%&=+-]*)?", value):
+        return value
+    return url_for("dashboard.inbox")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -83,13 +94,13 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         if session_agent() is not None:
             return redirect(url_for("dashboard.inbox"))
-        return render_template("login.html", error=None)
+        return render_template("login.html", error=None, next=_next_page(request.args.get("next")))
     wants_json = request.is_json
     if not _same_site_post():
         message = "Sign-in refused: it did not come from this site's sign-in page"
         if wants_json:
             raise APIError(403, message)
-        return render_template("login.html", error=message + "."), 403
+        return render_template("login.html", error=message + ".", next=_next_page(request.form.get("next"))), 403
     data = request.get_json(silent=True) if wants_json else request.form
     if wants_json and not isinstance(data, dict):
         raise APIError(400, 'The request body must be a JSON object: {"key": "..."}')
@@ -99,15 +110,18 @@ def login() -> Response | str | tuple[str, int]:
     except TooManyAttempts as exc:
         if wants_json:
             raise
-        page = render_template("login.html", error=exc.message + ".")
+        page = render_template("login.html", error=exc.message + ".", next=_next_page(data.get("next")))
         return Response(page, 429, headers={"Retry-After": str(exc.retry_after)}, mimetype="text/html")
     if agent is None:
         if wants_json:
             raise APIError(401, "That key does not belong to an active agent")
-        return render_template("login.html", error="That key does not belong to an active agent."), 401
+        page = render_template(
+            "login.html", error="That key does not belong to an active agent.", next=_next_page(data.get("next"))
+        )
+        return page, 401
     if wants_json:
         return jsonify(success=True, agent=agents.public(agent), csrf_token=csrf_token())
-    return redirect(url_for("dashboard.inbox"), code=303)
+    return redirect(_next_page(data.get("next")), code=303)
 
 
 @bp.post("/logout")

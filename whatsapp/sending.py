@@ -155,6 +155,10 @@ def send(
                 raw=json.dumps({kind: body}, ensure_ascii=False),
             )
         conv = store.find_conversation(conn, conversation_id=conversation_id)
+        if conv["status"] == "closed":
+            # Answering a closed conversation takes it up again: it reopens (conversation.updated), back
+            # to 'assigned' when an agent still holds it, whatever Meta then answers.
+            store.set_status(conn, conversation_id, "open")
     payload: dict[str, Any] = {
         **recipient_fields(conv["phone_number"], conv["user_id"], conv["group_id"]),
         "type": kind,

@@ -33,7 +33,7 @@ export async function api(path, options = {}) {
     body = null;
   }
   if (response.status === 401) {
-    window.location.assign("/login");
+    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
     throw new Error("You have been signed out");
   }
   if (!response.ok || (body && body.success === false)) {

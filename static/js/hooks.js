@@ -10,8 +10,16 @@ export const hooks = {
   events: [], // (event) -> void: every event of the live stream, after the shell's own handling
   notify: [], // (kind, conversation, text) -> void: a notification was raised (notify.js)
   settings: [], // { id, title, render(container) }: a section of the settings dialog
+  urlParams: [], // { name, read() -> string | null, apply(value | null) }: list filters kept in the URL
   composerState: [], // (conversation, open) -> void: after the shell set the composer for the window
 };
+
+// A list filter of a feature (e.g. ?label=3) kept in the address like the tab and the search:
+// read() gives the current value (null: none), apply(value) sets it from the address before the list
+// loads (on start and back/forward). Call ctx.syncUrl() after the agent changes it, then refreshList().
+export function addUrlParam(param) {
+  hooks.urlParams.push(param);
+}
 
 // A badge per conversation in the list (e.g. its labels). fn(c) returns a node or null.
 export function addListBadge(fn) {

@@ -4,6 +4,7 @@ import { agentName, displayName, identityLine, initials, isGroup, longTime, shor
 import { hooks } from "./hooks.js";
 import { state } from "./state.js";
 import { openConversation } from "./thread.js";
+import { syncUrl } from "./url.js";
 
 // --- conversation list -------------------------------------------------------------------
 
@@ -17,12 +18,22 @@ export const refreshList = coalesced(async () => {
   renderList();
 });
 
+// What an empty tab says: each tab holds only what its name says (closed ones are in Closed only).
+const EMPTY = {
+  open: "No open conversations.",
+  unread: "No open conversation has unread messages.",
+  mine: "No open conversation is assigned to you.",
+  unassigned: "Every open conversation has an agent.",
+  closed: "No closed conversations.",
+};
+
 export function renderList() {
   const list = $("conversation-list");
   const focusedId = document.activeElement && list.contains(document.activeElement)
     ? document.activeElement.closest("li")?.dataset.id : null;
   list.replaceChildren(...state.conversations.map(listItem));
   $("list-empty").hidden = state.conversations.length > 0;
+  $("list-empty").textContent = state.q ? `No conversation in this tab matches “${state.q}”.` : EMPTY[state.filter] || "No conversations here.";
   for (const span of document.querySelectorAll("[data-count]")) {
     const n = state.counts[span.dataset.count];
     span.textContent = n ? String(n) : "";
@@ -73,11 +84,16 @@ export function listItem(c) {
   return el("li", { dataset: { id: String(c.id) } }, button);
 }
 
+export function markTabs() {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.filter === state.filter));
+  }
+}
+
 export function setFilter(filter) {
   state.filter = filter;
-  for (const tab of document.querySelectorAll("[role=tab]")) {
-    tab.setAttribute("aria-selected", String(tab.dataset.filter === filter));
-  }
+  markTabs();
+  syncUrl("push");
   refreshList();
 }
 
@@ -92,6 +108,7 @@ export function init() {
     "input",
     debounce(() => {
       state.q = $("search").value.trim();
+      syncUrl("replace");
       refreshList();
     }, 250),
   );

@@ -38,7 +38,7 @@ function shellEvent(event) {
   if (event.kind === "conversation.merged" && event.merged_from === state.currentId) {
     // The open thread was folded into another of the same customer's: follow it there.
     moveDraft(event.merged_from, event.conversation_id);
-    openConversation(event.conversation_id).catch(console.warn);
+    openConversation(event.conversation_id, "replace").catch(console.warn);
     return;
   }
   if (event.kind === "history.imported") {

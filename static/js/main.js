@@ -17,6 +17,7 @@ import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
 import * as templates from "./templates.js";
 import * as thread from "./thread.js";
+import * as url from "./url.js";
 
 // Feature modules: each exports init(ctx). Add yours here, one line each.
 const FEATURES = [
@@ -34,12 +35,13 @@ export const ctx = {
   refreshList: () => list.refreshList(),
   refreshThread: () => thread.refreshThreadLive(),
   openConversation: (id) => thread.openConversation(id),
+  syncUrl: (how = "push") => url.syncUrl(how),
   renderHead: () => thread.renderHead(),
   showError: (text) => composer.showSendError(text),
 };
 
 async function start() {
-  for (const module of [list, composer, thread, actions, templates, keyboard, live]) module.init();
+  for (const module of [list, composer, thread, actions, templates, keyboard, live, url]) module.init();
   for (const feature of FEATURES) {
     try {
       feature.init(ctx);
@@ -54,7 +56,7 @@ async function start() {
   } catch (error) {
     console.warn(error);
   }
-  await Promise.all([list.loadAgents().catch(console.warn), list.refreshList(), refreshAccount()]);
+  await Promise.all([list.loadAgents().catch(console.warn), url.applyUrl(true), refreshAccount()]);
   live.connect();
   document.body.dataset.ready = "true";
 }

@@ -5,7 +5,7 @@
 export const myId = Number(document.querySelector('meta[name="agent-id"]')?.content);
 
 export const state = {
-  filter: "all",
+  filter: "open", // the tab: open (every conversation not closed), unread, mine, unassigned, closed
   q: "",
   conversations: [],
   counts: {},

@@ -5,12 +5,14 @@ import { $, coalesced, el } from "./dom.js";
 import { agentName, clock, displayName, identityLine, isGroup, longTime, parseTime, senderName } from "./format.js";
 import { hooks } from "./hooks.js";
 import { myId, state } from "./state.js";
+import { syncUrl } from "./url.js";
 
 // --- one conversation --------------------------------------------------------------------
 
 let threadSeq = 0;
 
-export async function openConversation(id) {
+// Opens conversation `id`; how = "push" | "replace" | "none": what it does to the address (url.js).
+export async function openConversation(id, how = "push") {
   const previous = state.currentId;
   if (previous !== null && previous !== id) setDraft(previous, $("reply").value);
   state.currentId = id;
@@ -20,6 +22,8 @@ export async function openConversation(id) {
   state.messages = [];
   state.older = [];
   state.moreOlder = false;
+  $("thread-missing").hidden = true;
+  syncUrl(how);
   if (previous !== id) {
     $("reply").value = draftOf(id);
     autosize();
@@ -41,6 +45,19 @@ export async function openConversation(id) {
   await refreshThread({ toBottom: true });
   if (state.current && state.current.unread_count > 0) markRead();
   $("reply").disabled ? $("messages").focus() : $("reply").focus();
+}
+
+// No conversation open (the address is /inbox again, or the conversation is gone).
+export function leaveConversation() {
+  if (state.currentId !== null) setDraft(state.currentId, $("reply").value);
+  state.currentId = null;
+  state.current = null;
+  state.messages = [];
+  state.extra.clear();
+  $("thread").hidden = true;
+  $("no-thread").hidden = false;
+  document.body.classList.remove("thread-open");
+  for (const li of $("conversation-list").children) li.firstChild.setAttribute("aria-current", "false");
 }
 
 export function closeThreadView() {
@@ -88,13 +105,12 @@ export const refreshThread = async (options = {}) => {
     if (error.status === 404 && error.body && error.body.merged_into) {
       // Folded into the same customer's other thread (its event may still be on its way): follow it.
       moveDraft(id, error.body.merged_into);
-      openConversation(error.body.merged_into).catch(console.warn);
+      openConversation(error.body.merged_into, "replace").catch(console.warn);
     } else if (error.status === 404) {
-      setDraft(id, $("reply").value);
-      state.currentId = null;
-      $("thread").hidden = true;
-      $("no-thread").hidden = false;
-      document.body.classList.remove("thread-open");
+      leaveConversation();
+      $("thread-missing").textContent = `Conversation ${id} does not exist (any more).`;
+      $("thread-missing").hidden = false;
+      syncUrl("replace");
     } else if (error.offline) {
       // The banner says so, and the thread refreshes when the server is back.
       if (!state.messages.length) {

@@ -11,7 +11,9 @@ from ..updates import ANNOTATION_TYPES, SQLITE_MAX_INT
 from .common import ago, one
 from .pricing import billable_by_category
 
-TABS = ("all", "unread", "mine", "unassigned", "closed")
+# The dashboard's tabs. "open" is every conversation not closed; "all" is its older name, still accepted
+# (it never held the closed ones). unread, mine and unassigned are open ones too.
+TABS = ("open", "all", "unread", "mine", "unassigned", "closed")
 
 
 def list_conversations(
@@ -75,6 +77,7 @@ def tab_counts(conn: sqlite3.Connection, agent_id: int | None, counts: dict[str,
     counts = counts or conversation_counts(conn)
     mine = conn.execute("SELECT active FROM agent_conversation_counts WHERE agent_id = ?", (agent_id,)).fetchone()
     return {
+        "open": counts["total"] - counts["closed"],
         "all": counts["total"] - counts["closed"],
         "unread": counts["unread_active"],
         "mine": int(mine[0]) if mine else 0,
@@ -99,7 +102,7 @@ def conversation_filters(
         clauses.append("unread_count > 0")
     if tab == "closed":
         clauses.append("status = 'closed'")
-    elif tab in ("all", "unread", "mine", "unassigned"):
+    elif tab in ("open", "all", "unread", "mine", "unassigned"):
         clauses.append("status != 'closed'")
         if tab == "unread":
             clauses.append("unread_count > 0")
