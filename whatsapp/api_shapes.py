@@ -772,7 +772,7 @@ class Me(TypedDict):
 
 # --- private notes and mentions (whatsapp/api_notes.py) --------------------------------------
 
-NoteBody = Annotated[str, Doc("Plain text (never HTML); @Ana or @\"Ana Souza\" mentions an agent", maxLength=4096)]
+NoteBody = Annotated[str, Doc('Plain text (never HTML); @Ana or @"Ana Souza" mentions an agent', maxLength=4096)]
 
 
 class NoteMention(TypedDict):
