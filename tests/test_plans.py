@@ -40,3 +40,34 @@ def test_stats_read_the_daily_billable_counts_by_their_key_and_no_whole_table(ap
     assert any(line.startswith("SEARCH billable_message_counts") and "day>?" in line for line in billable["plan"]), (
         billable["plan"]
     )
+
+
+def test_the_label_filter_label_counts_and_a_pages_labels_use_indexes(app, client, settings):
+    """Labels (issue 15): the list by label, its total, the labels of a page and the counts per label."""
+    from pathlib import Path
+
+    from bench.plans import explain
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    assert client.post("/api/whatsapp/labels", json={"name": "VIP"}).status_code == 201
+    assert client.post("/api/whatsapp/add-label", json={"conversation_id": 1, "label": "VIP"}).status_code == 200
+    reads = {
+        "list": "/api/whatsapp/conversations",
+        "by_label": "/api/whatsapp/conversations?label=VIP",
+        "by_label_tab": "/api/whatsapp/conversations?label=1&filter=unread",
+        "labels": "/api/whatsapp/labels",
+    }
+    report = explain(app, Path(settings["DATABASE_PATH"]), reads, AGENT_KEY)
+    assert all(entry["full_scans"] == [] for entries in report.values() for entry in entries), report
+    plans = {name: [line for entry in entries for line in entry["plan"]] for name, entries in report.items()}
+    # a page's labels: by the conversations' keys, each label by its own
+    assert any(line.startswith("SEARCH cl USING") and "(conversation_id=?)" in line for line in plans["list"]), plans["list"]
+    # the filter walks the label's own index, never every labelled row
+    for name in ("by_label", "by_label_tab"):
+        assert any("idx_conversation_labels_label (label_id=?)" in line for line in plans[name]), plans[name]
+        assert not any(line.startswith("SCAN conversation_labels") for line in plans[name]), plans[name]
+    # the counts per label: the small label_counts table, one row a label
+    counts = [e for e in report["list"] if "FROM label_counts" in e["sql"]]
+    assert counts and all("whatsapp_conversations" not in e["sql"] for e in counts)

@@ -22,13 +22,14 @@ def list_conversations(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    label_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[sqlite3.Row]:
-    """Conversations, newest activity first, filtered by status, unread, a dashboard tab or ids."""
+    """Conversations, newest activity first, filtered by status, unread, a dashboard tab, ids or a label."""
     if ids == []:
         return []
-    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return conn.execute(
         f"""SELECT * FROM whatsapp_conversations {where}
@@ -45,12 +46,18 @@ def count_conversations(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    label_id: int | None = None,
     counts: dict[str, int] | None = None,
 ) -> int:
-    """How many conversations match: from the trigger-kept counts for a plain filter or tab."""
+    """How many conversations match: from the trigger-kept counts for a plain filter or tab (or a label
+    alone, or with the 'all' or 'closed' tab); otherwise counted, through the label's index with one."""
     if ids == []:
         return 0
-    if ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
+    if label_id is not None and ids is None and not status and not unread_only and tab in (None, "all", "closed"):
+        row = conn.execute("SELECT active, closed FROM label_counts WHERE label_id = ?", (label_id,)).fetchone()
+        active, closed = (int(row[0]), int(row[1])) if row else (0, 0)
+        return {None: active + closed, "all": active, "closed": closed}[tab]
+    if label_id is None and ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
         counts = counts or conversation_counts(conn)
         if status:
             return counts[status]
@@ -59,7 +66,7 @@ def count_conversations(
         if tab is None:
             return counts["total"]
         return tab_counts(conn, agent_id, counts)[tab]
-    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return int(conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations {where}", params).fetchone()[0])
 
@@ -89,6 +96,7 @@ def conversation_filters(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    label_id: int | None = None,
 ) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -111,6 +119,9 @@ def conversation_filters(
     if ids is not None:
         clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
         params.extend(ids)
+    if label_id is not None:  # through conversation_labels' index by label
+        clauses.append("conversation_id IN (SELECT conversation_id FROM conversation_labels WHERE label_id = ?)")
+        params.append(label_id)
     return clauses, params
 
 
