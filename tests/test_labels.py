@@ -236,7 +236,9 @@ def test_the_labels_of_a_page_are_fetched_in_one_query_whatever_its_size(app, cl
     make_label(admin, "VIP")
     for cid in ids:
         client.post(f"{API}/add-label", json={"conversation_id": cid, "label": "VIP"})
-    statements = capture(app, {"small": "/api/whatsapp/conversations?limit=2", "big": "/api/whatsapp/conversations"}, AGENT_KEY)
+    statements = capture(
+        app, {"small": "/api/whatsapp/conversations?limit=2", "big": "/api/whatsapp/conversations"}, AGENT_KEY
+    )
     for name in ("small", "big"):
         assert sum("conversation_labels cl" in sql for sql in statements[name]) == 1, statements[name]
 

@@ -63,7 +63,9 @@ def test_the_label_filter_label_counts_and_a_pages_labels_use_indexes(app, clien
     assert all(entry["full_scans"] == [] for entries in report.values() for entry in entries), report
     plans = {name: [line for entry in entries for line in entry["plan"]] for name, entries in report.items()}
     # a page's labels: by the conversations' keys, each label by its own
-    assert any(line.startswith("SEARCH cl USING") and "(conversation_id=?)" in line for line in plans["list"]), plans["list"]
+    assert any(line.startswith("SEARCH cl USING") and "(conversation_id=?)" in line for line in plans["list"]), plans[
+        "list"
+    ]
     # the filter walks the label's own index, never every labelled row
     for name in ("by_label", "by_label_tab"):
         assert any("idx_conversation_labels_label (label_id=?)" in line for line in plans[name]), plans[name]

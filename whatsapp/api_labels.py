@@ -183,4 +183,3 @@ def add_label() -> Response:
 )
 def remove_label() -> Response:
     return _on_conversation(False)
-

@@ -820,6 +820,4 @@ class LabelChange(TypedDict, total=False):
 
 
 class ConversationLabel(CustomerFields, total=False):
-    label: Required[
-        Annotated[int | str, Doc("The label's id, or its name (any case)", examples=(3, "VIP"))]
-    ]
+    label: Required[Annotated[int | str, Doc("The label's id, or its name (any case)", examples=(3, "VIP"))]]

@@ -47,9 +47,7 @@ def _older_than(stamp: str | None, age: timedelta) -> bool:
     return datetime.now(UTC) - then > age
 
 
-def conversation(
-    row: sqlite3.Row, *, costs: bool = True, labels: list[sqlite3.Row] | None = None
-) -> Conversation:
+def conversation(row: sqlite3.Row, *, costs: bool = True, labels: list[sqlite3.Row] | None = None) -> Conversation:
     """One conversation; `costs=False` leaves out `reply_cost` (a list: it doubled a page's bytes, and
     the composer reads it from the conversation it shows); `labels` (store.labels_for) adds them."""
     expires_at, can_reply = window(row["last_inbound_at"])
