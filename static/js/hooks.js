@@ -10,6 +10,8 @@ export const hooks = {
   events: [], // (event) -> void: every event of the live stream, after the shell's own handling
   notify: [], // (kind, conversation, text) -> void: a notification was raised (notify.js)
   settings: [], // { id, title, render(container) }: a section of the settings dialog
+  listParams: [], // (URLSearchParams) -> void: add to the conversation list's query (e.g. label=)
+  listLoaded: [], // (answer) -> void: each GET /conversations answer, after the list rendered
 };
 
 // A badge per conversation in the list (e.g. its labels). fn(c) returns a node or null.
@@ -50,6 +52,13 @@ export function addSettingsSection(section) {
   hooks.settings.push(section);
   const button = document.getElementById("settings-open");
   if (button) button.hidden = false;
+}
+
+// The conversation list's request and answer: fn(params) adds query parameters (a filter of its own),
+// after(answer) sees each answer once the list is rendered (e.g. counts of its own).
+export function addListQuery(fn, after = () => {}) {
+  hooks.listParams.push(fn);
+  hooks.listLoaded.push(after);
 }
 
 // A node in the top bar, before "Sign out".

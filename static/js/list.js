@@ -10,11 +10,13 @@ import { openConversation } from "./thread.js";
 export const refreshList = coalesced(async () => {
   const params = new URLSearchParams({ filter: state.filter, limit: "100" });
   if (state.q) params.set("q", state.q);
+  for (const add of hooks.listParams) add(params);
   const answer = await api(`/conversations?${params}`);
   state.conversations = answer.conversations;
   state.counts = answer.counts || {};
   document.title = state.counts.unread ? `(${state.counts.unread}) Inbox · wa-inbox` : "Inbox · wa-inbox";
   renderList();
+  for (const after of hooks.listLoaded) after(answer);
 });
 
 export function renderList() {
