@@ -284,3 +284,22 @@ def test_a_merge_of_a_customers_two_threads_keeps_the_labels_of_both(client, adm
     assert listing(client)["label_counts"] == {str(vip["id"]): 1, str(billing["id"]): 1}
     labels = {x["name"]: x for x in client.get(f"{API}/labels").get_json()["labels"]}
     assert labels["Billing"]["closed_conversations"] == 0 and labels["VIP"]["closed_conversations"] == 0
+
+
+def test_a_common_label_lists_the_same_page_as_a_rare_one(client, admin, monkeypatch):
+    """A label on many conversations is listed by walking the list newest first (store/queries.py
+    LABEL_WALK_FROM); the answer is the same as through the label's own index."""
+    from whatsapp.store import queries
+
+    ids = [customer(client, f"141555506{i:02d}", body=f"m{i}", name=f"R{i}") for i in range(5)]
+    make_label(admin, "VIP")
+    for cid in ids[1:4]:
+        client.post(f"{API}/add-label", json={"conversation_id": cid, "label": "VIP"})
+    client.post(f"{API}/close", json={"conversation_id": ids[2]})
+    rare = [listing(client, label="VIP", filter=f, limit=2, offset=o) for f in ("all", "closed") for o in (0, 1)]
+    monkeypatch.setattr(queries, "LABEL_WALK_FROM", 0)
+    common = [listing(client, label="VIP", filter=f, limit=2, offset=o) for f in ("all", "closed") for o in (0, 1)]
+    assert [[r["id"] for r in page["conversations"]] for page in common] == [
+        [r["id"] for r in page["conversations"]] for page in rare
+    ]
+    assert [page["total"] for page in common] == [page["total"] for page in rare] == [2, 2, 1, 1]

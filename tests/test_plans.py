@@ -73,3 +73,26 @@ def test_the_label_filter_label_counts_and_a_pages_labels_use_indexes(app, clien
     # the counts per label: the small label_counts table, one row a label
     counts = [e for e in report["list"] if "FROM label_counts" in e["sql"]]
     assert counts and all("whatsapp_conversations" not in e["sql"] for e in counts)
+
+
+def test_a_common_label_is_listed_by_walking_the_activity_index_to_the_limit(app, client, settings, monkeypatch):
+    """A label on many conversations: a page walks newest first and stops at the limit, instead of
+    sorting every conversation that carries it (a rare label is driven by its own index, above)."""
+    from pathlib import Path
+
+    from bench.plans import explain
+    from whatsapp.store import queries
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    monkeypatch.setattr(queries, "LABEL_WALK_FROM", 0)
+    customer_writes(client)
+    assert client.post("/api/whatsapp/labels", json={"name": "VIP"}).status_code == 201
+    assert client.post("/api/whatsapp/add-label", json={"conversation_id": 1, "label": "VIP"}).status_code == 200
+    report = explain(
+        app, Path(settings["DATABASE_PATH"]), {"by_label": "/api/whatsapp/conversations?label=1"}, AGENT_KEY
+    )
+    [page] = [e for e in report["by_label"] if e["sql"].startswith("SELECT * FROM whatsapp_conversations")]
+    assert page["full_scans"] == [] and "LIMIT" in page["sql"]
+    assert any("USING INDEX idx_conversations_" in line for line in page["plan"]), page["plan"]
+    assert not any("TEMP B-TREE" in line for line in page["plan"]), page["plan"]

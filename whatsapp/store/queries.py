@@ -12,6 +12,9 @@ from .common import ago, one
 from .pricing import billable_by_category
 
 TABS = ("all", "unread", "mine", "unassigned", "closed")
+# A label on more conversations than this is listed by walking the activity index (its rows are
+# common: a page is found soon); a rarer one through its own index (a sort of at most this many rows).
+LABEL_WALK_FROM = 1000
 
 
 def list_conversations(
@@ -29,7 +32,8 @@ def list_conversations(
     """Conversations, newest activity first, filtered by status, unread, a dashboard tab, ids or a label."""
     if ids == []:
         return []
-    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id)
+    walk = label_id is not None and ids is None and _label_size(conn, label_id) > LABEL_WALK_FROM
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id, walk=walk)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return conn.execute(
         f"""SELECT * FROM whatsapp_conversations {where}
@@ -71,6 +75,12 @@ def count_conversations(
     return int(conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations {where}", params).fetchone()[0])
 
 
+def _label_size(conn: sqlite3.Connection, label_id: int) -> int:
+    """How many conversations carry a label (label_counts: one row)."""
+    row = conn.execute("SELECT active + closed FROM label_counts WHERE label_id = ?", (label_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def conversation_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """The row of conversation_counts (schema.sql keeps it by triggers)."""
     row = conn.execute("SELECT * FROM conversation_counts WHERE id = 1").fetchone()
@@ -97,7 +107,11 @@ def conversation_filters(
     agent_id: int | None = None,
     ids: list[int] | None = None,
     label_id: int | None = None,
+    *,
+    walk: bool = False,
 ) -> tuple[list[str], list[Any]]:
+    """WHERE clauses of a list or count. `walk`: the label is a filter only (`+` keeps SQLite from
+    driving the query by the label's rows), so a page walks the activity index and stops at the limit."""
     clauses: list[str] = []
     params: list[Any] = []
     if status:
@@ -120,7 +134,8 @@ def conversation_filters(
         clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
         params.extend(ids)
     if label_id is not None:  # through conversation_labels' index by label
-        clauses.append("conversation_id IN (SELECT conversation_id FROM conversation_labels WHERE label_id = ?)")
+        column = "+conversation_id" if walk else "conversation_id"
+        clauses.append(f"{column} IN (SELECT conversation_id FROM conversation_labels WHERE label_id = ?)")
         params.append(label_id)
     return clauses, params
 
