@@ -492,3 +492,55 @@ CREATE TABLE IF NOT EXISTS mentions (
 );
 CREATE INDEX IF NOT EXISTS idx_mentions_agent ON mentions (agent_id, mention_id);
 CREATE INDEX IF NOT EXISTS idx_mentions_unread ON mentions (agent_id, mention_id) WHERE read_at IS NULL;
+-- Labels (issue 15): admins create, rename, recolour and delete them; agents put them on conversations.
+-- name_key is the name casefolded (by the application: SQL's lower() knows only ASCII), so 'VIP' and
+-- 'vip' are one label.
+CREATE TABLE IF NOT EXISTS labels (
+    label_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    colour TEXT NOT NULL CHECK (length(colour) = 7 AND colour LIKE '#%'),  -- '#rrggbb', lower case
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversation_labels (
+    conversation_id INTEGER NOT NULL REFERENCES whatsapp_conversations (conversation_id),
+    label_id INTEGER NOT NULL REFERENCES labels (label_id),
+    added_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (conversation_id, label_id)
+);
+CREATE INDEX IF NOT EXISTS idx_conversation_labels_label ON conversation_labels (label_id, conversation_id);
+-- How many conversations carry each label, not closed (the 'all' tab) and closed, kept by triggers so
+-- the tab counts read one row a label however many conversations there are.
+CREATE TABLE IF NOT EXISTS label_counts (
+    label_id INTEGER PRIMARY KEY REFERENCES labels (label_id),
+    active INTEGER NOT NULL DEFAULT 0,
+    closed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS label_counts_insert AFTER INSERT ON conversation_labels BEGIN
+    UPDATE label_counts SET
+        active = active + (SELECT status != 'closed' FROM whatsapp_conversations
+                           WHERE conversation_id = new.conversation_id),
+        closed = closed + (SELECT status = 'closed' FROM whatsapp_conversations
+                           WHERE conversation_id = new.conversation_id)
+    WHERE label_id = new.label_id;
+END;
+CREATE TRIGGER IF NOT EXISTS label_counts_delete AFTER DELETE ON conversation_labels BEGIN
+    UPDATE label_counts SET
+        active = active - (SELECT status != 'closed' FROM whatsapp_conversations
+                           WHERE conversation_id = old.conversation_id),
+        closed = closed - (SELECT status = 'closed' FROM whatsapp_conversations
+                           WHERE conversation_id = old.conversation_id)
+    WHERE label_id = old.label_id;
+END;
+CREATE TRIGGER IF NOT EXISTS label_counts_status AFTER UPDATE OF status ON whatsapp_conversations
+WHEN (old.status = 'closed') IS NOT (new.status = 'closed') BEGIN
+    UPDATE label_counts SET
+        active = active + (new.status != 'closed') - (old.status != 'closed'),
+        closed = closed + (new.status = 'closed') - (old.status = 'closed')
+    WHERE label_id IN (SELECT label_id FROM conversation_labels WHERE conversation_id = new.conversation_id);
+END;
+-- A conversation deleted (a merge folds it into the customer's other one, which takes its labels
+-- first) takes its labels with it, counted while its status is still there to say which count.
+CREATE TRIGGER IF NOT EXISTS conversation_labels_gone BEFORE DELETE ON whatsapp_conversations BEGIN
+    DELETE FROM conversation_labels WHERE conversation_id = old.conversation_id;
+END;

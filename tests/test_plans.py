@@ -66,3 +66,59 @@ def test_notes_and_mentions_are_read_through_their_indexes(app, client, settings
             assert entry["full_scans"] == [], entry
             scans = [line for line in entry["plan"] if line.startswith(("SCAN notes", "SCAN mentions"))]
             assert scans == [], entry
+
+
+def test_the_label_filter_label_counts_and_a_pages_labels_use_indexes(app, client, settings):
+    """Labels (issue 15): the list by label, its total, the labels of a page and the counts per label."""
+    from pathlib import Path
+
+    from bench.plans import explain
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    assert client.post("/api/whatsapp/labels", json={"name": "VIP"}).status_code == 201
+    assert client.post("/api/whatsapp/add-label", json={"conversation_id": 1, "label": "VIP"}).status_code == 200
+    reads = {
+        "list": "/api/whatsapp/conversations",
+        "by_label": "/api/whatsapp/conversations?label=VIP",
+        "by_label_tab": "/api/whatsapp/conversations?label=1&filter=unread",
+        "labels": "/api/whatsapp/labels",
+    }
+    report = explain(app, Path(settings["DATABASE_PATH"]), reads, AGENT_KEY)
+    assert all(entry["full_scans"] == [] for entries in report.values() for entry in entries), report
+    plans = {name: [line for entry in entries for line in entry["plan"]] for name, entries in report.items()}
+    # a page's labels: by the conversations' keys, each label by its own
+    assert any(line.startswith("SEARCH cl USING") and "(conversation_id=?)" in line for line in plans["list"]), plans[
+        "list"
+    ]
+    # the filter walks the label's own index, never every labelled row
+    for name in ("by_label", "by_label_tab"):
+        assert any("idx_conversation_labels_label (label_id=?)" in line for line in plans[name]), plans[name]
+        assert not any(line.startswith("SCAN conversation_labels") for line in plans[name]), plans[name]
+    # the counts per label: the small label_counts table, one row a label
+    counts = [e for e in report["list"] if "FROM label_counts" in e["sql"]]
+    assert counts and all("whatsapp_conversations" not in e["sql"] for e in counts)
+
+
+def test_a_common_label_is_listed_by_walking_the_activity_index_to_the_limit(app, client, settings, monkeypatch):
+    """A label on many conversations: a page walks newest first and stops at the limit, instead of
+    sorting every conversation that carries it (a rare label is driven by its own index, above)."""
+    from pathlib import Path
+
+    from bench.plans import explain
+    from whatsapp.store import queries
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    monkeypatch.setattr(queries, "LABEL_WALK_FROM", 0)
+    customer_writes(client)
+    assert client.post("/api/whatsapp/labels", json={"name": "VIP"}).status_code == 201
+    assert client.post("/api/whatsapp/add-label", json={"conversation_id": 1, "label": "VIP"}).status_code == 200
+    report = explain(
+        app, Path(settings["DATABASE_PATH"]), {"by_label": "/api/whatsapp/conversations?label=1"}, AGENT_KEY
+    )
+    [page] = [e for e in report["by_label"] if e["sql"].startswith("SELECT * FROM whatsapp_conversations")]
+    assert page["full_scans"] == [] and "LIMIT" in page["sql"]
+    assert any("USING INDEX idx_conversations_" in line for line in page["plan"]), page["plan"]
+    assert not any("TEMP B-TREE" in line for line in page["plan"]), page["plan"]

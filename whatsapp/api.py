@@ -137,6 +137,26 @@ def conversation_not_found(conversation_id: int | None) -> APIError:
     )
 
 
+def conversation_json(conn: Any, row: Any, *, costs: bool = True) -> dict[str, Any]:
+    """One conversation as answered, with its labels."""
+    labels = store.labels_for(conn, [row["conversation_id"]])[row["conversation_id"]]
+    return dict(present.conversation(row, costs=costs, labels=labels))
+
+
+def label_param(value: Any, name: str = "label") -> int | None:
+    """The id of the label a request names by id or by name; None when it names none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise APIError(400, f"{name} must be a label's id or name")
+    if isinstance(value, int) and not 1 <= value <= MAX_INT:
+        raise APIError(400, f"{name} must be a label's id or name")
+    found = store.find_label(get_db(), value.strip() if isinstance(value, str) else value)
+    if found is None:
+        raise APIError(404, f"Label not found: {value}")
+    return int(found["label_id"])
+
+
 def agent_param(data: dict[str, Any]) -> int | None:
     """The agent_id of the body, overridden by the signed-in agent when there is one."""
     return acting_agent_id(int_param(data.get("agent_id"), "agent_id", low=0))
@@ -164,11 +184,12 @@ def graph_client():
         ),
         query("agent_id", identifier(0), "The agent whose 'mine' tab (needed with filter=mine)"),
         query("q", {"type": "string", "maxLength": 200}, "Search names, numbers and message text"),
+        query("label", {"type": "string"}, "Only conversations carrying this label (its id or name)"),
         query("limit", {**identifier(), "maximum": 200, "default": 50}, "Page size"),
         query("offset", {**identifier(0), "default": 0}, "Rows to skip"),
     ],
     responses={200: ("A page of conversations", ConversationList)},
-    errors=(400, *AGENT_ERRORS),
+    errors=(400, 404, *AGENT_ERRORS),
 )
 def conversations() -> Response:
     status = request.args.get("status") or None
@@ -186,15 +207,17 @@ def conversations() -> Response:
         raise APIError(400, "q is longer than 200 characters")
     limit = int_param(request.args.get("limit"), "limit", default=50, low=1, high=200)
     offset = int_param(request.args.get("offset"), "offset", default=0, low=0)
+    label_id = label_param(request.args.get("label"))
     conn = get_db()
-    filters = {"status": status, "unread_only": unread_only, "tab": tab, "agent_id": me}
+    filters = {"status": status, "unread_only": unread_only, "tab": tab, "agent_id": me, "label_id": label_id}
     matches: dict[int, int | None] = {}
     if query:
         matches = store.search(conn, query)
         filters["ids"] = list(matches)
     rows = store.list_conversations(conn, **filters, limit=limit, offset=offset)
     counts = store.conversation_counts(conn)
-    items = [present.conversation(r, costs=False) for r in rows]
+    labels = store.labels_for(conn, [r["conversation_id"] for r in rows])  # one query for the page
+    items = [present.conversation(r, costs=False, labels=labels[r["conversation_id"]]) for r in rows]
     if query:
         shown = [matches[item["id"]] for item in items if matches.get(item["id"])]
         snippets = store.snippets(conn, query, shown)
@@ -208,6 +231,7 @@ def conversations() -> Response:
         limit=limit,
         offset=offset,
         counts=store.tab_counts(conn, me, counts),
+        label_counts=store.label_counts(conn),
     )
 
 
@@ -221,7 +245,7 @@ def conversations() -> Response:
 )
 def conversation() -> Response:
     row = find_conversation_or_404(request.args)
-    return jsonify(success=True, conversation=present.conversation(row))
+    return jsonify(success=True, conversation=conversation_json(get_db(), row))
 
 
 @bp.get("/messages")
@@ -302,7 +326,7 @@ def assign_agent() -> Response:
     with write_transaction(conn):
         store.assign(conn, row["conversation_id"], agent_id)
         updated = store.find_conversation(conn, conversation_id=row["conversation_id"])
-    return jsonify(success=True, conversation=present.conversation(updated))
+    return jsonify(success=True, conversation=conversation_json(conn, updated))
 
 
 @bp.get("/stats")
@@ -333,7 +357,7 @@ def _lifecycle(action: str) -> Response:
         else:
             store.set_status(conn, row["conversation_id"], "closed" if action == "close" else "open")
         updated = store.find_conversation(conn, conversation_id=row["conversation_id"])
-    return jsonify(success=True, conversation=present.conversation(updated))
+    return jsonify(success=True, conversation=conversation_json(conn, updated))
 
 
 @bp.post("/close")
@@ -397,4 +421,4 @@ def list_templates() -> Response:
 
 
 # The send and media routes live in modules of their own, on this blueprint.
-from . import api_block, api_groups, api_media, api_notes, api_send  # noqa: E402, F401
+from . import api_block, api_groups, api_labels, api_media, api_notes, api_send  # noqa: E402, F401

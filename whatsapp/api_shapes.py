@@ -59,6 +59,17 @@ class ReplyCost(TypedDict):
     ]
 
 
+Colour = Annotated[str, Doc("'#rrggbb'", pattern="^#[0-9a-f]{6}$", examples=("#e11d48",))]
+
+
+class LabelRef(TypedDict):
+    """A label on a conversation."""
+
+    id: Id
+    name: str
+    colour: Colour
+
+
 class Conversation(TypedDict):
     id: int
     phone_number: str | None
@@ -99,6 +110,9 @@ class Conversation(TypedDict):
         Doc("group: a WhatsApp group (Meta's Groups API); its subject is contact_name, replies go to the group"),
     ]
     group_id: Annotated[str | None, Doc("Groups: Meta's group id (null for a customer's own conversation)")]
+    labels: NotRequired[
+        Annotated[list[LabelRef], Doc("The labels agents put on it, by name (the list and GET /conversation)")]
+    ]
 
 
 class ConversationResult(TypedDict):
@@ -125,6 +139,9 @@ class ConversationList(TypedDict):
     limit: int
     offset: int
     counts: TabCounts
+    label_counts: Annotated[
+        dict[str, int], Doc("Conversations not closed (the 'all' tab) carrying each label, by label id")
+    ]
 
 
 class MarkReadResult(TypedDict):
@@ -708,12 +725,14 @@ class Event(TypedDict):
             "account.updated",
             "note.created",
             "mention.created",
+            "labels.updated",
         ],
         Doc(
             "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
             "account.updated: an account signal changed (templates, the number's quality or limit, the account); "
             "note.created: a private note in conversation_id (note_id); mention.created: agent_id was @named in "
-            "note_id"
+            "note_id; "
+            "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels)"
         ),
     ]
     conversation_id: int | None
@@ -873,3 +892,48 @@ class MentionsReadResult(TypedDict):
     marked: Annotated[int, Doc("Mentions this call marked read")]
     unread: int
     agent_id: int
+
+
+# --- labels (whatsapp/api_labels.py) ---------------------------------------------------------
+
+
+class Label(LabelRef):
+    """A label, with how many conversations carry it."""
+
+    created_at: Time
+    conversations: Annotated[Count, Doc("Conversations not closed carrying it (the 'all' tab)")]
+    closed_conversations: Annotated[Count, Doc("Closed conversations carrying it")]
+
+
+class LabelList(TypedDict):
+    success: Literal[True]
+    labels: list[Label]
+    count: int
+
+
+class LabelResult(TypedDict):
+    success: Literal[True]
+    label: Label
+
+
+class LabelDeleted(TypedDict):
+    success: Literal[True]
+    deleted: Annotated[int, Doc("The deleted label's id")]
+    conversations: Annotated[Count, Doc("Conversations it was taken off")]
+
+
+LabelName = Annotated[str, Doc("1 to 50 characters; unique whatever the case ('VIP' is 'vip')", minLength=1)]
+
+
+class LabelCreate(TypedDict, total=False):
+    name: Required[LabelName]
+    colour: Annotated[str, Doc("'#rrggbb' (or '#RRGGBB'); a grey when left out", examples=("#e11d48",))]
+
+
+class LabelChange(TypedDict, total=False):
+    name: LabelName
+    colour: Annotated[str, Doc("'#rrggbb' (or '#RRGGBB')", examples=("#e11d48",))]
+
+
+class ConversationLabel(CustomerFields, total=False):
+    label: Required[Annotated[int | str, Doc("The label's id, or its name (any case)", examples=(3, "VIP"))]]

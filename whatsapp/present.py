@@ -9,7 +9,7 @@ from typing import Any
 
 from . import content
 from . import pricing as pricing_rules
-from .api_shapes import Conversation, Location, Message, MessagePricing, Participant, Sender
+from .api_shapes import Conversation, Label, LabelRef, Location, Message, MessagePricing, Participant, Sender
 from .store import LOCAL_PREFIX, STALE_PENDING
 from .updates import location_coordinates
 
@@ -47,9 +47,9 @@ def _older_than(stamp: str | None, age: timedelta) -> bool:
     return datetime.now(UTC) - then > age
 
 
-def conversation(row: sqlite3.Row, *, costs: bool = True) -> Conversation:
+def conversation(row: sqlite3.Row, *, costs: bool = True, labels: list[sqlite3.Row] | None = None) -> Conversation:
     """One conversation; `costs=False` leaves out `reply_cost` (a list: it doubled a page's bytes, and
-    the composer reads it from the conversation it shows)."""
+    the composer reads it from the conversation it shows); `labels` (store.labels_for) adds them."""
     expires_at, can_reply = window(row["last_inbound_at"])
     data: Conversation = {
         "id": row["conversation_id"],
@@ -79,7 +79,23 @@ def conversation(row: sqlite3.Row, *, costs: bool = True) -> Conversation:
     }
     if costs:
         data["reply_cost"] = pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"])
+    if labels is not None:
+        data["labels"] = [label_ref(label) for label in labels]
     return data
+
+
+def label_ref(row: sqlite3.Row) -> LabelRef:
+    return {"id": row["label_id"], "name": row["name"], "colour": row["colour"]}
+
+
+def label(row: sqlite3.Row) -> Label:
+    """A label with its counts (store.all_labels / get_label)."""
+    return {
+        **label_ref(row),
+        "created_at": row["created_at"],
+        "conversations": int(row["active"]),
+        "closed_conversations": int(row["closed"]),
+    }
 
 
 def location(message_type: str, raw: Any) -> Location | None:

@@ -12,6 +12,8 @@ export const hooks = {
   settings: [], // { id, title, render(container) }: a section of the settings dialog
   urlParams: [], // { name, read() -> string | null, apply(value | null) }: list filters kept in the URL
   composerState: [], // (conversation, open) -> void: after the shell set the composer for the window
+  listParams: [], // (URLSearchParams) -> void: add to the conversation list's query (e.g. label=)
+  listLoaded: [], // (answer) -> void: each GET /conversations answer, after the list rendered
 };
 
 // A list filter of a feature (e.g. ?label=3) kept in the address like the tab and the search:
@@ -59,6 +61,13 @@ export function addSettingsSection(section) {
   hooks.settings.push(section);
   const button = document.getElementById("settings-open");
   if (button) button.hidden = false;
+}
+
+// The conversation list's request and answer: fn(params) adds query parameters (a filter of its own),
+// after(answer) sees each answer once the list is rendered (e.g. counts of its own).
+export function addListQuery(fn, after = () => {}) {
+  hooks.listParams.push(fn);
+  hooks.listLoaded.push(after);
 }
 
 // A node in the top bar, before "Sign out".

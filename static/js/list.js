@@ -11,11 +11,13 @@ import { syncUrl } from "./url.js";
 export const refreshList = coalesced(async () => {
   const params = new URLSearchParams({ filter: state.filter, limit: "100" });
   if (state.q) params.set("q", state.q);
+  for (const add of hooks.listParams) add(params);
   const answer = await api(`/conversations?${params}`);
   state.conversations = answer.conversations;
   state.counts = answer.counts || {};
   document.title = state.counts.unread ? `(${state.counts.unread}) Inbox · wa-inbox` : "Inbox · wa-inbox";
   renderList();
+  for (const after of hooks.listLoaded) after(answer);
 });
 
 // What an empty tab says: each tab holds only what its name says (closed ones are in Closed only).

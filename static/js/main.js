@@ -9,6 +9,7 @@ import * as composer from "./composer.js";
 import { $, el } from "./dom.js";
 import * as hooks from "./hooks.js";
 import * as keyboard from "./keyboard.js";
+import * as labels from "./labels.js";
 import * as list from "./list.js";
 import * as live from "./live.js";
 import * as notes from "./notes.js";
@@ -22,6 +23,7 @@ import * as url from "./url.js";
 // Feature modules: each exports init(ctx). Add yours here, one line each.
 const FEATURES = [
   notes,
+  labels,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.

@@ -60,6 +60,19 @@ from .journal import (  # noqa: F401
     journal_unprocessed,
     note_fields,
 )
+from .labels import (  # noqa: F401
+    LabelExists,
+    add_label,
+    all_labels,
+    create_label,
+    delete_label,
+    find_label,
+    get_label,
+    label_counts,
+    labels_for,
+    remove_label,
+    update_label,
+)
 from .media_files import claim_media, media_due, media_failed, media_fetchable, media_ready  # noqa: F401
 from .notes import (  # noqa: F401
     add_note,

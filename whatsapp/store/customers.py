@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import phones
 from .common import emit, now, one
+from .labels import move_labels
 from .notes import move_notes
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
     gone = one(conn, "SELECT * FROM whatsapp_conversations WHERE conversation_id = ?", drop)
     conn.execute("UPDATE whatsapp_messages SET conversation_id = ? WHERE conversation_id = ?", (keep, drop))
     move_notes(conn, keep, drop)
+    move_labels(conn, keep, drop)  # the union of both threads' labels
     conn.execute("DELETE FROM whatsapp_conversations WHERE conversation_id = ?", (drop,))
     conn.execute(
         """UPDATE whatsapp_conversations SET

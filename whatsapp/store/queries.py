@@ -14,6 +14,9 @@ from .pricing import billable_by_category
 # The dashboard's tabs. "open" is every conversation not closed; "all" is its older name, still accepted
 # (it never held the closed ones). unread, mine and unassigned are open ones too.
 TABS = ("open", "all", "unread", "mine", "unassigned", "closed")
+# A label on more conversations than this is listed by walking the activity index (its rows are
+# common: a page is found soon); a rarer one through its own index (a sort of at most this many rows).
+LABEL_WALK_FROM = 1000
 
 
 def list_conversations(
@@ -24,13 +27,15 @@ def list_conversations(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    label_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[sqlite3.Row]:
-    """Conversations, newest activity first, filtered by status, unread, a dashboard tab or ids."""
+    """Conversations, newest activity first, filtered by status, unread, a dashboard tab, ids or a label."""
     if ids == []:
         return []
-    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
+    walk = label_id is not None and ids is None and _label_size(conn, label_id) > LABEL_WALK_FROM
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id, walk=walk)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return conn.execute(
         f"""SELECT * FROM whatsapp_conversations {where}
@@ -47,12 +52,18 @@ def count_conversations(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    label_id: int | None = None,
     counts: dict[str, int] | None = None,
 ) -> int:
-    """How many conversations match: from the trigger-kept counts for a plain filter or tab."""
+    """How many conversations match: from the trigger-kept counts for a plain filter or tab (or a label
+    alone, or with the 'all' or 'closed' tab); otherwise counted, through the label's index with one."""
     if ids == []:
         return 0
-    if ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
+    if label_id is not None and ids is None and not status and not unread_only and tab in (None, "all", "closed"):
+        row = conn.execute("SELECT active, closed FROM label_counts WHERE label_id = ?", (label_id,)).fetchone()
+        active, closed = (int(row[0]), int(row[1])) if row else (0, 0)
+        return {None: active + closed, "all": active, "closed": closed}[tab]
+    if label_id is None and ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
         counts = counts or conversation_counts(conn)
         if status:
             return counts[status]
@@ -61,9 +72,15 @@ def count_conversations(
         if tab is None:
             return counts["total"]
         return tab_counts(conn, agent_id, counts)[tab]
-    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
+    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return int(conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations {where}", params).fetchone()[0])
+
+
+def _label_size(conn: sqlite3.Connection, label_id: int) -> int:
+    """How many conversations carry a label (label_counts: one row)."""
+    row = conn.execute("SELECT active + closed FROM label_counts WHERE label_id = ?", (label_id,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def conversation_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -92,7 +109,12 @@ def conversation_filters(
     tab: str | None = None,
     agent_id: int | None = None,
     ids: list[int] | None = None,
+    label_id: int | None = None,
+    *,
+    walk: bool = False,
 ) -> tuple[list[str], list[Any]]:
+    """WHERE clauses of a list or count. `walk`: the label is a filter only (`+` keeps SQLite from
+    driving the query by the label's rows), so a page walks the activity index and stops at the limit."""
     clauses: list[str] = []
     params: list[Any] = []
     if status:
@@ -114,6 +136,10 @@ def conversation_filters(
     if ids is not None:
         clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
         params.extend(ids)
+    if label_id is not None:  # through conversation_labels' index by label
+        column = "+conversation_id" if walk else "conversation_id"
+        clauses.append(f"{column} IN (SELECT conversation_id FROM conversation_labels WHERE label_id = ?)")
+        params.append(label_id)
     return clauses, params
 
 
