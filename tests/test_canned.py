@@ -190,3 +190,19 @@ def test_rendering_pure_function_leaves_unknown_names_and_lists_missing_once():
     text, missing = canned.render("{{x}} {{agent.name}}{{agent.name}} {{contact.name}}", {"contact.name": "M"})
     assert text == "{{x}}  M" and missing == ["agent.name"]
     assert canned.unknown_variables("{{a}} {{ b }} {{a}} {{contact.name}} {single}") == ["a", "b"]
+
+
+def test_real_answers_match_the_openapi_document(client, anon):
+    from .test_openapi import conforms
+
+    doc = anon.get("/api/whatsapp/openapi.json").get_json()
+    customer_writes(client)
+    made = conforms(doc, API, "post", create(client, REFUND))
+    one = f"{API}/{{canned_reply_id}}"
+    rid = made["canned_reply"]["id"]
+    conforms(doc, API, "get", client.get(API, query_string={"q": "ref"}))
+    conforms(doc, one, "get", client.get(f"{API}/{rid}"))
+    conforms(doc, one, "patch", client.patch(f"{API}/{rid}", json={"body": "Hi {{contact.phone}}"}))
+    conforms(doc, f"{one}/render", "post", client.post(f"{API}/{rid}/render", json={"conversation_id": 1}))
+    conforms(doc, API, "post", create(client, REFUND))  # 409
+    conforms(doc, one, "delete", client.delete(f"{API}/{rid}"))

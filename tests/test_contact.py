@@ -223,3 +223,20 @@ def test_panel_errors_are_json_4xx(client, anon):
     assert client.get(API, query_string={"user_id": "nope"}).status_code == 400
     assert anon.get(API, query_string={"conversation_id": 1}).status_code == 401
     assert client.post(API, data="x").status_code == 400
+
+
+def test_real_answers_match_the_openapi_document(client, anon):
+    from .test_openapi import conforms
+
+    doc = anon.get("/api/whatsapp/openapi.json").get_json()
+    post_webhook(client, group_message("14155550123", "Maria Lopez"))
+    customer_writes(client, name="Maria Lopez")
+    conforms(doc, ATTRS, "put", client.put(ATTRS, json={"conversation_id": 2, "key": "plan", "value": "gold"}))
+    conforms(doc, API, "post", rename(client, "Maria (VIP)", conversation_id=2))
+    conforms(doc, API, "post", rename(client, "Group", conversation_id=1))  # 409
+    assert (
+        len(conforms(doc, API, "get", client.get(API, query_string={"conversation_id": 2}))["contact"]["conversations"])
+        == 2
+    )
+    conforms(doc, ATTRS, "get", client.get(ATTRS, query_string={"conversation_id": 2}))
+    conforms(doc, ATTRS, "delete", client.delete(ATTRS, query_string={"conversation_id": 2, "key": "plan"}))

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 
 from . import canned
-from .api import MESSAGE_ID, bp, find_conversation_or_404, int_param, json_body
+from .api import bp, find_conversation_or_404, int_param, json_body
 from .api_doc import api_doc, query
 from .api_shapes import (
     CannedReply,
@@ -30,6 +30,7 @@ from .errors import APIError
 from .openapi import AGENT_ERRORS, WRITE_ERRORS
 from .store import canned as canned_store
 from .store import one
+from .updates import SQLITE_MAX_INT
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def body_field(data: dict[str, Any]) -> str:
 
 
 def get_or_404(canned_reply_id: int) -> sqlite3.Row:
-    row = canned_store.get_canned(get_db(), canned_reply_id)
+    # One rule per method on the same path: werkzeug would answer a 405 for an id a bounded converter
+    # refuses, so the path takes any integer and an id SQLite cannot hold is a plain 404 here.
+    row = canned_store.get_canned(get_db(), canned_reply_id) if canned_reply_id <= SQLITE_MAX_INT else None
     if row is None:
         raise APIError(404, NOT_FOUND)
     return row
@@ -132,7 +135,7 @@ def create_canned() -> tuple[Response, int]:
     return jsonify(success=True, canned_reply=shape(row)), 201
 
 
-@bp.get(f"/canned-replies/<{MESSAGE_ID}:canned_reply_id>")
+@bp.get("/canned-replies/<int:canned_reply_id>")
 @api_doc(
     "One canned reply",
     tag="canned replies",
@@ -143,7 +146,7 @@ def get_canned(canned_reply_id: int) -> Response:
     return jsonify(success=True, canned_reply=shape(get_or_404(canned_reply_id)))
 
 
-@bp.patch(f"/canned-replies/<{MESSAGE_ID}:canned_reply_id>")
+@bp.patch("/canned-replies/<int:canned_reply_id>")
 @admin_required(MANAGE)
 @api_doc(
     "Change a canned reply's code, title or body (admins)",
@@ -173,7 +176,7 @@ def change_canned(canned_reply_id: int) -> Response:
     return jsonify(success=True, canned_reply=shape(row))
 
 
-@bp.delete(f"/canned-replies/<{MESSAGE_ID}:canned_reply_id>")
+@bp.delete("/canned-replies/<int:canned_reply_id>")
 @admin_required(MANAGE)
 @api_doc(
     "Delete a canned reply (admins)",
@@ -184,7 +187,7 @@ def change_canned(canned_reply_id: int) -> Response:
 def delete_canned(canned_reply_id: int) -> Response:
     conn = get_db()
     with write_transaction(conn):
-        if not canned_store.delete_canned(conn, canned_reply_id):
+        if canned_reply_id > SQLITE_MAX_INT or not canned_store.delete_canned(conn, canned_reply_id):
             raise APIError(404, NOT_FOUND)
     return jsonify(success=True, deleted=canned_reply_id)
 
@@ -199,7 +202,7 @@ def agent_name(agent_id: int | None) -> str | None:
     return str(row["name"]) if row else None
 
 
-@bp.post(f"/canned-replies/<{MESSAGE_ID}:canned_reply_id>/render")
+@bp.post("/canned-replies/<int:canned_reply_id>/render")
 @api_doc(
     "Fill a canned reply's variables for a conversation (nothing is sent)",
     tag="canned replies",
