@@ -5,7 +5,9 @@
 
 import * as actions from "./actions.js";
 import { api } from "./api.js";
+import * as canned from "./canned.js";
 import * as composer from "./composer.js";
+import * as contact from "./contact.js";
 import { $, el } from "./dom.js";
 import * as hooks from "./hooks.js";
 import * as keyboard from "./keyboard.js";
@@ -18,7 +20,10 @@ import * as templates from "./templates.js";
 import * as thread from "./thread.js";
 
 // Feature modules: each exports init(ctx). Add yours here, one line each.
-const FEATURES = [];
+const FEATURES = [
+  canned,
+  contact,
+];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
 export const ctx = {
