@@ -46,7 +46,8 @@ def test_an_admin_adds_replies_and_an_agent_picks_one_with_slash_and_sends_it_fi
     page.locator("#settings-open").click()
     section = page.locator('[data-section="canned-replies"]')
     expect(section).to_be_visible(timeout=WAIT_MS)
-    add_reply(page, "refund", "Refund on its way", "Hi {{contact.name}}, {{agent.name}} here: refund #{{conversation.id}} is on its way.")
+    refund = "Hi {{contact.name}}, {{agent.name}} here: refund #{{conversation.id}} is on its way."
+    add_reply(page, "refund", "Refund on its way", refund)
     add_reply(page, "hours", "Opening hours", "We open 9-17, Monday to Friday.")
     add_reply(page, "thanks", "Thanks", "Thank you for writing to us!")
     page.locator("#canned-code").fill("Bad Code")
