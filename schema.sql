@@ -385,9 +385,10 @@ CREATE TABLE IF NOT EXISTS history_chunks (
     PRIMARY KEY (phase, chunk_order)
 );
 
--- The names the business owner gave customers in the WhatsApp Business app (`smb_app_state_sync`),
--- by phone: a conversation takes the owner's name as its contact_name, now or when it is created.
--- A removed contact keeps its row (name NULL), so a late, older add cannot bring the name back.
+-- The business's names for customers, by phone: the owner's in the WhatsApp Business app
+-- (`smb_app_state_sync`) or an agent's (POST /contact); the newest change wins either way. A
+-- conversation takes it as its contact_name, now or when it is created. A removed (or cleared) name
+-- keeps its row (name NULL), so a late, older add cannot bring the name back.
 CREATE TABLE IF NOT EXISTS business_contacts (
     phone_number TEXT PRIMARY KEY,
     name TEXT,
@@ -544,3 +545,29 @@ END;
 CREATE TRIGGER IF NOT EXISTS conversation_labels_gone BEFORE DELETE ON whatsapp_conversations BEGIN
     DELETE FROM conversation_labels WHERE conversation_id = old.conversation_id;
 END;
+-- Shared snippets agents insert with `/code` in the composer (admins manage them). The body may hold
+-- {{contact.name}}, {{contact.phone}}, {{agent.name}}, {{conversation.id}}: POST /canned-replies/<id>/render
+-- fills them. A small table (at most 500 rows), read whole.
+CREATE TABLE IF NOT EXISTS canned_replies (
+    canned_reply_id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,            -- [a-z0-9_-]{1,32}, typed after '/'
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_by INTEGER,                   -- the agent who created it (NULL: the service key or the CLI)
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+-- Free key/value attributes of a customer (the contact panel), at most 50 per conversation.
+CREATE TABLE IF NOT EXISTS conversation_attributes (
+    conversation_id INTEGER NOT NULL REFERENCES whatsapp_conversations (conversation_id),
+    attr_key TEXT NOT NULL,               -- [a-z0-9_.-]{1,64}
+    value TEXT NOT NULL,                  -- at most 1000 characters
+    updated_at TIMESTAMP NOT NULL,
+    updated_by INTEGER,                   -- the agent who last set it (NULL: the service key)
+    PRIMARY KEY (conversation_id, attr_key)
+);
+
+-- A customer's groups (the contact panel's earlier conversations): their memberships by phone or BSUID.
+CREATE INDEX IF NOT EXISTS idx_participants_phone ON group_participants (phone_number);
+CREATE INDEX IF NOT EXISTS idx_participants_user ON group_participants (user_id);

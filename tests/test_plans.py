@@ -122,3 +122,32 @@ def test_a_common_label_is_listed_by_walking_the_activity_index_to_the_limit(app
     assert page["full_scans"] == [] and "LIMIT" in page["sql"]
     assert any("USING INDEX idx_conversations_" in line for line in page["plan"]), page["plan"]
     assert not any("TEMP B-TREE" in line for line in page["plan"]), page["plan"]
+
+
+def test_the_contact_panel_and_canned_replies_read_by_index(app, client, settings):
+    """The contact panel finds the customer's threads and groups by their phone or BSUID through indexes
+    (group_participants has one on each), and the canned replies read only their own small table."""
+    from pathlib import Path
+
+    from bench.plans import explain
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client, user_id="US.13491208655302741918")
+    client.put("/api/whatsapp/contact/attributes", json={"conversation_id": 1, "key": "plan", "value": "gold"})
+    client.post("/api/whatsapp/canned-replies", json={"code": "hi", "title": "Hi", "body": "Hello"})
+    paths = {
+        "contact": "/api/whatsapp/contact?conversation_id=1",
+        "attributes": "/api/whatsapp/contact/attributes?phone_number=%2B14155550123",
+        "canned": "/api/whatsapp/canned-replies?q=hel",
+    }
+    report = explain(app, Path(settings["DATABASE_PATH"]), paths, AGENT_KEY)
+    for name, entries in report.items():
+        assert all(entry["full_scans"] == [] for entry in entries), (name, entries)
+    lines = [line for entry in report["contact"] for line in entry["plan"]]
+    assert not [line for line in lines if line.startswith("SCAN group_participants")], lines
+    assert not [line for line in lines if line.startswith("SCAN conversation_attributes")], lines
+    assert any("idx_participants_phone" in line for line in lines), lines
+    assert any("idx_participants_user" in line for line in lines), lines
+    canned = [entry["sql"] for entry in report["canned"]]
+    assert any("FROM canned_replies" in sql for sql in canned) and not any("whatsapp_" in sql for sql in canned)

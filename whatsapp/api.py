@@ -421,4 +421,13 @@ def list_templates() -> Response:
 
 
 # The send and media routes live in modules of their own, on this blueprint.
-from . import api_block, api_groups, api_labels, api_media, api_notes, api_send  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    api_block,
+    api_canned,
+    api_contact,
+    api_groups,
+    api_labels,
+    api_media,
+    api_notes,
+    api_send,
+)

@@ -937,3 +937,148 @@ class LabelChange(TypedDict, total=False):
 
 class ConversationLabel(CustomerFields, total=False):
     label: Required[Annotated[int | str, Doc("The label's id, or its name (any case)", examples=(3, "VIP"))]]
+
+
+# --- canned replies (issue 15) -------------------------------------------------------------
+
+CannedCode = Annotated[str, Doc("Typed after '/' in the composer: a-z, 0-9, _ and -", pattern="^[a-z0-9_-]{1,32}$")]
+CannedVariable = Annotated[
+    Literal["contact.name", "contact.phone", "agent.name", "conversation.id"], Doc("A variable, as in {{contact.name}}")
+]
+
+
+class CannedReply(TypedDict):
+    """A shared snippet. Its body may hold {{contact.name}}, {{contact.phone}}, {{agent.name}} and
+    {{conversation.id}}; POST /canned-replies/<id>/render fills them."""
+
+    id: Id
+    code: CannedCode
+    title: str
+    body: str
+    variables: Annotated[list[CannedVariable], Doc("The variables the body uses, in order")]
+    created_by: Annotated[int | None, Doc("The agent who created it (null: the service key or the CLI)")]
+    created_at: Time
+    updated_at: Time
+
+
+class CannedReplyList(TypedDict):
+    success: Literal[True]
+    canned_replies: Annotated[list[CannedReply], Doc("By code; with q, code-prefix matches first")]
+    count: Count
+
+
+class CannedReplyResult(TypedDict):
+    success: Literal[True]
+    canned_reply: CannedReply
+
+
+class CannedReplyCreate(TypedDict):
+    code: CannedCode
+    title: Annotated[str, Doc(minLength=1, maxLength=100)]
+    body: Annotated[str, Doc("Variables in double braces; any other {{name}} is refused", minLength=1, maxLength=4096)]
+
+
+class CannedReplyChange(TypedDict, total=False):
+    """Any of code, title and body"""
+
+    code: CannedCode
+    title: Annotated[str, Doc(minLength=1, maxLength=100)]
+    body: Annotated[str, Doc(minLength=1, maxLength=4096)]
+
+
+class CannedReplyDeleted(TypedDict):
+    success: Literal[True]
+    deleted: Id
+
+
+class RenderRequest(CustomerFields, total=False):
+    """The conversation it is for (one of conversation_id, phone_number, user_id); agent_id names the
+    agent of {{agent.name}} for the service key (a signed-in agent is always themself)"""
+
+    agent_id: AgentId
+
+
+class RenderResult(TypedDict):
+    success: Literal[True]
+    text: Annotated[str, Doc("The body with its variables filled: what to send through POST /send")]
+    canned_reply_id: Id
+    code: CannedCode
+    conversation_id: Id
+    missing: Annotated[
+        list[CannedVariable], Doc("Variables without a value here (filled with ''), e.g. a customer with no name")
+    ]
+
+
+# --- the contact panel (issue 15) ----------------------------------------------------------
+
+AttributeKey = Annotated[str, Doc("a-z, 0-9, '_', '.' and '-'", pattern="^[a-z0-9_.-]{1,64}$")]
+
+
+class Attribute(TypedDict):
+    key: AttributeKey
+    value: Annotated[str, Doc(maxLength=1000)]
+    updated_at: Time
+    updated_by: Annotated[int | None, Doc("The agent who last set it (null: the service key)")]
+
+
+class CustomerConversation(TypedDict):
+    """One of the customer's conversations, to open with GET /conversation?conversation_id=<id>"""
+
+    id: Id
+    kind: Literal["individual", "group"]
+    status: Literal["open", "closed", "assigned"]
+    last_message_at: Time
+    last_message: str | None
+    contact_name: Annotated[str | None, Doc("A group's subject; the customer's name for their own thread")]
+    current: Annotated[bool, Doc("The conversation the panel was asked about")]
+    membership: Annotated[
+        Literal["member", "left"] | None, Doc("A group: whether the customer is still in it (null: their own thread)")
+    ]
+
+
+class Contact(TypedDict):
+    conversation_id: Id
+    kind: Literal["individual", "group"]
+    contact_name: Annotated[
+        str | None,
+        Doc(
+            "The business's name for the customer (POST /contact, or the owner's in the WhatsApp Business app); "
+            "the WhatsApp profile name when the business gave none"
+        ),
+    ]
+    named_by_business: Annotated[bool, Doc("contact_name is the business's own name, not the profile name")]
+    contact_profile_name: Annotated[str | None, Doc("The WhatsApp profile name, as Meta last sent it")]
+    phone_number: str | None
+    user_id: str | None
+    username: str | None
+    attributes: Annotated[list[Attribute], Doc("By key; at most 50")]
+    conversations: Annotated[
+        list[CustomerConversation],
+        Doc("Every conversation of the customer (closed ones too) and their groups, newest activity first"),
+    ]
+
+
+class ContactResult(TypedDict):
+    success: Literal[True]
+    contact: Contact
+
+
+class ContactNameRequest(CustomerFields, total=False):
+    """One of conversation_id, phone_number or user_id, and the name"""
+
+    name: Required[
+        Annotated[str | None, Doc("The business's name; null or '' clears it (the profile name shows)", maxLength=200)]
+    ]
+
+
+class AttributeRequest(CustomerFields, total=False):
+    """One of conversation_id, phone_number or user_id, and the attribute"""
+
+    key: Required[AttributeKey]
+    value: Required[Annotated[str, Doc(maxLength=1000)]]
+
+
+class AttributeList(TypedDict):
+    success: Literal[True]
+    conversation_id: Id
+    attributes: list[Attribute]

@@ -5,7 +5,9 @@
 
 import * as actions from "./actions.js";
 import { api } from "./api.js";
+import * as canned from "./canned.js";
 import * as composer from "./composer.js";
+import * as contact from "./contact.js";
 import { $, el } from "./dom.js";
 import * as hooks from "./hooks.js";
 import * as keyboard from "./keyboard.js";
@@ -24,6 +26,8 @@ import * as url from "./url.js";
 const FEATURES = [
   notes,
   labels,
+  canned,
+  contact,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.

@@ -105,6 +105,14 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
     conn.execute("UPDATE whatsapp_messages SET conversation_id = ? WHERE conversation_id = ?", (keep, drop))
     move_notes(conn, keep, drop)
     move_labels(conn, keep, drop)  # the union of both threads' labels
+    # the contact panel's attributes join too (the kept thread's own value wins on the same key)
+    conn.execute(
+        """INSERT INTO conversation_attributes (conversation_id, attr_key, value, updated_at, updated_by)
+           SELECT ?, attr_key, value, updated_at, updated_by FROM conversation_attributes WHERE conversation_id = ?
+           ON CONFLICT (conversation_id, attr_key) DO NOTHING""",
+        (keep, drop),
+    )
+    conn.execute("DELETE FROM conversation_attributes WHERE conversation_id = ?", (drop,))
     conn.execute("DELETE FROM whatsapp_conversations WHERE conversation_id = ?", (drop,))
     conn.execute(
         """UPDATE whatsapp_conversations SET
