@@ -156,7 +156,11 @@ def graph_client():
     parameters=[
         query("status", {"enum": ["open", "closed", "assigned"]}, "Only this status"),
         query("unread_only", {"type": "boolean"}, "Only conversations with unread messages"),
-        query("filter", {"enum": ["all", "unread", "mine", "unassigned", "closed"]}, "A dashboard tab"),
+        query(
+            "filter",
+            {"enum": ["all", "unread", "mine", "unassigned", "closed", "snoozed"]},
+            "A dashboard tab (the four open ones leave out conversations snoozed right now; snoozed lists them)",
+        ),
         query("agent_id", identifier(0), "The agent whose 'mine' tab (needed with filter=mine)"),
         query("q", {"type": "string", "maxLength": 200}, "Search names, numbers and message text"),
         query("limit", {**identifier(), "maximum": 200, "default": 50}, "Page size"),
@@ -392,4 +396,4 @@ def list_templates() -> Response:
 
 
 # The send and media routes live in modules of their own, on this blueprint.
-from . import api_block, api_groups, api_media, api_send  # noqa: E402, F401
+from . import api_actions, api_agents, api_block, api_groups, api_media, api_send  # noqa: E402, F401

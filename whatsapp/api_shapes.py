@@ -99,6 +99,13 @@ class Conversation(TypedDict):
         Doc("group: a WhatsApp group (Meta's Groups API); its subject is contact_name, replies go to the group"),
     ]
     group_id: Annotated[str | None, Doc("Groups: Meta's group id (null for a customer's own conversation)")]
+    snoozed_until: Annotated[
+        Time,
+        Doc(
+            "POST /snooze: out of the open tabs (in `snoozed`) until then, UTC; null when not snoozed or the "
+            "time has passed. The customer writing, closing or reopening ends it"
+        ),
+    ]
 
 
 class ConversationResult(TypedDict):
@@ -107,11 +114,12 @@ class ConversationResult(TypedDict):
 
 
 class TabCounts(TypedDict):
-    all: int
+    all: Annotated[int, Doc("Not closed and not snoozed")]
     unread: int
     mine: int
     unassigned: int
     closed: int
+    snoozed: Annotated[int, Doc("Not closed, snoozed until a time still ahead (left out of the four tabs above)")]
 
 
 class ConversationList(TypedDict):
@@ -264,6 +272,10 @@ class Message(TypedDict):
     ]
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
     sender: Annotated[Sender | None, Doc("Group messages from a participant: who wrote it; null otherwise")]
+    retried_by: Annotated[
+        int | None,
+        Doc("A failed send sent again with POST /messages/<id>/retry: the id of the new message; null otherwise"),
+    ]
 
 
 class MessageList(TypedDict):
@@ -757,3 +769,68 @@ class Me(TypedDict):
     success: Literal[True]
     agent: Agent | None
     csrf_token: NotRequired[str]
+
+
+# --- agent actions (whatsapp/api_actions.py) -------------------------------------------------
+
+
+class ReactRequest(TypedDict, total=False):
+    emoji: Required[Annotated[str, Doc('One emoji; "" removes the reaction', maxLength=16, examples=("👍",))]]
+    agent_id: AgentId
+
+
+class SnoozeRequest(CustomerFields, total=False):
+    until: Required[
+        Annotated[
+            str,
+            Doc(
+                "When it comes back: ISO 8601 ('2026-12-02T09:00:00Z', '2026-12-02T09:00:00+01:00'; without an "
+                "offset, UTC) or 'YYYY-MM-DD HH:MM:SS' UTC; ahead of now, at most 365 days",
+                examples=("2026-12-02T09:00:00Z",),
+            ),
+        ]
+    ]
+
+
+class BulkRequest(TypedDict, total=False):
+    conversation_ids: Required[Annotated[list[Id], Doc("1 to 200 conversations", minItems=1, maxItems=200)]]
+    action: Required[Literal["assign", "unassign", "close", "reopen"]]
+    agent_id: Annotated[AgentId, Doc("assign: the (active) agent to assign to; null unassigns")]
+
+
+class BulkItem(TypedDict):
+    conversation_id: int
+    success: bool
+    error: NotRequired[Annotated[str, Doc("Why this one was not changed (e.g. no such conversation)")]]
+    conversation: NotRequired[Annotated[Conversation, Doc("The conversation after the change")]]
+
+
+class BulkResult(TypedDict):
+    success: Literal[True]
+    action: str
+    results: Annotated[list[BulkItem], Doc("One per id, in the order given (a repeated id once)")]
+    changed: Count
+    failed: Count
+
+
+# --- managing agents (admins; whatsapp/api_agents.py) ----------------------------------------
+
+
+class NewAgentRequest(TypedDict, total=False):
+    name: Required[Annotated[str, Doc("Shown to the team", minLength=1, maxLength=100)]]
+    role: Literal["admin", "agent"]
+
+
+class RoleRequest(TypedDict):
+    role: Literal["admin", "agent"]
+
+
+class AgentResult(TypedDict):
+    success: Literal[True]
+    agent: Agent
+
+
+class AgentKeyResult(TypedDict):
+    success: Literal[True]
+    agent: Agent
+    key: Annotated[str, Doc("The agent's key, shown this once: only its hash is stored")]

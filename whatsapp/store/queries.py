@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..updates import ANNOTATION_TYPES, SQLITE_MAX_INT
-from .common import ago, one
+from .actions import snoozed_counts
+from .common import ago, now, one
 from .pricing import billable_by_category
 
-TABS = ("all", "unread", "mine", "unassigned", "closed")
+TABS = ("all", "unread", "mine", "unassigned", "closed", "snoozed")
+# The tabs of conversations to work on: a snoozed one leaves them until its time passes (then it is back).
+AWAKE_TABS = ("all", "unread", "mine", "unassigned")
 
 
 def list_conversations(
@@ -30,9 +33,11 @@ def list_conversations(
         return []
     clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    # Snoozed ones come in the order they wake up, read straight from idx_conversations_snoozed.
+    order = "snoozed_until, conversation_id" if tab == "snoozed" else "last_message_at DESC, conversation_id DESC"
     return conn.execute(
         f"""SELECT * FROM whatsapp_conversations {where}
-            ORDER BY last_message_at DESC, conversation_id DESC LIMIT ? OFFSET ?""",
+            ORDER BY {order} LIMIT ? OFFSET ?""",
         (*params, limit, offset),
     ).fetchall()
 
@@ -71,15 +76,18 @@ def conversation_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def tab_counts(conn: sqlite3.Connection, agent_id: int | None, counts: dict[str, int] | None = None) -> dict[str, int]:
-    """How many conversations sit behind each dashboard tab: two rows read, whatever the inbox's size."""
+    """How many conversations sit behind each dashboard tab: two rows read, whatever the inbox's size, less
+    the conversations snoozed right now (a range of a partial index: only those are read)."""
     counts = counts or conversation_counts(conn)
     mine = conn.execute("SELECT active FROM agent_conversation_counts WHERE agent_id = ?", (agent_id,)).fetchone()
+    asleep = snoozed_counts(conn, agent_id)
     return {
-        "all": counts["total"] - counts["closed"],
-        "unread": counts["unread_active"],
-        "mine": int(mine[0]) if mine else 0,
-        "unassigned": counts["unassigned_active"],
+        "all": counts["total"] - counts["closed"] - asleep["snoozed"],
+        "unread": counts["unread_active"] - asleep["unread"],
+        "mine": (int(mine[0]) if mine else 0) - asleep["mine"],
+        "unassigned": counts["unassigned_active"] - asleep["unassigned"],
         "closed": counts["closed"],
+        "snoozed": asleep["snoozed"],
     }
 
 
@@ -108,6 +116,12 @@ def conversation_filters(
             params.append(agent_id)
         elif tab == "unassigned":
             clauses.append("assigned_agent_id IS NULL")
+    if tab in AWAKE_TABS:
+        clauses.append("(snoozed_until IS NULL OR snoozed_until <= ?)")
+        params.append(now())
+    elif tab == "snoozed":
+        clauses.extend(("status != 'closed'", "snoozed_until > ?"))
+        params.append(now())
     if ids is not None:
         clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
         params.extend(ids)
