@@ -97,7 +97,8 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     pricing_day TEXT,                     -- the UTC day it was counted on in billable_message_counts
     group_id TEXT,                        -- the group it was written in (phone_number/user_id: its sender)
     sender_name TEXT,                     -- a group message's sender's profile name, as Meta sent it
-    retried_by INTEGER                    -- a failed send sent again (POST /messages/<id>/retry): the new message
+    -- a failed send sent again (POST /messages/<id>/retry): the message that did
+    retried_by INTEGER
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);

@@ -131,9 +131,15 @@ def logout() -> Response:
 
 @bp.get("/api/whatsapp/agents")
 @api_doc(
-    "Active agents (id, name, role), for assigning conversations; admins may ask for deactivated ones too",
+    "Active agents (id and name), for assigning conversations; for admins, every agent with role and state",
     tag="agents",
-    parameters=[query("include_inactive", {"type": "boolean"}, "Admins only (403 otherwise): deactivated agents too")],
+    parameters=[
+        query(
+            "include_inactive",
+            {"type": "boolean"},
+            "Admins only (403 otherwise): deactivated agents too, each with created_at, active and role",
+        )
+    ],
     responses={200: ("Agents", AgentList)},
     errors=(400, 403, *AGENT_ERRORS),
 )
@@ -147,7 +153,9 @@ def list_agents() -> Response:
     if include_inactive:
         require_admin("see deactivated agents")
     rows = agents.list_all(get_db(), include_inactive=include_inactive)
-    return jsonify(success=True, agents=[agents.public(r) for r in rows], count=len(rows))
+    if include_inactive:  # the settings page: each agent's role, state and start
+        return jsonify(success=True, agents=[agents.public(r) for r in rows], count=len(rows))
+    return jsonify(success=True, agents=[{"id": r["agent_id"], "name": r["name"]} for r in rows], count=len(rows))
 
 
 @bp.get("/api/whatsapp/me")
