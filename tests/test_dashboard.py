@@ -49,15 +49,29 @@ def test_an_agent_name_with_markup_is_escaped_on_the_page(app, runner):
 
 
 def test_the_script_never_writes_html_from_data():
-    script = (STATIC / "inbox.js").read_text(encoding="utf-8")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in script
+    modules = sorted((STATIC / "js").glob("*.js"))
+    assert len(modules) > 5 and not (STATIC / "inbox.js").exists(), "the dashboard is ES modules under static/js/"
+    for module in modules:
+        script = module.read_text(encoding="utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in script, f"{module.name} uses {sink}"
+
+
+def test_the_page_loads_the_dashboard_as_an_es_module_that_imports_only_its_own_folder(app, runner):
+    browser, _ = sign_in(app, create_agent(runner, "Ana Souza"))
+    page = browser.get("/inbox").get_data(as_text=True)
+    assert '<script type="module" src="/static/js/main.js"></script>' in page
+    for module in (STATIC / "js").glob("*.js"):
+        for target in re.findall(r'^import .* from "([^"]+)";', module.read_text(encoding="utf-8"), re.M):
+            assert target.startswith("./") and (STATIC / "js" / target[2:]).exists(), f"{module.name}: {target}"
 
 
 def test_the_script_and_stylesheet_are_served_by_the_app_itself(anon):
-    for name in ("inbox.js", "inbox.css"):
+    for name in ("js/main.js", "js/api.js", "inbox.css"):
         answer = anon.get(f"/static/{name}")
         assert answer.status_code == 200
+        if name.endswith(".js"):
+            assert "javascript" in answer.headers["Content-Type"], "a module script needs a JavaScript MIME type"
         answer.close()
 
 
@@ -82,7 +96,7 @@ def test_every_answer_says_nosniff_errors_static_files_and_streams_included(sett
         "webhook 401": post_webhook(anon, b"{}", signature="sha256=" + "0" * 64),
         "openapi": anon.get("/api/whatsapp/openapi.json"),
         "login page": anon.get("/login"),
-        "static": anon.get("/static/inbox.js"),
+        "static": anon.get("/static/js/main.js"),
         "stream": anon.get("/api/whatsapp/events/stream", headers={**key, "Accept": "text/event-stream"}),
     }
     assert [a.status_code for a in answers.values()] == [200, 401, 404, 405, 500, 200, 401, 200, 200, 200, 200]

@@ -1,6 +1,7 @@
 """The agents' web inbox: its pages, sign-in and sign-out, and the two small routes it reads.
 
-The page is static HTML plus `static/inbox.js`, which talks to the agent API with the session cookie.
+The page is static HTML plus the ES modules in `static/js/` (main.js first), which talk to the agent
+API with the session cookie.
 A strict Content-Security-Policy (no inline script) backs up the rule that customer text is rendered
 as text only.
 """

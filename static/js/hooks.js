@@ -1,0 +1,59 @@
+// Extension points: how a feature module (labels, notes, contact panel...) hooks into the inbox
+// without editing the shell's renderers. See README.md. Every hook is a list; the shell calls each
+// entry where it renders. Entries build nodes with el() only (never HTML from data).
+
+export const hooks = {
+  listBadges: [], // (conversation) -> Node | null: shown in the list item's tag row
+  headParts: [], // { node, update(conversation) }: node sits in the thread header's buttons
+  threadSources: [], // { name, load(conversationId), time(item), key(item), sig(item), render(item) }
+  messageActions: [], // { name, sig(message), build(message) -> Node | null }: one more control per bubble
+  events: [], // (event) -> void: every event of the live stream, after the shell's own handling
+  notify: [], // (kind, conversation, text) -> void: a notification was raised (notify.js)
+  settings: [], // { id, title, render(container) }: a section of the settings dialog
+};
+
+// A badge per conversation in the list (e.g. its labels). fn(c) returns a node or null.
+export function addListBadge(fn) {
+  hooks.listBadges.push(fn);
+}
+
+// A control in the open conversation's header: `node` is placed once, update(c) runs on each render.
+export function addHeadPart(node, update = () => {}) {
+  const box = document.querySelector(".thread-head .actions");
+  if (box) box.insertBefore(node, document.getElementById("block-conv"));
+  hooks.headParts.push({ node, update });
+}
+
+// Items other than messages in the thread (e.g. private notes), placed among the messages by time.
+// source = { name, load: async (conversationId) => items, time: (item) => "YYYY-MM-DD HH:MM:SS",
+//            key: (item) => string, sig: (item) => string, render: (item) => Node }
+// load() runs with every refresh of the open thread; the node of an item whose sig did not change is kept.
+export function addThreadSource(source) {
+  hooks.threadSources.push(source);
+}
+
+// A per-message control (e.g. "React", "Retry"): action = { name, sig: (m) => string, build: (m) => Node|null }.
+// build() runs again only when sig(m) changes; it appears after the bubble's reply button.
+export function addMessageAction(action) {
+  hooks.messageActions.push(action);
+}
+
+// Every live event (store.common.emit), e.g. to refresh a panel. The shell already refreshes the list,
+// and the open thread when event.conversation_id is the open one.
+export function onEvent(fn) {
+  hooks.events.push(fn);
+}
+
+// A settings section: a "Settings" button shows in the top bar once one is added; the dialog calls
+// render(container) each time it opens, on an emptied container.
+export function addSettingsSection(section) {
+  hooks.settings.push(section);
+  const button = document.getElementById("settings-open");
+  if (button) button.hidden = false;
+}
+
+// A node in the top bar, before "Sign out".
+export function addTopbarItem(node) {
+  const bar = document.querySelector(".topbar");
+  if (bar) bar.insertBefore(node, bar.querySelector("form.signout"));
+}

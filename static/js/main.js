@@ -1,0 +1,59 @@
+// wa-inbox dashboard: vanilla JS over the agent API, live through Server-Sent Events; ES modules,
+// no build step (README.md in this folder says which module does what).
+// Rule: everything a customer sent (names, text, file names) reaches the page through textContent or
+// attribute values only, never as HTML. dom.js's el() is the only way nodes are made.
+
+import * as actions from "./actions.js";
+import { api } from "./api.js";
+import * as composer from "./composer.js";
+import { $, el } from "./dom.js";
+import * as hooks from "./hooks.js";
+import * as keyboard from "./keyboard.js";
+import * as list from "./list.js";
+import * as live from "./live.js";
+import * as settings from "./settings.js";
+import { refreshAccount } from "./signals.js";
+import { myId, state } from "./state.js";
+import * as templates from "./templates.js";
+import * as thread from "./thread.js";
+
+// Feature modules: each exports init(ctx). Add yours here, one line each.
+const FEATURES = [];
+
+// What a feature module gets: the shared state, the API client, node building, and the hooks.
+export const ctx = {
+  state,
+  myId,
+  api,
+  el,
+  $,
+  ...hooks,
+  refreshList: () => list.refreshList(),
+  refreshThread: () => thread.refreshThreadLive(),
+  openConversation: (id) => thread.openConversation(id),
+  renderHead: () => thread.renderHead(),
+  showError: (text) => composer.showSendError(text),
+};
+
+async function start() {
+  for (const module of [list, composer, thread, actions, templates, keyboard, live]) module.init();
+  for (const feature of FEATURES) {
+    try {
+      feature.init(ctx);
+    } catch (error) {
+      console.warn("feature init", error);
+    }
+  }
+  settings.init();
+  try {
+    const log = await api("/events?after=0&limit=1");
+    state.lastEventId = log.last_event_id;
+  } catch (error) {
+    console.warn(error);
+  }
+  await Promise.all([list.loadAgents().catch(console.warn), list.refreshList(), refreshAccount()]);
+  live.connect();
+  document.body.dataset.ready = "true";
+}
+
+start();
