@@ -4,6 +4,7 @@
 // attribute values only, never as HTML. dom.js's el() is the only way nodes are made.
 
 import * as actions from "./actions.js";
+import * as agentActions from "./agent_actions.js";
 import { api } from "./api.js";
 import * as composer from "./composer.js";
 import { $, el } from "./dom.js";
@@ -14,11 +15,15 @@ import * as live from "./live.js";
 import * as settings from "./settings.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
+import * as team from "./team.js";
 import * as templates from "./templates.js";
 import * as thread from "./thread.js";
 
 // Feature modules: each exports init(ctx). Add yours here, one line each.
-const FEATURES = [];
+const FEATURES = [
+  agentActions,
+  team,
+];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
 export const ctx = {
