@@ -28,7 +28,10 @@ CREATE TABLE IF NOT EXISTS whatsapp_conversations (
     -- user_preferences: 1 once the customer stopped marketing messages (0 again when they resume),
     -- and Meta's time of that latest choice; a MARKETING template to them is refused with 409
     marketing_opt_out INTEGER NOT NULL DEFAULT 0,
-    marketing_preference_at TIMESTAMP
+    marketing_preference_at TIMESTAMP,
+    -- POST /snooze: out of the open tabs (in 'snoozed') until then; the customer writing unsnoozes at once.
+    -- A time that has passed is read as not snoozed (nothing has to wake it up).
+    snoozed_until TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS idx_conversations_activity
     ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
@@ -93,7 +96,9 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     pricing_charged INTEGER,              -- 1 when charged (type 'regular', or billable without a type)
     pricing_day TEXT,                     -- the UTC day it was counted on in billable_message_counts
     group_id TEXT,                        -- the group it was written in (phone_number/user_id: its sender)
-    sender_name TEXT                      -- a group message's sender's profile name, as Meta sent it
+    sender_name TEXT,                     -- a group message's sender's profile name, as Meta sent it
+    -- a failed send sent again (POST /messages/<id>/retry): the message that did
+    retried_by INTEGER
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -571,3 +576,7 @@ CREATE TABLE IF NOT EXISTS conversation_attributes (
 -- A customer's groups (the contact panel's earlier conversations): their memberships by phone or BSUID.
 CREATE INDEX IF NOT EXISTS idx_participants_phone ON group_participants (phone_number);
 CREATE INDEX IF NOT EXISTS idx_participants_user ON group_participants (user_id);
+-- Snoozed conversations by the time they come back: the 'snoozed' tab and what the open tabs leave out
+-- (only conversations ever snoozed are in it; one whose time passed is skipped by the range).
+CREATE INDEX IF NOT EXISTS idx_conversations_snoozed ON whatsapp_conversations (snoozed_until)
+    WHERE snoozed_until IS NOT NULL;

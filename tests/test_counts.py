@@ -58,6 +58,7 @@ def brute_force(path: str, agent_id: int) -> dict[str, dict[str, int]]:
                 "mine": count("status != 'closed' AND assigned_agent_id = ?", agent_id),
                 "unassigned": count("status != 'closed' AND assigned_agent_id IS NULL"),
                 "closed": count("status = 'closed'"),
+                "snoozed": count("status != 'closed' AND snoozed_until IS NOT NULL"),  # nothing snoozes here
             },
         }
 

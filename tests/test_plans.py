@@ -151,3 +151,26 @@ def test_the_contact_panel_and_canned_replies_read_by_index(app, client, setting
     assert any("idx_participants_user" in line for line in lines), lines
     canned = [entry["sql"] for entry in report["canned"]]
     assert any("FROM canned_replies" in sql for sql in canned) and not any("whatsapp_" in sql for sql in canned)
+
+
+def test_the_snoozed_tab_and_the_open_tabs_without_snoozed_ones_read_by_index(app, settings, client):
+    """Issue 15: the open tabs leave snoozed conversations out and the tab counts subtract them; both read
+    only the conversations snoozed right now (a range of the partial idx_conversations_snoozed)."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from bench.plans import explain
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    until = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert client.post("/api/whatsapp/snooze", json={"conversation_id": 1, "until": until}).status_code == 200
+    reads = {tab: f"/api/whatsapp/conversations?filter={tab}&agent_id=1" for tab in ("all", "unread", "snoozed")}
+    report = explain(app, Path(settings["DATABASE_PATH"]), reads, AGENT_KEY)
+    for tab, entries in report.items():
+        assert all(entry["full_scans"] == [] for entry in entries), (tab, entries)
+    snoozed = [e for e in report["snoozed"] if "snoozed_until >" in e["sql"]]
+    assert len(snoozed) >= 2  # the page, and the counts the tabs subtract
+    for entry in snoozed:
+        assert any("idx_conversations_snoozed (snoozed_until>?)" in line for line in entry["plan"]), entry

@@ -178,9 +178,9 @@ def graph_client():
         query("unread_only", {"type": "boolean"}, "Only conversations with unread messages"),
         query(
             "filter",
-            {"enum": ["open", "all", "unread", "mine", "unassigned", "closed"]},
-            "A dashboard tab: open (every conversation not closed; 'all' is its older name), unread, mine and "
-            "unassigned (open ones), closed",
+            {"enum": ["open", "all", "unread", "mine", "unassigned", "closed", "snoozed"]},
+            "A dashboard tab: open (every conversation not closed and not snoozed right now; 'all' is its "
+            "older name), unread, mine and unassigned (open ones), closed, snoozed",
         ),
         query("agent_id", identifier(0), "The agent whose 'mine' tab (needed with filter=mine)"),
         query("q", {"type": "string", "maxLength": 200}, "Search names, numbers and message text"),
@@ -422,6 +422,8 @@ def list_templates() -> Response:
 
 # The send and media routes live in modules of their own, on this blueprint.
 from . import (  # noqa: E402, F401
+    api_actions,
+    api_agents,
     api_block,
     api_canned,
     api_contact,

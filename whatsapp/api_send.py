@@ -82,7 +82,7 @@ def check_context(outbound: sending.Outbound) -> None:
         raise APIError(400, f"{field} is not a message in this inbox")
 
 
-def dispatch(target: SendTarget, outbound: sending.Outbound) -> tuple[Response, int]:
+def dispatch(target: SendTarget, outbound: sending.Outbound, retry_of: int | None = None) -> tuple[Response, int]:
     conn = get_db()
     check_context(outbound)
     try:
@@ -95,6 +95,7 @@ def dispatch(target: SendTarget, outbound: sending.Outbound) -> tuple[Response, 
             outbound=outbound,
             agent_id=target.agent_id,
             idempotency=target.idempotency,
+            retry_of=retry_of,
         )
     except sending.KeyReused as exc:  # a concurrent request took the key for another message
         raise key_reused(exc) from None

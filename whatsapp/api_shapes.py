@@ -113,6 +113,13 @@ class Conversation(TypedDict):
     labels: NotRequired[
         Annotated[list[LabelRef], Doc("The labels agents put on it, by name (the list and GET /conversation)")]
     ]
+    snoozed_until: Annotated[
+        Time,
+        Doc(
+            "POST /snooze: out of the open tabs (in `snoozed`) until then, UTC; null when not snoozed or the "
+            "time has passed. The customer writing, closing or reopening ends it"
+        ),
+    ]
 
 
 class ConversationResult(TypedDict):
@@ -123,12 +130,13 @@ class ConversationResult(TypedDict):
 class TabCounts(TypedDict):
     """How many conversations each dashboard tab holds. Only "closed" counts closed ones."""
 
-    open: Annotated[int, Doc("Every conversation not closed (the dashboard's Open tab)")]
+    open: Annotated[int, Doc("Not closed and not snoozed (the dashboard's Open tab)")]
     all: Annotated[int, Doc("The same as open: the tab's older name, kept for compatibility")]
     unread: Annotated[int, Doc("Open ones with unread messages")]
     mine: Annotated[int, Doc("Open ones assigned to the signed-in (or agent_id) agent")]
     unassigned: Annotated[int, Doc("Open ones with no agent")]
     closed: int
+    snoozed: Annotated[int, Doc("Not closed, snoozed until a time still ahead (left out of the four tabs above)")]
 
 
 class ConversationList(TypedDict):
@@ -284,6 +292,10 @@ class Message(TypedDict):
     ]
     raw: NotRequired[Annotated[Any, Doc("include_raw=true: the JSON Meta sent (or the body we sent)")]]
     sender: Annotated[Sender | None, Doc("Group messages from a participant: who wrote it; null otherwise")]
+    retried_by: Annotated[
+        int | None,
+        Doc("A failed send sent again with POST /messages/<id>/retry: the id of the new message; null otherwise"),
+    ]
 
 
 class MessageList(TypedDict):
@@ -1082,3 +1094,68 @@ class AttributeList(TypedDict):
     success: Literal[True]
     conversation_id: Id
     attributes: list[Attribute]
+
+
+# --- agent actions (whatsapp/api_actions.py) -------------------------------------------------
+
+
+class ReactRequest(TypedDict, total=False):
+    emoji: Required[Annotated[str, Doc('One emoji; "" removes the reaction', maxLength=16, examples=("👍",))]]
+    agent_id: AgentId
+
+
+class SnoozeRequest(CustomerFields, total=False):
+    until: Required[
+        Annotated[
+            str,
+            Doc(
+                "When it comes back: ISO 8601 ('2026-12-02T09:00:00Z', '2026-12-02T09:00:00+01:00'; without an "
+                "offset, UTC) or 'YYYY-MM-DD HH:MM:SS' UTC; ahead of now, at most 365 days",
+                examples=("2026-12-02T09:00:00Z",),
+            ),
+        ]
+    ]
+
+
+class BulkRequest(TypedDict, total=False):
+    conversation_ids: Required[Annotated[list[Id], Doc("1 to 200 conversations", minItems=1, maxItems=200)]]
+    action: Required[Literal["assign", "unassign", "close", "reopen"]]
+    agent_id: Annotated[AgentId, Doc("assign: the (active) agent to assign to; null unassigns")]
+
+
+class BulkItem(TypedDict):
+    conversation_id: int
+    success: bool
+    error: NotRequired[Annotated[str, Doc("Why this one was not changed (e.g. no such conversation)")]]
+    conversation: NotRequired[Annotated[Conversation, Doc("The conversation after the change")]]
+
+
+class BulkResult(TypedDict):
+    success: Literal[True]
+    action: str
+    results: Annotated[list[BulkItem], Doc("One per id, in the order given (a repeated id once)")]
+    changed: Count
+    failed: Count
+
+
+# --- managing agents (admins; whatsapp/api_agents.py) ----------------------------------------
+
+
+class NewAgentRequest(TypedDict, total=False):
+    name: Required[Annotated[str, Doc("Shown to the team", minLength=1, maxLength=100)]]
+    role: Literal["admin", "agent"]
+
+
+class RoleRequest(TypedDict):
+    role: Literal["admin", "agent"]
+
+
+class AgentResult(TypedDict):
+    success: Literal[True]
+    agent: Agent
+
+
+class AgentKeyResult(TypedDict):
+    success: Literal[True]
+    agent: Agent
+    key: Annotated[str, Doc("The agent's key, shown this once: only its hash is stored")]

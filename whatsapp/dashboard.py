@@ -14,9 +14,18 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
 from . import agents
-from .api_doc import api_doc
+from .api_doc import api_doc, query
 from .api_shapes import AgentList, Me
-from .auth import TooManyAttempts, agent_required, check_csrf, csrf_token, session_agent, sign_in, sign_out
+from .auth import (
+    TooManyAttempts,
+    agent_required,
+    check_csrf,
+    csrf_token,
+    require_admin,
+    session_agent,
+    sign_in,
+    sign_out,
+)
 from .db import get_db
 from .errors import APIError
 from .openapi import AGENT_ERRORS
@@ -137,15 +146,30 @@ def logout() -> Response:
 
 @bp.get("/api/whatsapp/agents")
 @api_doc(
-    "Active agents (id and name), for assigning conversations",
+    "Active agents (id and name), for assigning conversations; for admins, every agent with role and state",
     tag="agents",
+    parameters=[
+        query(
+            "include_inactive",
+            {"type": "boolean"},
+            "Admins only (403 otherwise): deactivated agents too, each with created_at, active and role",
+        )
+    ],
     responses={200: ("Agents", AgentList)},
-    errors=AGENT_ERRORS,
+    errors=(400, 403, *AGENT_ERRORS),
 )
 @agent_required
 def list_agents() -> Response:
-    """Active agents (id, name), for the dashboard's assign picker."""
-    rows = agents.list_all(get_db())
+    """Active agents, for the dashboard's assign picker; every agent for an admin's settings page."""
+    flag = (request.args.get("include_inactive") or "").strip().lower()
+    if flag not in ("", "0", "false", "1", "true"):
+        raise APIError(400, "include_inactive must be true or false")
+    include_inactive = flag in ("1", "true")
+    if include_inactive:
+        require_admin("see deactivated agents")
+    rows = agents.list_all(get_db(), include_inactive=include_inactive)
+    if include_inactive:  # the settings page: each agent's role, state and start
+        return jsonify(success=True, agents=[agents.public(r) for r in rows], count=len(rows))
     return jsonify(success=True, agents=[{"id": r["agent_id"], "name": r["name"]} for r in rows], count=len(rows))
 
 

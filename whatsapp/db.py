@@ -194,6 +194,8 @@ ADDED_COLUMNS = [
     ("whatsapp_messages", "sender_name", "TEXT"),
     ("whatsapp_conversations", "marketing_opt_out", "INTEGER NOT NULL DEFAULT 0"),
     ("whatsapp_conversations", "marketing_preference_at", "TIMESTAMP"),
+    ("whatsapp_conversations", "snoozed_until", "TIMESTAMP"),
+    ("whatsapp_messages", "retried_by", "INTEGER"),
 ]
 
 

@@ -11,6 +11,7 @@ from . import content
 from . import pricing as pricing_rules
 from .api_shapes import Conversation, Label, LabelRef, Location, Message, MessagePricing, Participant, Sender
 from .store import LOCAL_PREFIX, STALE_PENDING
+from .store import now as store_now
 from .updates import location_coordinates
 
 WINDOW = timedelta(hours=24)
@@ -76,6 +77,7 @@ def conversation(row: sqlite3.Row, *, costs: bool = True, labels: list[sqlite3.R
         "group_id": row["group_id"],
         "marketing_opt_out": bool(row["marketing_opt_out"]),
         "marketing_preference_at": row["marketing_preference_at"],
+        "snoozed_until": snoozed_until(row["snoozed_until"]),
     }
     if costs:
         data["reply_cost"] = pricing_rules.reply_cost(can_reply, expires_at, row["free_entry_until"])
@@ -96,6 +98,11 @@ def label(row: sqlite3.Row) -> Label:
         "conversations": int(row["active"]),
         "closed_conversations": int(row["closed"]),
     }
+
+
+def snoozed_until(stamp: str | None) -> str | None:
+    """A snooze still running (its time is ahead); one whose time passed reads as none."""
+    return stamp if stamp and stamp > store_now() else None
 
 
 def location(message_type: str, raw: Any) -> Location | None:
@@ -271,6 +278,7 @@ def message(
         "origin": row["origin"],
         "pricing": pricing(row),
         "sender": _sender(row),
+        "retried_by": row["retried_by"],
     }
     if quoted is not None:
         data["quoted"] = {

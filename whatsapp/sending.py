@@ -126,7 +126,10 @@ def send(
     outbound: Outbound,
     agent_id: int | None,
     idempotency: Idempotency | None = None,
+    retry_of: int | None = None,
 ) -> SendOutcome:
+    """`retry_of`: the failed message this send repeats (POST /messages/<id>/retry); it is linked to the
+    new message in the transaction that writes it."""
     local_id = store.new_local_id()
     kind, body, context = outbound.type, outbound.body, outbound.context_message_id
     with write_transaction(conn):
@@ -154,6 +157,8 @@ def send(
                 media=outbound.media,
                 raw=json.dumps({kind: body}, ensure_ascii=False),
             )
+            if retry_of is not None:
+                store.note_retry(conn, retry_of, message_id)
         conv = store.find_conversation(conn, conversation_id=conversation_id)
         if conv["status"] == "closed":
             # Answering a closed conversation takes it up again: it reopens (conversation.updated), back

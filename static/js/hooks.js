@@ -4,6 +4,7 @@
 
 export const hooks = {
   listBadges: [], // (conversation) -> Node | null: shown in the list item's tag row
+  listItemParts: [], // (conversation) -> Node | null: in the list item, beside its button (e.g. a checkbox)
   headParts: [], // { node, update(conversation) }: node sits in the thread header's buttons
   threadSources: [], // { name, load(conversationId), time(item), key(item), sig(item), render(item) }
   messageActions: [], // { name, sig(message), build(message) -> Node | null }: one more control per bubble
@@ -26,6 +27,11 @@ export function addUrlParam(param) {
 // A badge per conversation in the list (e.g. its labels). fn(c) returns a node or null.
 export function addListBadge(fn) {
   hooks.listBadges.push(fn);
+}
+
+// A control of each list item outside its button (e.g. a checkbox to select it). fn(c) returns a node or null.
+export function addListItemPart(fn) {
+  hooks.listItemParts.push(fn);
 }
 
 // A control in the open conversation's header: `node` is placed once, update(c) runs on each render.

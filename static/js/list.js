@@ -83,7 +83,7 @@ export function listItem(c) {
       ),
     ),
   );
-  return el("li", { dataset: { id: String(c.id) } }, button);
+  return el("li", { dataset: { id: String(c.id) } }, button, hooks.listItemParts.map((part) => part(c)));
 }
 
 export function markTabs() {

@@ -4,6 +4,7 @@
 // attribute values only, never as HTML. dom.js's el() is the only way nodes are made.
 
 import * as actions from "./actions.js";
+import * as agentActions from "./agent_actions.js";
 import { api } from "./api.js";
 import * as canned from "./canned.js";
 import * as composer from "./composer.js";
@@ -18,6 +19,7 @@ import * as notes from "./notes.js";
 import * as settings from "./settings.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
+import * as team from "./team.js";
 import * as templates from "./templates.js";
 import * as thread from "./thread.js";
 import * as url from "./url.js";
@@ -28,6 +30,8 @@ const FEATURES = [
   labels,
   canned,
   contact,
+  agentActions,
+  team,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.

@@ -8,6 +8,7 @@ from . import (
     groups,  # noqa: F401  (the Groups API's appliers register on import)
     signals,  # noqa: F401  (appliers of the account signals)
 )
+from .actions import mark_unread, note_retry, snooze, snoozed_counts  # noqa: F401
 from .coexistence import apply_contact, apply_echo, apply_history, history_import  # noqa: F401
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,

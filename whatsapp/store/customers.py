@@ -228,6 +228,8 @@ def touch_conversation(
              status = CASE WHEN :inbound AND status = 'closed'
                            THEN (CASE WHEN assigned_agent_id IS NULL THEN 'open' ELSE 'assigned' END)
                            ELSE status END,
+             -- the customer writing wakes a snoozed conversation at once
+             snoozed_until = CASE WHEN :inbound THEN NULL ELSE snoozed_until END,
              updated_at = :now
            WHERE conversation_id = :id""",
         {
@@ -318,13 +320,14 @@ def assign(conn: sqlite3.Connection, conversation_id: int, agent_id: int | None)
 
 
 def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> None:
-    """Close or reopen; reopening goes back to 'assigned' when an agent still holds it."""
+    """Close or reopen; reopening goes back to 'assigned' when an agent still holds it. Either ends a snooze."""
     if status == "closed":
         value = "'closed'"
     else:
         value = "CASE WHEN assigned_agent_id IS NULL THEN 'open' ELSE 'assigned' END"
     conn.execute(
-        f"UPDATE whatsapp_conversations SET status = {value}, updated_at = ? WHERE conversation_id = ?",
+        f"UPDATE whatsapp_conversations SET status = {value}, snoozed_until = NULL, updated_at = ?"
+        " WHERE conversation_id = ?",
         (now(), conversation_id),
     )
     emit(conn, "conversation.updated", conversation_id)

@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..updates import ANNOTATION_TYPES, SQLITE_MAX_INT
-from .common import ago, one
+from .actions import snoozed_counts
+from .common import ago, now, one
 from .pricing import billable_by_category
 
 # The dashboard's tabs. "open" is every conversation not closed; "all" is its older name, still accepted
 # (it never held the closed ones). unread, mine and unassigned are open ones too.
-TABS = ("open", "all", "unread", "mine", "unassigned", "closed")
+TABS = ("open", "all", "unread", "mine", "unassigned", "closed", "snoozed")
+# The tabs of conversations to work on: a snoozed one leaves them until its time passes (then it is back).
+AWAKE_TABS = ("open", "all", "unread", "mine", "unassigned")
 # A label on more conversations than this is listed by walking the activity index (its rows are
 # common: a page is found soon); a rarer one through its own index (a sort of at most this many rows).
 LABEL_WALK_FROM = 1000
@@ -37,9 +40,11 @@ def list_conversations(
     walk = label_id is not None and ids is None and _label_size(conn, label_id) > LABEL_WALK_FROM
     clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id, walk=walk)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    # Snoozed ones come in the order they wake up, read straight from idx_conversations_snoozed.
+    order = "snoozed_until, conversation_id" if tab == "snoozed" else "last_message_at DESC, conversation_id DESC"
     return conn.execute(
         f"""SELECT * FROM whatsapp_conversations {where}
-            ORDER BY last_message_at DESC, conversation_id DESC LIMIT ? OFFSET ?""",
+            ORDER BY {order} LIMIT ? OFFSET ?""",
         (*params, limit, offset),
     ).fetchall()
 
@@ -56,13 +61,14 @@ def count_conversations(
     counts: dict[str, int] | None = None,
 ) -> int:
     """How many conversations match: from the trigger-kept counts for a plain filter or tab (or a label
-    alone, or with the 'all' or 'closed' tab); otherwise counted, through the label's index with one."""
+    alone, or with the 'closed' tab); otherwise counted, through the label's index with one. (The open
+    tabs leave out snoozed conversations, which label_counts does not know of.)"""
     if ids == []:
         return 0
-    if label_id is not None and ids is None and not status and not unread_only and tab in (None, "all", "closed"):
+    if label_id is not None and ids is None and not status and not unread_only and tab in (None, "closed"):
         row = conn.execute("SELECT active, closed FROM label_counts WHERE label_id = ?", (label_id,)).fetchone()
         active, closed = (int(row[0]), int(row[1])) if row else (0, 0)
-        return {None: active + closed, "all": active, "closed": closed}[tab]
+        return closed if tab == "closed" else active + closed
     if label_id is None and ids is None and not (status and (unread_only or tab)) and not (unread_only and tab):
         counts = counts or conversation_counts(conn)
         if status:
@@ -90,16 +96,19 @@ def conversation_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def tab_counts(conn: sqlite3.Connection, agent_id: int | None, counts: dict[str, int] | None = None) -> dict[str, int]:
-    """How many conversations sit behind each dashboard tab: two rows read, whatever the inbox's size."""
+    """How many conversations sit behind each dashboard tab: two rows read, whatever the inbox's size, less
+    the conversations snoozed right now (a range of a partial index: only those are read)."""
     counts = counts or conversation_counts(conn)
     mine = conn.execute("SELECT active FROM agent_conversation_counts WHERE agent_id = ?", (agent_id,)).fetchone()
+    asleep = snoozed_counts(conn, agent_id)
     return {
-        "open": counts["total"] - counts["closed"],
-        "all": counts["total"] - counts["closed"],
-        "unread": counts["unread_active"],
-        "mine": int(mine[0]) if mine else 0,
-        "unassigned": counts["unassigned_active"],
+        "open": counts["total"] - counts["closed"] - asleep["snoozed"],
+        "all": counts["total"] - counts["closed"] - asleep["snoozed"],
+        "unread": counts["unread_active"] - asleep["unread"],
+        "mine": (int(mine[0]) if mine else 0) - asleep["mine"],
+        "unassigned": counts["unassigned_active"] - asleep["unassigned"],
         "closed": counts["closed"],
+        "snoozed": asleep["snoozed"],
     }
 
 
@@ -133,6 +142,12 @@ def conversation_filters(
             params.append(agent_id)
         elif tab == "unassigned":
             clauses.append("assigned_agent_id IS NULL")
+    if tab in AWAKE_TABS:
+        clauses.append("(snoozed_until IS NULL OR snoozed_until <= ?)")
+        params.append(now())
+    elif tab == "snoozed":
+        clauses.extend(("status != 'closed'", "snoozed_until > ?"))
+        params.append(now())
     if ids is not None:
         clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
         params.extend(ids)

@@ -1,0 +1,133 @@
+"""Admins manage the team's agents through the API (issue 15): create (the key answered once), deactivate,
+activate, reset a key (answered once), change a role. An agent gets a 403; the CLI still works."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import AGENT_KEY
+
+BASE = "/api/whatsapp/agents"
+
+
+def key_of(runner, *args: str) -> str:
+    result = runner.invoke(args=["create-agent", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def admin(runner) -> str:
+    return key_of(runner, "Ada", "--admin")  # agent 1
+
+
+def me(anon, key: str):
+    return anon.get("/api/whatsapp/me", headers=bearer(key))
+
+
+def test_an_admin_creates_an_agent_whose_key_is_answered_once_and_works(anon, admin):
+    answer = anon.post(BASE, json={"name": "  Bo  "}, headers=bearer(admin))
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["agent"]["name"] == "Bo" and body["agent"]["role"] == "agent" and body["agent"]["active"] is True
+    assert body["key"].startswith("wak_")
+    assert me(anon, body["key"]).get_json()["agent"]["id"] == body["agent"]["id"]
+    listed = anon.get(BASE, query_string={"include_inactive": "true"}, headers=bearer(admin)).get_json()["agents"]
+    assert [a["name"] for a in listed] == ["Ada", "Bo"]
+    assert all("key" not in a and "key_hash" not in a for a in listed)  # the key is never shown again
+    made_admin = anon.post(BASE, json={"name": "Cy", "role": "admin"}, headers=bearer(admin)).get_json()
+    assert made_admin["agent"]["role"] == "admin"
+
+
+def test_deactivating_stops_the_key_and_activating_brings_it_back(anon, admin, runner):
+    key = key_of(runner, "Bo")  # agent 2
+    answer = anon.post(f"{BASE}/2/deactivate", headers=bearer(admin))
+    assert answer.status_code == 200 and answer.get_json()["agent"]["active"] is False
+    assert me(anon, key).status_code == 401
+    assert [a["name"] for a in anon.get(BASE, headers=bearer(admin)).get_json()["agents"]] == ["Ada"]
+    everyone = anon.get(BASE, query_string={"include_inactive": "true"}, headers=bearer(admin)).get_json()
+    assert [(a["name"], a["active"]) for a in everyone["agents"]] == [("Ada", True), ("Bo", False)]
+    assert anon.post(f"{BASE}/2/activate", headers=bearer(admin)).get_json()["agent"]["active"] is True
+    assert me(anon, key).status_code == 200
+    assert "2\tBo\tagent\tactive" in runner.invoke(args=["list-agents"]).output  # the CLI sees the same
+
+
+def test_a_reset_key_is_answered_once_and_the_old_one_stops_working(anon, admin, runner):
+    old = key_of(runner, "Bo")
+    answer = anon.post(f"{BASE}/2/reset-key", headers=bearer(admin))
+    assert answer.status_code == 200
+    new = answer.get_json()["key"]
+    assert new != old and me(anon, old).status_code == 401 and me(anon, new).status_code == 200
+
+
+def test_a_role_is_changed_and_an_admin_cannot_demote_or_deactivate_themself(anon, admin, runner):
+    key_of(runner, "Bo")
+    promoted = anon.post(f"{BASE}/2/role", json={"role": "admin"}, headers=bearer(admin))
+    assert promoted.status_code == 200 and promoted.get_json()["agent"]["role"] == "admin"
+    assert anon.post(f"{BASE}/2/role", json={"role": "agent"}, headers=bearer(admin)).get_json()["agent"]["role"] == (
+        "agent"
+    )
+    for path, body in (("1/deactivate", None), ("1/role", {"role": "agent"})):
+        refused = anon.post(f"{BASE}/{path}", json=body, headers=bearer(admin))
+        assert refused.status_code == 409 and "yourself" in refused.get_json()["error"], path
+    assert me(anon, admin).get_json()["agent"]["role"] == "admin"
+    # the service key may do anything (it is nobody's own account)
+    assert anon.post(f"{BASE}/1/role", json={"role": "agent"}, headers=bearer(AGENT_KEY)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", BASE, {"name": "Eve"}),
+        ("post", f"{BASE}/1/deactivate", None),
+        ("post", f"{BASE}/1/activate", None),
+        ("post", f"{BASE}/1/reset-key", None),
+        ("post", f"{BASE}/1/role", {"role": "agent"}),
+        ("get", f"{BASE}?include_inactive=true", None),
+    ],
+)
+def test_an_agent_cannot_manage_agents(anon, admin, runner, method, path, body):
+    agent = key_of(runner, "Bo")
+    answer = getattr(anon, method)(path, json=body, headers=bearer(agent))
+    assert answer.status_code == 403
+    assert answer.get_json()["error"].startswith("Only an admin can")
+    assert me(anon, admin).get_json()["agent"]["role"] == "admin"  # nothing changed
+    assert len(anon.get(BASE, query_string={"include_inactive": "1"}, headers=bearer(admin)).get_json()["agents"]) == 2
+
+
+def test_an_agent_still_lists_the_active_agents_for_the_assign_picker(anon, admin, runner):
+    agent = key_of(runner, "Bo")
+    listed = anon.get(BASE, headers=bearer(agent)).get_json()["agents"]
+    assert listed == [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Bo"}]
+    full = anon.get(BASE, query_string={"include_inactive": "true"}, headers=bearer(admin)).get_json()["agents"]
+    assert [(a["id"], a["role"], a["active"]) for a in full] == [(1, "admin", True), (2, "agent", True)]
+
+
+@pytest.mark.parametrize(
+    "path, body, status, error",
+    [
+        (BASE, {}, 400, "name is required"),
+        (BASE, {"name": "   "}, 400, "name is required"),
+        (BASE, {"name": 5}, 400, "name is required"),
+        (BASE, {"name": "x" * 101}, 400, "longer than 100"),
+        (BASE, {"name": "Eve", "role": "owner"}, 400, "role must be one of"),
+        (f"{BASE}/99/deactivate", None, 404, "Agent not found"),
+        (f"{BASE}/99/activate", None, 404, "Agent not found"),
+        (f"{BASE}/99/reset-key", None, 404, "Agent not found"),
+        (f"{BASE}/99/role", {"role": "admin"}, 404, "Agent not found"),
+        (f"{BASE}/1/role", {}, 400, "role must be one of"),
+        (f"{BASE}/1/role", {"role": None}, 400, "role must be one of"),
+    ],
+)
+def test_bad_agent_requests_are_4xx_with_a_reason(anon, admin, path, body, status, error):
+    answer = anon.post(path, json=body, headers=bearer(admin))
+    assert answer.status_code == status and error in answer.get_json()["error"], answer.get_json()
+
+
+def test_include_inactive_must_be_a_boolean(anon, admin):
+    answer = anon.get(BASE, query_string={"include_inactive": "maybe"}, headers=bearer(admin))
+    assert answer.status_code == 400
