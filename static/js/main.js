@@ -12,6 +12,7 @@ import * as keyboard from "./keyboard.js";
 import * as list from "./list.js";
 import * as live from "./live.js";
 import * as settings from "./settings.js";
+import * as notifications from "./notify.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
 import * as templates from "./templates.js";
@@ -19,7 +20,9 @@ import * as thread from "./thread.js";
 import * as url from "./url.js";
 
 // Feature modules: each exports init(ctx). Add yours here, one line each.
-const FEATURES = [];
+const FEATURES = [
+  notifications,
+];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
 export const ctx = {
@@ -35,6 +38,7 @@ export const ctx = {
   syncUrl: (how = "push") => url.syncUrl(how),
   renderHead: () => thread.renderHead(),
   showError: (text) => composer.showSendError(text),
+  notify: (kind, conversation, text) => notifications.notify(kind, conversation, text),
 };
 
 async function start() {
