@@ -4,7 +4,7 @@
 // Other features raise their own through notify(kind, conversation, text), e.g. "mention".
 
 import { api } from "./api.js";
-import { $ } from "./dom.js";
+import { $, el } from "./dom.js";
 import { displayName } from "./format.js";
 import { hooks } from "./hooks.js";
 import { myId, state } from "./state.js";
@@ -43,7 +43,10 @@ function render(note = "") {
   const button = $("notify-toggle");
   const on = isOn();
   button.setAttribute("aria-pressed", String(on));
-  button.textContent = on ? "🔔 Notifications on" : "🔕 Notifications off";
+  button.replaceChildren(
+    el("span", { "aria-hidden": "true" }, on ? "🔔 " : "🔕 "),
+    el("span", { class: "notify-label" }, on ? "Notifications on" : "Notifications off"),
+  );
   const blocked = supported() && window.Notification.permission === "denied";
   button.title = note || (blocked
     ? "The browser blocks this site's notifications (see the site settings); the sound still plays"
