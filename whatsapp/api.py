@@ -362,7 +362,7 @@ def _lifecycle(action: str) -> Response:
 
 @bp.post("/close")
 @api_doc(
-    "Close a conversation (the customer's next message reopens it)",
+    "Close a conversation (the customer's next message, or a reply sent to it, reopens it)",
     tag="conversations",
     body=ConversationTarget,
     responses={200: (CHANGED, ConversationResult)},

@@ -17,6 +17,7 @@ import * as list from "./list.js";
 import * as live from "./live.js";
 import * as notes from "./notes.js";
 import * as settings from "./settings.js";
+import * as notifications from "./notify.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
 import * as team from "./team.js";
@@ -32,6 +33,7 @@ const FEATURES = [
   contact,
   agentActions,
   team,
+  notifications,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
@@ -48,6 +50,7 @@ export const ctx = {
   syncUrl: (how = "push") => url.syncUrl(how),
   renderHead: () => thread.renderHead(),
   showError: (text) => composer.showSendError(text),
+  notify: (kind, conversation, text) => notifications.notify(kind, conversation, text),
 };
 
 async function start() {

@@ -26,6 +26,7 @@ export const state = {
   unseen: 0, // messages that arrived while the agent was scrolled up
   offline: false,
   newChat: null, // the number a contact card's "Open chat" is starting a conversation with (template dialog)
+  newChatInput: false, // "New conversation": the template dialog asks for the number (#template-to)
   members: [], // the open group conversation's participants (GET /participants)
   extra: new Map(), // thread source name -> the items it loaded for the open thread (hooks.js)
   bubbleSizes: null, // a ResizeObserver: any bubble growing while pinned keeps the bottom in view

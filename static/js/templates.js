@@ -37,6 +37,27 @@ export async function openChat(waId) {
   }
 }
 
+// "+14155550123" from what an agent types ("+1 (415) 555-0123", "0014155550123"), or null.
+export function phoneNumber(text) {
+  let digits = String(text || "").replace(/[\s().\-]/g, "");
+  if (digits.startsWith("00")) digits = digits.slice(2);
+  else if (digits.startsWith("+")) digits = digits.slice(1);
+  return /^[1-9][0-9]{6,14}$/.test(digits) ? "+" + digits : null;
+}
+
+// The "New conversation" button: a number typed in the template dialog, then a template to it (the only
+// message WhatsApp lets a business start a conversation with).
+export function startNewConversation() {
+  state.newChat = "";
+  state.newChatInput = true;
+  $("template-to").value = "";
+  $("template-to-row").hidden = false;
+  $("template-title").textContent = "New conversation: send a template";
+  openTemplates().then(() => {
+    if (state.newChatInput) $("template-to").focus();
+  });
+}
+
 export function startChat(number) {
   state.newChat = number;
   openTemplates().then(() => {
@@ -127,7 +148,16 @@ export function renderTemplateParams() {
 export async function sendTemplate(event) {
   event.preventDefault();
   const template = selectedTemplate();
-  const to = state.newChat; // a contact card's number with no conversation yet: this send starts it
+  let to = state.newChat; // a contact card's number with no conversation yet: this send starts it
+  if (state.newChatInput) {
+    // "New conversation": the number the agent typed, with its country code.
+    to = phoneNumber($("template-to").value);
+    if (!to) {
+      templateError("Enter the WhatsApp number with its country code, e.g. +14155550123.");
+      $("template-to").focus();
+      return;
+    }
+  }
   if (!template || (state.currentId === null && !to)) return;
   const parameters = {};
   const buttons = [];
@@ -165,6 +195,12 @@ export function init() {
   $("template-dialog").addEventListener("close", () => {
     if (state.newChat === null) return;
     state.newChat = null;
+    state.newChatInput = false;
+    $("template-to-row").hidden = true;
     $("template-title").textContent = "Send a template";
+  });
+  $("new-conversation").addEventListener("click", startNewConversation);
+  $("template-to").addEventListener("input", () => {
+    $("template-error").hidden = true;
   });
 }
