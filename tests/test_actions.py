@@ -231,7 +231,15 @@ def test_a_snoozed_conversation_leaves_the_open_tabs_for_the_snoozed_one(client)
         assert ids(listing(client, filter=tab)) == [3, 1], tab
     snoozed = listing(client, filter="snoozed")
     assert ids(snoozed) == [2] and snoozed["total"] == 1
-    assert snoozed["counts"] == {"all": 2, "unread": 2, "mine": 0, "unassigned": 2, "closed": 0, "snoozed": 1}
+    assert snoozed["counts"] == {
+        "open": 2,
+        "all": 2,
+        "unread": 2,
+        "mine": 0,
+        "unassigned": 2,
+        "closed": 0,
+        "snoozed": 1,
+    }
     assert listing(client, filter="all")["total"] == 2
 
 
@@ -375,6 +383,7 @@ def brute_force_tabs(path: str, agent_id: int) -> dict[str, int]:
             return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]
 
         return {
+            "open": count(f"status != 'closed' AND {awake}"),
             "all": count(f"status != 'closed' AND {awake}"),
             "unread": count(f"status != 'closed' AND unread_count > 0 AND {awake}"),
             "mine": count(f"status != 'closed' AND assigned_agent_id = ? AND {awake}", agent_id),
