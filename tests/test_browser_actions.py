@@ -116,7 +116,7 @@ def test_react_retry_mark_unread_and_snooze_from_the_thread(agent, inbox):
     expect(page.locator('[data-count="snoozed"]')).to_have_text("1")
     inbox.customer_says(jo, "Thanks!")
     expect(row(page, "Jo March")).to_have_count(0, timeout=WAIT_MS)
-    page.get_by_role("tab", name="All").click()
+    page.get_by_role("tab", name="Open").click()
     expect(row(page, "Jo March")).to_have_count(1, timeout=WAIT_MS)
     assert inbox.conversation("+14155550171")["snoozed_until"] is None
 

@@ -91,6 +91,14 @@ function playSound() {
 
 // The one way a notification is raised: kind "message" (here), "mention" (notes), or a feature's own.
 export function notify(kind, conversation, text) {
+  // The hook's listeners hear every one raised; the desktop notification and the sound only when on.
+  for (const fn of hooks.notify) {
+    try {
+      fn(kind, conversation, text);
+    } catch (error) {
+      console.warn("notify hook", error);
+    }
+  }
   if (!isOn()) return;
   const name = conversation ? displayName(conversation) : "wa-inbox";
   const title = kind === "mention" ? `You were mentioned · ${name}` : name;
@@ -110,13 +118,6 @@ export function notify(kind, conversation, text) {
     }
   }
   playSound();
-  for (const fn of hooks.notify) {
-    try {
-      fn(kind, conversation, text);
-    } catch (error) {
-      console.warn("notify hook", error);
-    }
-  }
 }
 
 // A new message: is it a customer's, in a conversation that is mine or nobody's, and not in front of me?
