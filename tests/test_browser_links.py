@@ -131,7 +131,9 @@ def test_the_tabs_say_what_they_hold_and_a_reply_to_a_closed_conversation_reopen
     hugo = Customer("Hugo Brandt", "14155550206")
     inbox.customer_says(hugo, "Thanks, that was all")
     tabs = page.get_by_role("tab")
-    expect(tabs).to_have_text([re.compile(f"^{name}") for name in ("Open", "Unread", "Mine", "Unassigned", "Closed", "Snoozed")])
+    expect(tabs).to_have_text(
+        [re.compile(f"^{name}") for name in ("Open", "Unread", "Mine", "Unassigned", "Closed", "Snoozed")]
+    )
     open_tab = page.get_by_role("tab", name=re.compile("^Open"))
     expect(open_tab).to_have_attribute("title", "Every conversation that is not closed")
     expect(row(page, "Hugo Brandt")).to_have_count(1, timeout=WAIT_MS)
