@@ -48,7 +48,10 @@ def settings(tmp_path, graph):
 
 @pytest.fixture
 def app(settings):
-    return create_app(settings)
+    app = create_app(settings)
+    yield app
+    # its media worker stops here, so it cannot reach the next test's stand-in Graph
+    app.extensions["media"].stop()
 
 
 @pytest.fixture

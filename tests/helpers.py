@@ -169,3 +169,13 @@ def serve_meta_templates(graph, templates: list[dict], waba_id: str = WABA_ID) -
 
     graph.expect_request(f"/v26.0/{waba_id}/message_templates", method="GET").respond_with_handler(listing)
     graph.expect_request(f"/v26.0/{PHONE_NUMBER_ID}/messages", method="POST").respond_with_handler(send)
+
+
+def meta_calls(graph) -> list[str]:
+    """What the stand-in Graph was asked, less media lookups (GET /<version>/<media id>), which an
+    earlier test's media worker may still be making: 'METHOD path' each."""
+    return [
+        f"{request.method} {request.path}"
+        for request, _ in graph.log
+        if not (request.method == "GET" and request.path.rsplit("/", 1)[-1].isdigit())
+    ]

@@ -99,11 +99,16 @@ def test_admins_manage_labels_agents_apply_them_and_the_list_shows_filters_and_c
     expect(head.locator(".label-chip")).to_have_text(["Invoices×", "VIP×"], timeout=WAIT_MS)
     expect(row(agent, MARIA.name).locator(".label-chip")).to_have_text(["Invoices", "VIP"], timeout=WAIT_MS)
     expect(row(admin, MARIA.name).locator(".label-chip")).to_have_text(["Invoices", "VIP"], timeout=WAIT_MS)  # live
-    colour = (
-        row(agent, MARIA.name)
-        .locator(".label-chip .label-dot")
-        .last.evaluate("node => getComputedStyle(node).backgroundColor")
-    )
+    # read in one go (the list is redrawn on live updates, so a node found a moment before may be gone)
+    colour_js = """() => {
+        const dots = [...document.querySelectorAll('#conversation-list .label-chip .label-dot')];
+        return dots.length ? getComputedStyle(dots[dots.length - 1]).backgroundColor : null;
+    }"""
+    for _ in range(50):
+        colour = agent.evaluate(colour_js)
+        if colour == "rgb(225, 29, 72)":
+            break
+        agent.wait_for_timeout(100)
     assert colour == "rgb(225, 29, 72)"  # #e11d48
     agent.keyboard.press("Escape")
     expect(picker).to_be_hidden()

@@ -168,7 +168,9 @@ async function load(force = false) {
   const mine = ++seq;
   try {
     const answer = await ctx.api(`/contact?conversation_id=${id}`);
-    if (mine === seq && id === state.currentId) show(answer.contact);
+    // ... nor what they began typing while the answer was on its way
+    const typing = panel.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
+    if (mine === seq && id === state.currentId && (force || shownFor !== id || !typing)) show(answer.contact);
   } catch (e) {
     if (mine === seq) error(e.message);
   }
