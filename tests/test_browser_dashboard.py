@@ -167,6 +167,27 @@ def agent_page(chromium, inbox):
     assert watched.errors == [], "the page threw"
 
 
+def own_inbox(name: str):
+    """A module's own running inbox (`inbox = own_inbox("browser-x")` at module level)."""
+
+    @pytest.fixture(scope="module")
+    def inbox(tmp_path_factory):
+        running, stop = start_inbox(tmp_path_factory.mktemp(name))
+        yield running
+        stop()
+
+    return inbox
+
+
+@pytest.fixture
+def agent(chromium, inbox):
+    """Ana signed in on the module's inbox; a page that threw fails the test."""
+    watched = signed_in(chromium, inbox)
+    yield watched
+    watched.page.context.close()
+    assert watched.errors == [], "the page threw"
+
+
 def row(page, name: str):
     return page.locator("#conversation-list li").filter(has_text=name)
 

@@ -12,26 +12,22 @@ import pytest
 
 from whatsapp.simulate import Customer
 
-from .test_browser_dashboard import WAIT_MS, Watched, open_conversation, playwright_api, row, signed_in, start_inbox
+from .test_browser_dashboard import (
+    WAIT_MS,
+    Watched,
+    open_conversation,
+    own_inbox,
+    playwright_api,
+    row,
+)
+from .test_browser_dashboard import agent as agent  # noqa: F401 - Ana signed in
 from .test_browser_dashboard import chromium as chromium  # noqa: F401 - the module's browser fixture
 
 pytestmark = pytest.mark.browser
 expect = playwright_api.expect
 
 
-@pytest.fixture(scope="module")
-def inbox(tmp_path_factory):
-    running, stop = start_inbox(tmp_path_factory.mktemp("browser-links"))
-    yield running
-    stop()
-
-
-@pytest.fixture
-def agent(chromium, inbox):  # noqa: F811 - the fixture imported above
-    watched = signed_in(chromium, inbox)
-    yield watched
-    watched.page.context.close()
-    assert watched.errors == [], "the page threw"
+inbox = own_inbox("browser-links")
 
 
 def path(page) -> str:

@@ -10,26 +10,15 @@ import re
 
 import pytest
 
-from .test_browser_dashboard import DOCS, WAIT_MS, playwright_api, row, signed_in, start_inbox
+from .test_browser_dashboard import DOCS, WAIT_MS, own_inbox, playwright_api, row
+from .test_browser_dashboard import agent as agent  # noqa: F401 - Ana signed in
 from .test_browser_dashboard import chromium as chromium  # noqa: F401 - the module's browser fixture
 
 pytestmark = pytest.mark.browser
 expect = playwright_api.expect
 
 
-@pytest.fixture(scope="module")
-def inbox(tmp_path_factory):
-    running, stop = start_inbox(tmp_path_factory.mktemp("browser-new-conversation"))
-    yield running
-    stop()
-
-
-@pytest.fixture
-def agent(chromium, inbox):  # noqa: F811 - the fixture imported above
-    watched = signed_in(chromium, inbox)
-    yield watched
-    watched.page.context.close()
-    assert watched.errors == [], "the page threw"
+inbox = own_inbox("browser-new-conversation")
 
 
 def test_an_agent_starts_a_conversation_with_a_number_and_a_template(agent, inbox):
