@@ -580,3 +580,12 @@ CREATE INDEX IF NOT EXISTS idx_participants_user ON group_participants (user_id)
 -- (only conversations ever snoozed are in it; one whose time passed is skipped by the range).
 CREATE INDEX IF NOT EXISTS idx_conversations_snoozed ON whatsapp_conversations (snoozed_until)
     WHERE snoozed_until IS NOT NULL;
+
+-- The team's settings (routing rules, business hours, typing indicators, report targets): one JSON
+-- object per name, small and read whole. Admins change them through the API (store/settings.py).
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,                  -- a JSON object
+    updated_at TIMESTAMP NOT NULL,
+    updated_by INTEGER                    -- the agent who last changed it (NULL: the service key or CLI)
+);

@@ -179,3 +179,14 @@ def meta_calls(graph) -> list[str]:
         for request, _ in graph.log
         if not (request.method == "GET" and request.path.rsplit("/", 1)[-1].isdigit())
     ]
+
+
+def agent_key(runner, name: str, *flags: str) -> str:
+    """Create an agent with the CLI (`--admin` among flags for an admin) and return its API key."""
+    result = runner.invoke(args=["create-agent", name, *flags])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

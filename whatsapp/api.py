@@ -425,6 +425,7 @@ from . import (  # noqa: E402, F401
     api_actions,
     api_agents,
     api_block,
+    api_business_hours,
     api_canned,
     api_contact,
     api_groups,

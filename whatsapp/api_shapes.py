@@ -1159,3 +1159,53 @@ class AgentKeyResult(TypedDict):
     success: Literal[True]
     agent: Agent
     key: Annotated[str, Doc("The agent's key, shown this once: only its hash is stored")]
+
+
+# --- business hours (GET/PUT /business-hours) ------------------------------------------------------
+
+Clock = Annotated[
+    str, Doc("Local time 'HH:MM' (a close may be '24:00')", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+]
+
+
+class OpeningInterval(TypedDict):
+    open: Clock
+    close: Annotated[Clock, Doc("After open, on the same day")]
+
+
+DayIntervals = Annotated[list[OpeningInterval], Doc("At most 4, not overlapping; empty: closed that day", maxItems=4)]
+
+
+class WeekHours(TypedDict):
+    mon: DayIntervals
+    tue: DayIntervals
+    wed: DayIntervals
+    thu: DayIntervals
+    fri: DayIntervals
+    sat: DayIntervals
+    sun: DayIntervals
+
+
+class BusinessHoursSchedule(TypedDict):
+    """A weekly schedule in a time zone; holidays are closed all day. Off (enabled false): always open."""
+
+    enabled: bool
+    timezone: Annotated[str, Doc("An IANA time zone", examples=("Europe/Berlin",))]
+    week: WeekHours
+    holidays: Annotated[list[Annotated[str, Doc("YYYY-MM-DD", format="date")]], Doc(maxItems=400)]
+
+
+class BusinessHoursChange(TypedDict, total=False):
+    """The whole schedule (fields left out take their defaults: off, UTC, closed every day, no holidays)"""
+
+    enabled: bool
+    timezone: str
+    week: Annotated[dict[str, list[OpeningInterval]], Doc("Days mon ... sun; a day left out is closed")]
+    holidays: list[str]
+
+
+class BusinessHoursResult(TypedDict):
+    success: Literal[True]
+    business_hours: BusinessHoursSchedule
+    open_now: Annotated[bool, Doc("Within the hours now (always true when the schedule is off)")]
+    next_opening: Annotated[Time, Doc("When it opens next, UTC; now when open; null if it never opens")]

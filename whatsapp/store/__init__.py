@@ -112,3 +112,4 @@ from .queries import (  # noqa: F401
     stats,
     tab_counts,
 )
+from .settings import get_setting, put_setting  # noqa: F401
