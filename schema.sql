@@ -184,7 +184,8 @@ CREATE TABLE IF NOT EXISTS events (
     message_id INTEGER,
     merged_from INTEGER,         -- conversation.merged: the conversation folded in (now deleted)
     note_id INTEGER,             -- note.created, mention.created: the note
-    agent_id INTEGER             -- mention.created: the agent mentioned
+    agent_id INTEGER,            -- mention.created: the agent mentioned; others: the agent it is about
+    detail TEXT                  -- a small JSON object of the kind's own facts (e.g. an assignment's reason)
 );
 
 -- Where a merged conversation went (a 404 for it names the thread it was folded into).

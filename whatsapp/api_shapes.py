@@ -757,6 +757,9 @@ class Event(TypedDict):
     agent_id: NotRequired[
         Annotated[int | None, Doc("mention.created: the agent mentioned; note.created: the note's author")]
     ]
+    detail: NotRequired[
+        Annotated[dict[str, Any] | None, Doc("The kind's own facts, e.g. an automatic assignment's reason")]
+    ]
 
 
 class EventPage(TypedDict):

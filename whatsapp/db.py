@@ -196,6 +196,7 @@ ADDED_COLUMNS = [
     ("whatsapp_conversations", "marketing_preference_at", "TIMESTAMP"),
     ("whatsapp_conversations", "snoozed_until", "TIMESTAMP"),
     ("whatsapp_messages", "retried_by", "INTEGER"),
+    ("events", "detail", "TEXT"),
 ]
 
 

@@ -81,6 +81,7 @@ def event_json(row: Any) -> Event:
         "created_at": row["created_at"],
         "note_id": row["note_id"],
         "agent_id": row["agent_id"],
+        "detail": json.loads(row["detail"]) if row["detail"] else None,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -56,11 +57,24 @@ def emit(
     conversation_id: int | None,
     message_id: int | None = None,
     merged_from: int | None = None,
+    *,
+    agent_id: int | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append to the event log, in the caller's transaction (so an event exists iff its change does)."""
+    """Append to the event log, in the caller's transaction (so an event exists iff its change does).
+    `detail` is a small JSON object of the kind's own facts (e.g. {"reason": "round-robin"})."""
     conn.execute(
-        "INSERT INTO events (created_at, kind, conversation_id, message_id, merged_from) VALUES (?, ?, ?, ?, ?)",
-        (now(), kind, conversation_id, message_id, merged_from),
+        """INSERT INTO events (created_at, kind, conversation_id, message_id, merged_from, agent_id, detail)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        (
+            now(),
+            kind,
+            conversation_id,
+            message_id,
+            merged_from,
+            agent_id,
+            json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail is not None else None,
+        ),
     )
 
 
