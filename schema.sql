@@ -178,7 +178,8 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,          -- 'message.created', 'message.updated', 'conversation.updated',
                                  -- 'conversation.merged' (another thread of the same customer was folded in),
                                  -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL),
-                                 -- 'note.created' (a private note; note_id), 'mention.created' (agent_id was
+                                 -- 'note.created' (a private note; note_id), 'note.deleted' (that note was
+                                 -- deleted), 'mention.created' (agent_id was
                                  -- @named in note_id)
     conversation_id INTEGER,
     message_id INTEGER,

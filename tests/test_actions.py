@@ -291,6 +291,8 @@ def test_unsnooze_close_and_reopen_end_a_snooze_and_a_closed_one_cannot_be_snooz
         ("tomorrow", "ISO 8601"),
         ("2020-01-01T00:00:00Z", "ahead of now"),
         ("2999-01-01T00:00:00Z", "365 days"),
+        ("0001-01-01T00:00:00+01:00", "ISO 8601"),  # an offset that leaves the calendar
+        ("9999-12-31T23:59:59-01:00", "ISO 8601"),
     ],
 )
 def test_a_snooze_time_that_is_missing_malformed_past_or_too_far_is_a_400(client, until, error):

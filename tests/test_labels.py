@@ -4,6 +4,7 @@ them, shows them and counts them with the tabs; merges keep both threads' labels
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,6 +39,9 @@ def customer(client, wa_id: str, body: str = "Hello", name: str = "Maria") -> in
     assert post_webhook(client, text_message(body, wa_id=wa_id, name=name)).status_code == 200
     row = client.get(f"{API}/conversation", query_string={"phone_number": "+" + wa_id}).get_json()
     return row["conversation"]["id"]
+
+
+SOON = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_label(admin, name: str, colour: str = "#E11D48") -> dict:
@@ -303,3 +307,38 @@ def test_a_common_label_lists_the_same_page_as_a_rare_one(client, admin, monkeyp
         [r["id"] for r in page["conversations"]] for page in rare
     ]
     assert [page["total"] for page in common] == [page["total"] for page in rare] == [2, 2, 1, 1]
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_adding_or_removing_a_blank_label_is_a_400(client, admin, blank):
+    cid = customer(client, "14155550123")
+    for route in ("/add-label", "/remove-label"):
+        answer = client.post(API + route, json={"conversation_id": cid, "label": blank})
+        assert answer.status_code == 400, (route, answer.get_json())
+        assert "label is required" in answer.get_json()["error"]
+
+
+def test_label_counts_leave_out_a_snoozed_conversation_as_the_open_tab_does(client, admin):
+    vip = make_label(admin, "VIP")
+    first, second = customer(client, "14155550123"), customer(client, "14155550124")
+    for cid in (first, second):
+        client.post(f"{API}/add-label", json={"conversation_id": cid, "label": vip["id"]})
+    client.post(f"{API}/snooze", json={"conversation_id": second, "until": SOON})
+    page = listing(client, filter="open", label=vip["id"])
+    assert page["total"] == 1
+    assert page["label_counts"][str(vip["id"])] == 1
+    answer = client.post(f"{API}/unsnooze", json={"conversation_id": second})
+    assert [label["name"] for label in answer.get_json()["conversation"]["labels"]] == ["VIP"]
+    assert listing(client, filter="open")["label_counts"][str(vip["id"])] == 2
+
+
+def test_snooze_and_mark_unread_answer_the_conversation_with_its_labels(client, admin):
+    vip = make_label(admin, "VIP")
+    cid = customer(client, "14155550123")
+    client.post(f"{API}/add-label", json={"conversation_id": cid, "label": vip["id"]})
+    for route, body in (("/mark-unread", {}), ("/snooze", {"until": SOON}), ("/unsnooze", {})):
+        answer = client.post(API + route, json={"conversation_id": cid, **body})
+        assert answer.status_code == 200, answer.get_json()
+        assert [label["id"] for label in answer.get_json()["conversation"]["labels"]] == [vip["id"]], route
+    bulk = client.post(f"{API}/bulk", json={"action": "close", "conversation_ids": [cid]}).get_json()
+    assert [label["id"] for label in bulk["results"][0]["conversation"]["labels"]] == [vip["id"]]

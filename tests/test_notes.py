@@ -157,6 +157,9 @@ def test_the_author_or_an_admin_deletes_a_note_and_its_mentions_go_with_it(anon,
     assert anon.delete(f"{NOTES}/{second}", headers=bearer(team["cy"])).status_code == 404
     assert client.get(NOTES, query_string={"conversation_id": cid}).get_json()["notes"] == []
     assert anon.get(MENTIONS, headers=bearer(team["cy"])).get_json()["unread"] == 0
+    events = client.get("/api/whatsapp/events?after=0&limit=500").get_json()["events"]
+    deleted = [(e["note_id"], e["conversation_id"]) for e in events if e["kind"] == "note.deleted"]
+    assert deleted == [(first, cid), (second, cid)]  # other dashboards take them out of the thread
 
 
 @pytest.mark.parametrize(

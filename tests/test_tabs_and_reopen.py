@@ -73,3 +73,25 @@ def test_a_send_refused_before_meta_is_called_leaves_a_closed_conversation_close
     answer = client.post("/api/whatsapp/send", json={"conversation_id": cid, "type": "nonsense"})
     assert answer.status_code == 400
     assert conversation(client)["status"] == "closed" and meta_calls(graph) == []
+
+
+def test_a_send_meta_refuses_leaves_a_closed_conversation_closed(client, graph):
+    customer_writes(client)
+    cid = conversation(client)["id"]
+    client.post("/api/whatsapp/close", json={"conversation_id": cid})
+    refusal = {"error": {"message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026}}
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(refusal, status=400)
+    answer = client.post("/api/whatsapp/send", json={"conversation_id": cid, "message": "Hello?"})
+    assert answer.status_code == 422, answer.get_json()
+    assert conversation(client)["status"] == "closed"
+
+
+def test_a_reaction_is_not_an_answer_and_leaves_a_closed_conversation_closed(client, graph):
+    customer_writes(client)
+    cid = conversation(client)["id"]
+    inbound = client.get(f"/api/whatsapp/messages?conversation_id={cid}").get_json()["messages"][0]["id"]
+    client.post("/api/whatsapp/close", json={"conversation_id": cid})
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok())
+    answer = client.post(f"/api/whatsapp/messages/{inbound}/react", json={"emoji": "👍"})
+    assert answer.status_code == 200, answer.get_json()
+    assert conversation(client)["status"] == "closed"

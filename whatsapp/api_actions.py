@@ -18,8 +18,8 @@ from typing import Any
 
 from flask import Response, current_app, jsonify
 
-from . import agents, compose, present, sending, store, templates
-from .api import MESSAGE_ID, bp, find_conversation_or_404, int_param, json_body
+from . import agents, compose, sending, store, templates
+from .api import MESSAGE_ID, bp, conversation_json, find_conversation_or_404, int_param, json_body
 from .api_doc import api_doc
 from .api_send import SendTarget, deliver, dispatch, prepare_send, send_response
 from .api_shapes import (
@@ -178,7 +178,7 @@ def mark_unread() -> Response:
     with write_transaction(conn):
         store.mark_unread(conn, row["conversation_id"])
         updated = store.find_conversation(conn, conversation_id=row["conversation_id"])
-    return jsonify(success=True, conversation=present.conversation(updated))
+    return jsonify(success=True, conversation=conversation_json(conn, updated))
 
 
 def parse_until(value: Any, moment: datetime | None = None) -> str:
@@ -187,9 +187,9 @@ def parse_until(value: Any, moment: datetime | None = None) -> str:
         raise APIError(400, "until is required: when the conversation comes back, e.g. 2026-12-02T09:00:00Z")
     try:
         until = datetime.fromisoformat(value.strip())
-    except ValueError:
+        until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset pushing year 1 or 9999 off the calendar
         raise APIError(400, "until must be an ISO 8601 time such as 2026-12-02T09:00:00Z") from None
-    until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
     moment = moment or datetime.now(UTC)
     if until <= moment:
         raise APIError(400, "until must be ahead of now")
@@ -237,7 +237,7 @@ def _snooze(row: Any, until: str | None) -> Response:
     with write_transaction(conn):
         store.snooze(conn, row["conversation_id"], until)
         updated = store.find_conversation(conn, conversation_id=row["conversation_id"])
-    return jsonify(success=True, conversation=present.conversation(updated))
+    return jsonify(success=True, conversation=conversation_json(conn, updated))
 
 
 # --- bulk --------------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def bulk() -> Response:
         for result in results:
             if result["success"]:
                 updated = store.find_conversation(conn, conversation_id=result["conversation_id"])
-                result["conversation"] = present.conversation(updated, costs=False)
+                result["conversation"] = conversation_json(conn, updated, costs=False)
     changed = sum(1 for r in results if r["success"])
     log.info("Bulk %s: %d changed, %d failed", action, changed, len(results) - changed)
     return jsonify(success=True, action=action, results=results, changed=changed, failed=len(results) - changed)

@@ -148,9 +148,9 @@ def remove_label_everywhere(label_id: int) -> Response:
 def _on_conversation(add: bool) -> Response:
     data = json_body()
     row = find_conversation_or_404(data)
-    if data.get("label") is None:
-        raise APIError(400, "label is required (a label's id or name)")
     label_id = label_param(data.get("label"))
+    if label_id is None:  # missing, null, or only spaces
+        raise APIError(400, "label is required (a label's id or name)")
     conn = get_db()
     with write_transaction(conn):
         if add:

@@ -148,7 +148,7 @@ class ConversationList(TypedDict):
     offset: int
     counts: TabCounts
     label_counts: Annotated[
-        dict[str, int], Doc("Conversations not closed (the 'all' tab) carrying each label, by label id")
+        dict[str, int], Doc("Conversations in the Open tab (not closed, not snoozed now) carrying each label, by label id")
     ]
 
 
@@ -736,13 +736,15 @@ class Event(TypedDict):
             "history.imported",
             "account.updated",
             "note.created",
+            "note.deleted",
             "mention.created",
             "labels.updated",
         ],
         Doc(
             "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
             "account.updated: an account signal changed (templates, the number's quality or limit, the account); "
-            "note.created: a private note in conversation_id (note_id); mention.created: agent_id was @named in "
+            "note.created: a private note in conversation_id (note_id); note.deleted: that note was deleted; "
+            "mention.created: agent_id was @named in "
             "note_id; "
             "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels)"
         ),

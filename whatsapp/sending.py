@@ -160,10 +160,10 @@ def send(
             if retry_of is not None:
                 store.note_retry(conn, retry_of, message_id)
         conv = store.find_conversation(conn, conversation_id=conversation_id)
-        if conv["status"] == "closed":
-            # Answering a closed conversation takes it up again: it reopens (conversation.updated), back
-            # to 'assigned' when an agent still holds it, whatever Meta then answers.
-            store.set_status(conn, conversation_id, "open")
+    # Answering a closed conversation takes it up again once Meta took (or may have taken) the message: it
+    # reopens (conversation.updated), back to 'assigned' when an agent still holds it. A reaction is not an
+    # answer, and a send Meta refused leaves the conversation closed.
+    reopens = kind != "reaction"
     payload: dict[str, Any] = {
         **recipient_fields(conv["phone_number"], conv["user_id"], conv["group_id"]),
         "type": kind,
@@ -185,6 +185,8 @@ def send(
             if exc.maybe_sent:
                 reason = unknown_reason(reason)
                 store.mark_unknown(conn, message_id, reason)
+                if reopens:
+                    reopen_if_closed(conn, conversation_id)
             else:
                 store.mark_failed(conn, message_id, None, reason, None, answer=502, error=reason)
         if exc.maybe_sent:
@@ -193,7 +195,15 @@ def send(
     with write_transaction(conn):
         store.mark_accepted(conn, message_id, result.wamid, result.wa_id, result.user_id)
         row = store.get_message(conn, message_id)
+        if reopens:
+            reopen_if_closed(conn, int(row["conversation_id"]))
     return SendOutcome(message_id, int(row["conversation_id"]), result.wamid, True, 200)
+
+
+def reopen_if_closed(conn: sqlite3.Connection, conversation_id: int) -> None:
+    row = store.find_conversation(conn, conversation_id=conversation_id)
+    if row is not None and row["status"] == "closed":
+        store.set_status(conn, conversation_id, "open")
 
 
 def unknown_reason(reason: str) -> str:

@@ -135,6 +135,18 @@ def labels_for(conn: sqlite3.Connection, conversation_ids: Iterable[int]) -> dic
     return found
 
 
-def label_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Conversations not closed (the 'all' tab) carrying each label, by label id: one row a label."""
-    return {str(row[0]): int(row[1]) for row in conn.execute("SELECT label_id, active FROM label_counts")}
+def label_counts(conn: sqlite3.Connection, moment: str | None = None) -> dict[str, int]:
+    """Conversations in the Open tab (not closed, not snoozed now) carrying each label, by label id: one
+    row a label, less the labelled conversations snoozed right now (a range of idx_conversations_snoozed)."""
+    counts = {str(row[0]): int(row[1]) for row in conn.execute("SELECT label_id, active FROM label_counts")}
+    for label_id, asleep in conn.execute(
+        """SELECT label_id, COUNT(*) FROM conversation_labels
+           WHERE conversation_id IN (SELECT conversation_id FROM whatsapp_conversations
+                                     WHERE snoozed_until > ? AND status != 'closed')
+           GROUP BY label_id""",
+        (moment or now(),),
+    ):
+        key = str(label_id)
+        if key in counts:
+            counts[key] -= int(asleep)
+    return counts

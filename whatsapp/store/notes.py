@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from .common import now
+from .common import now, one
 
 
 def _event(conn: sqlite3.Connection, kind: str, conversation_id: int, note_id: int, agent_id: int | None) -> None:
@@ -77,9 +77,13 @@ def mentions_of_notes(conn: sqlite3.Connection, note_ids: list[int]) -> dict[int
 
 
 def delete_note(conn: sqlite3.Connection, note_id: int) -> None:
-    """Mark a note deleted and drop its mentions (they no longer point at anything to read)."""
+    """Mark a note deleted and drop its mentions (they no longer point at anything to read); other agents'
+    dashboards hear `note.deleted` and take it out of the thread."""
+    row = one(conn, "SELECT conversation_id, agent_id FROM notes WHERE note_id = ? AND deleted_at IS NULL", note_id)
     conn.execute("UPDATE notes SET deleted_at = ? WHERE note_id = ?", (now(), note_id))
     conn.execute("DELETE FROM mentions WHERE note_id = ?", (note_id,))
+    if row is not None:
+        _event(conn, "note.deleted", int(row["conversation_id"]), note_id, row["agent_id"])
 
 
 def move_notes(conn: sqlite3.Connection, keep: int, drop: int) -> None:
