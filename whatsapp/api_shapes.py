@@ -148,7 +148,7 @@ class ConversationList(TypedDict):
     offset: int
     counts: TabCounts
     label_counts: Annotated[
-        dict[str, int], Doc("Conversations in the Open tab (not closed, not snoozed now) carrying each label, by label id")
+        dict[str, int], Doc("Conversations in the Open tab (not closed, not snoozed now) with each label, by label id")
     ]
 
 
