@@ -70,3 +70,24 @@ def test_a_positional_template_keeps_its_numbered_labels(agent, inbox):
     assert inbox.graph.sent[-1]["template"]["components"] == [
         {"type": "body", "parameters": [{"type": "text", "text": "Meg"}]}
     ]
+
+
+def test_a_double_click_on_send_template_sends_it_once(agent, inbox):
+    page = agent.page
+    meg = Customer("Meg March", "14155550149")
+    inbox.customer_says(meg, "Is my slot booked?")
+    expect(row(page, "Meg March")).to_have_count(1, timeout=WAIT_MS)
+    open_conversation(page, "Meg March")
+    page.get_by_role("button", name="Template").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Approved template").select_option(label="delivery_slot (en_US) · utility")
+    dialog.get_by_label("Header order_id").fill("#7790")
+    dialog.get_by_label("Body first_name").fill("Meg")
+    dialog.get_by_label("Body day").fill("Friday")
+    before = len(inbox.graph.sent)
+    # two submits in the same moment, as a double click or Enter pressed twice gives
+    page.evaluate("() => { const f = document.getElementById('template-form'); f.requestSubmit(); f.requestSubmit(); }")
+    expect(dialog).to_be_hidden(timeout=WAIT_MS)
+    expect(page.locator("#messages .msg.out").last).to_contain_text("your order arrives on Friday", timeout=WAIT_MS)
+    page.wait_for_timeout(300)
+    assert len(inbox.graph.sent) == before + 1

@@ -145,8 +145,14 @@ export function renderTemplateParams() {
   });
 }
 
+// One send at a time: a second click (or Enter) while the first is on its way does nothing, and
+// sending the same template with the same fields again reuses its Idempotency-Key, so Meta gets it once.
+let inFlight = false;
+let lastSend = { body: "", key: "" };
+
 export async function sendTemplate(event) {
   event.preventDefault();
+  if (inFlight) return;
   const template = selectedTemplate();
   let to = state.newChat; // a contact card's number with no conversation yet: this send starts it
   if (state.newChatInput) {
@@ -171,18 +177,22 @@ export async function sendTemplate(event) {
     else if (group.startsWith("button-")) (buttons[Number(group.slice(7))] ||= []).push(value);
   }
   if (buttons.length) parameters.buttons = Array.from(buttons, (b) => b || []);
+  const json = { ...(to ? { phone_number: to } : { conversation_id: state.currentId }), type: "template", template: { name: template.name, language: template.language, parameters } };
+  const body = JSON.stringify(json);
+  if (lastSend.body !== body) lastSend = { body, key: idempotencyKey() };
+  inFlight = true;
+  $("template-send").disabled = true;
   try {
-    await api("/send", {
-      method: "POST",
-      json: { ...(to ? { phone_number: to } : { conversation_id: state.currentId }), type: "template", template: { name: template.name, language: template.language, parameters } },
-      headers: { "Idempotency-Key": idempotencyKey() },
-    });
+    await api("/send", { method: "POST", json, headers: { "Idempotency-Key": lastSend.key } });
+    lastSend = { body: "", key: "" }; // sent: the same fields again later are a new message
     $("template-dialog").close();
     hideSendError();
     if (to) openChat(to).catch(console.warn);
   } catch (error) {
     templateError(error.message);
   } finally {
+    inFlight = false;
+    $("template-send").disabled = false;
     refreshThread({ toBottom: true });
   }
 }
