@@ -4,6 +4,7 @@ import { content, inquiry, productOf, referralCard, referralOf, systemLine } fro
 import { $, coalesced, el } from "./dom.js";
 import { agentName, clock, displayName, identityLine, isGroup, longTime, parseTime, senderName } from "./format.js";
 import { hooks } from "./hooks.js";
+import { markCurrent } from "./list.js";
 import { myId, state } from "./state.js";
 import { syncUrl } from "./url.js";
 
@@ -38,9 +39,7 @@ export async function openConversation(id, how = "push") {
   if (state.bubbleSizes) state.bubbleSizes.disconnect();
   state.pinned = true;
   hideNewMessages();
-  for (const li of $("conversation-list").children) {
-    li.firstChild.setAttribute("aria-current", String(Number(li.dataset.id) === id));
-  }
+  markCurrent();
   if (state.current) renderHead();
   await refreshThread({ toBottom: true });
   if (state.current && state.current.unread_count > 0) markRead();
@@ -57,7 +56,7 @@ export function leaveConversation() {
   $("thread").hidden = true;
   $("no-thread").hidden = false;
   document.body.classList.remove("thread-open");
-  for (const li of $("conversation-list").children) li.firstChild.setAttribute("aria-current", "false");
+  markCurrent();
 }
 
 export function closeThreadView() {
