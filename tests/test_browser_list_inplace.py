@@ -23,7 +23,7 @@ CUSTOMERS = [Customer(f"Customer {i:02d}", f"1415555{i:04d}") for i in range(12)
 
 # Each <li> gets a JS property naming its conversation: a rebuilt item has none.
 PROBE = "() => { for (const li of document.querySelectorAll('#conversation-list > li')) li.__probe = li.dataset.id; }"
-PROBES = "() => [...document.querySelectorAll('#conversation-list > li')].map(li => [li.dataset.id, li.__probe || null])"
+PROBES = "() => [...document.querySelectorAll('#conversation-list>li')].map(li => [li.dataset.id, li.__probe ?? null])"
 TOP_OF_VIEW = """() => {
     const list = document.getElementById('conversation-list');
     const top = list.getBoundingClientRect().top;
