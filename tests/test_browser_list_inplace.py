@@ -32,14 +32,19 @@ TOP_OF_VIEW = """() => {
 }"""
 
 
-def test_a_live_event_rebuilds_only_the_changed_item_and_keeps_focus_selection_and_scroll(agent, inbox):
-    page = agent.page
-    for i, who in enumerate(CUSTOMERS):  # a second apart, minutes ago; Customer 11 is the newest: top of the list
+@pytest.fixture(scope="module")
+def ids(inbox):
+    """Twelve conversations, a second apart, minutes ago (Customer 11 is the newest: top of the list)."""
+    for i, who in enumerate(CUSTOMERS):
         inbox.customer_says(who, f"Hello from {who.name}", age=300 - i)
+    return {who.name: str(inbox.conversation("+" + who.wa_id)["id"]) for who in CUSTOMERS}
+
+
+def test_a_live_event_rebuilds_only_the_changed_item_and_keeps_focus_selection_and_scroll(ids, agent, inbox):
+    page = agent.page
     items = page.locator("#conversation-list > li")
     expect(items).to_have_count(len(CUSTOMERS), timeout=WAIT_MS)
     expect(items.first).to_contain_text("Customer 11", timeout=WAIT_MS)
-    ids = {who.name: str(inbox.conversation("+" + who.wa_id)["id"]) for who in CUSTOMERS}
 
     # the agent scrolled a little, focused one item's button and ticked another's checkbox
     page.evaluate("() => { document.getElementById('conversation-list').scrollTop = 60; }")
@@ -78,7 +83,7 @@ def test_a_live_event_rebuilds_only_the_changed_item_and_keeps_focus_selection_a
     expect(page.locator("#bulk-bar")).to_be_hidden()
 
 
-def test_opening_another_conversation_moves_aria_current_without_rebuilding_the_list(agent, inbox):
+def test_opening_another_conversation_moves_aria_current_without_rebuilding_the_list(ids, agent, inbox):
     page = agent.page
     first, second = CUSTOMERS[10].name, CUSTOMERS[9].name
     expect(row(page, first)).to_have_count(1, timeout=WAIT_MS)
@@ -94,3 +99,58 @@ def test_opening_another_conversation_moves_aria_current_without_rebuilding_the_
     assert page.locator("#conversation-list button.conv[aria-current=true]").count() == 1
     probes = page.evaluate(PROBES)
     assert all(probe == id_ for id_, probe in probes), f"items rebuilt: {probes}"
+
+
+OPTION_PROBES = (
+    "() => [...document.querySelectorAll('#label-filter option')].map(o => [o.textContent, o.__probe??null])"
+)
+MENTION_PROBES = (
+    "() => [...document.querySelectorAll('#mentions-list > li')].map(li => [li.dataset.mentionId, li.__probe??null])"
+)
+
+
+def test_the_label_filter_and_the_mentions_view_update_in_place(ids, agent, inbox):
+    page = agent.page
+    api = f"{inbox.base}/api/whatsapp"
+    for name, colour in (("Billing", "#2563eb"), ("VIP", "#e11d48")):
+        assert inbox.service.post(f"{api}/labels", json={"name": name, "colour": colour}, timeout=10).status_code == 201
+    for who, label in ((CUSTOMERS[0], "VIP"), (CUSTOMERS[1], "Billing")):
+        added = inbox.service.post(
+            f"{api}/add-label", json={"phone_number": "+" + who.wa_id, "label": label}, timeout=10
+        )
+        assert added.status_code == 200, added.text
+    options = page.locator("#label-filter option")
+    expect(options).to_have_text(["All labels", "Billing (1)", "VIP (1)"], timeout=WAIT_MS)
+    page.evaluate("() => { for (const o of document.querySelectorAll('#label-filter option')) o.__probe = o.value; }")
+
+    added = inbox.service.post(
+        f"{api}/add-label", json={"phone_number": "+" + CUSTOMERS[2].wa_id, "label": "VIP"}, timeout=10
+    )
+    assert added.status_code == 200, added.text
+    expect(options).to_have_text(["All labels", "Billing (1)", "VIP (2)"], timeout=WAIT_MS)
+    probes = dict(page.evaluate(OPTION_PROBES))
+    assert probes["All labels"] == "" and probes["Billing (1)"] is not None, probes  # kept: same nodes
+    assert probes["VIP (2)"] is None, probes  # its count changed: rebuilt
+
+    # Bruno mentions Ana twice; her open Mentions view keeps the first item's node when the second arrives
+    bruno = {"Authorization": f"Bearer {inbox.keys['Bruno Lima']}"}
+    conversation = int(ids[CUSTOMERS[0].name])
+
+    def mention(text: str) -> None:
+        note = {"conversation_id": conversation, "body": f'@"Ana Souza" {text}'}
+        answer = inbox.service.post(f"{api}/notes", json=note, headers=bruno, timeout=10)
+        assert answer.status_code in (200, 201), answer.text
+
+    mention("first look")
+    expect(page.locator("#mentions-count")).to_have_text("1", timeout=WAIT_MS)
+    page.locator("#mentions-open").click()
+    mentions = page.locator("#mentions-list > li")
+    expect(mentions).to_have_count(1, timeout=WAIT_MS)
+    mentions.first.locator("button").focus()
+    page.evaluate("() => { for (const li of document.querySelectorAll('#mentions-list > li')) li.__probe = 1; }")
+    mention("second look")
+    expect(mentions).to_have_count(2, timeout=WAIT_MS)
+    expect(mentions.first.locator(".mention-text")).to_contain_text("second look")
+    probes = page.evaluate(MENTION_PROBES)
+    assert [probe for _, probe in probes] == [None, 1], probes
+    assert page.evaluate("() => document.activeElement.closest('li')?.__probe") == 1  # the focus stayed
