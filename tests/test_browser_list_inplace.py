@@ -154,3 +154,19 @@ def test_the_label_filter_and_the_mentions_view_update_in_place(ids, agent, inbo
     probes = page.evaluate(MENTION_PROBES)
     assert [probe for _, probe in probes] == [None, 1], probes
     assert page.evaluate("() => document.activeElement.closest('li')?.__probe") == 1  # the focus stayed
+
+
+def test_the_open_threads_assign_menu_is_not_rebuilt_by_a_live_refresh(ids, agent, inbox):
+    page = agent.page
+    who = CUSTOMERS[5]
+    expect(row(page, who.name)).to_have_count(1, timeout=WAIT_MS)
+    open_conversation(page, who.name)
+    expect(page.locator("#assign option")).to_have_count(3, timeout=WAIT_MS)  # Unassigned, Ana, Bruno
+    page.evaluate("() => { for (const o of document.querySelectorAll('#assign option')) o.__probe = 1; }")
+    inbox.customer_says(who, "One more thing")
+    expect(page.locator("#messages .msg.in").last).to_contain_text("One more thing", timeout=WAIT_MS)
+    assert page.evaluate("() => [...document.querySelectorAll('#assign option')].map(o => o.__probe ?? null)") == [
+        1,
+        1,
+        1,
+    ]

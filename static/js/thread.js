@@ -172,8 +172,15 @@ export function renderAssign(c) {
   for (const id of ids) {
     options.push(el("option", { value: String(id) }, id === myId ? `${state.agents.get(id) || "Me"} (you)` : agentName(id)));
   }
-  select.replaceChildren(...options);
-  select.value = c.assigned_agent_id === null ? "" : String(c.assigned_agent_id);
+  // Rebuilt only when what it lists changed (this runs with each live refresh of the open thread, and a
+  // menu the agent has open must stay open).
+  const sig = JSON.stringify(options.map((o) => [o.value, o.textContent]));
+  if (select._sig !== sig) {
+    select._sig = sig;
+    select.replaceChildren(...options);
+  }
+  const value = c.assigned_agent_id === null ? "" : String(c.assigned_agent_id);
+  if (select.value !== value) select.value = value;
 }
 
 export function windowOpen(c) {
