@@ -269,6 +269,10 @@ function renderBar() {
   bar.hidden = ids.length === 0;
   ctx.$("bulk-count").textContent = `${ids.length} selected`;
   const assign = ctx.$("bulk-assign");
+  // Rebuilt only when the agents changed (this runs with every list refresh; an open menu stays open).
+  const agentsSig = JSON.stringify([...ctx.state.agents]);
+  if (assign._sig === agentsSig) return;
+  assign._sig = agentsSig;
   const options = [ctx.el("option", { value: "" }, "Assign to…"), ctx.el("option", { value: "none" }, "Nobody (unassign)")];
   for (const [id, name] of ctx.state.agents) options.push(ctx.el("option", { value: String(id) }, id === ctx.myId ? `${name} (you)` : name));
   assign.replaceChildren(...options);
@@ -321,6 +325,7 @@ function bulkBar() {
   ctx.$("bulk-assign").addEventListener("change", (event) => {
     const value = event.target.value;
     if (value === "") return;
+    event.target.value = ""; // back to "Assign to…", so the same choice can be made again
     if (value === "none") bulk("unassign");
     else bulk("assign", Number(value));
   });
@@ -339,7 +344,23 @@ function bulkBar() {
       },
     });
   });
-  ctx.addListBadge((c) => (c.snoozed_until ? ctx.el("span", { class: "snooze-chip" }, `Snoozed · ${snoozeLabel(c.snoozed_until)}`) : null));
+  // The list keeps the items whose rows did not change (list.js), checkboxes and all: after each load,
+  // tick exactly the selected ones (a bulk action or a conversation leaving the tab empties the selection).
+  ctx.addListQuery(
+    () => {},
+    () => {
+      renderBar();
+      for (const box of document.querySelectorAll("#conversation-list .select-conv")) {
+        const ticked = selected.has(Number(box.closest("li").dataset.id));
+        if (box.checked !== ticked) box.checked = ticked;
+      }
+    },
+  );
+  // "Snoozed · 14:00" or "Snoozed · Tue 3 Mar 14:00": the label depends on today's date too.
+  ctx.addListBadge(
+    (c) => (c.snoozed_until ? ctx.el("span", { class: "snooze-chip" }, `Snoozed · ${snoozeLabel(c.snoozed_until)}`) : null),
+    (c) => (c.snoozed_until ? snoozeLabel(c.snoozed_until) : ""),
+  );
 }
 
 export function init(context) {

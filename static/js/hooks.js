@@ -5,6 +5,7 @@
 export const hooks = {
   listBadges: [], // (conversation) -> Node | null: shown in the list item's tag row
   listItemParts: [], // (conversation) -> Node | null: in the list item, beside its button (e.g. a checkbox)
+  listSigs: [], // (conversation) -> string: what else a list badge or part shows (the item is rebuilt when it changes)
   headParts: [], // { node, update(conversation) }: node sits in the thread header's buttons
   threadSources: [], // { name, load(conversationId), time(item), key(item), sig(item), render(item) }
   messageActions: [], // { name, sig(message), build(message) -> Node | null }: one more control per bubble
@@ -25,13 +26,20 @@ export function addUrlParam(param) {
 }
 
 // A badge per conversation in the list (e.g. its labels). fn(c) returns a node or null.
-export function addListBadge(fn) {
+// The list is keyed: fn(c) runs when the item is (re)built, i.e. when the conversation's row (its JSON)
+// changed; if the badge also shows something else (the time of day, a module's own state), pass
+// sig(c) -> string saying what, and the item is rebuilt when that changes too.
+export function addListBadge(fn, sig = null) {
   hooks.listBadges.push(fn);
+  if (sig) hooks.listSigs.push(sig);
 }
 
 // A control of each list item outside its button (e.g. a checkbox to select it). fn(c) returns a node or null.
-export function addListItemPart(fn) {
+// Built with the item (see addListBadge; sig(c) as there). The node is kept while the item is, so the
+// control's own state (checked, focus, an open menu) lives on across refreshes.
+export function addListItemPart(fn, sig = null) {
   hooks.listItemParts.push(fn);
+  if (sig) hooks.listSigs.push(sig);
 }
 
 // A control in the open conversation's header: `node` is placed once, update(c) runs on each render.

@@ -5,7 +5,7 @@
 // inline style attributes) and only as the #rrggbb the server validated.
 
 import { api } from "./api.js";
-import { el } from "./dom.js";
+import { el, forgetOthers, keyedNode, placeChildren } from "./dom.js";
 import { state } from "./state.js";
 
 const COLOUR = /^#[0-9a-f]{6}$/;
@@ -13,6 +13,7 @@ let ctx = null;
 let labels = []; // GET /labels, by name
 let counts = {}; // label id -> conversations not closed carrying it (the list's label_counts)
 let filter = null; // the <select> above the list
+const filterOptions = new Map(); // label id ("" for all) -> its <option>
 let picker = null; // the open conversation's picker panel
 state.label = ""; // the list's label filter: a label id, or "" for every conversation
 
@@ -54,13 +55,17 @@ function listChips(c) {
 
 function renderFilter() {
   if (!filter) return;
-  const options = [el("option", { value: "" }, "All labels")];
+  // Keyed by label id (this runs with every list refresh): only an option whose text (its count) changed
+  // is rebuilt, the others stay as they are, and so does the choice.
+  const option = (value, text) => keyedNode(filterOptions, value, text, () => el("option", { value }, text));
+  const options = [option("", "All labels")];
   for (const label of labels) {
     const n = counts[String(label.id)] || 0;
-    options.push(el("option", { value: String(label.id) }, n ? `${label.name} (${n})` : label.name));
+    options.push(option(String(label.id), n ? `${label.name} (${n})` : label.name));
   }
-  filter.replaceChildren(...options);
-  filter.value = state.label;
+  placeChildren(filter, options);
+  forgetOthers(filterOptions, options);
+  if (filter.value !== state.label) filter.value = state.label;
   filter.parentElement.hidden = labels.length === 0 && !state.label;
 }
 

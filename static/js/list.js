@@ -1,5 +1,5 @@
 import { api } from "./api.js";
-import { $, coalesced, debounce, el, highlighted } from "./dom.js";
+import { $, coalesced, debounce, el, forgetOthers, highlighted, keyedNode, placeChildren } from "./dom.js";
 import { agentName, displayName, identityLine, initials, isGroup, longTime, shortTime } from "./format.js";
 import { hooks } from "./hooks.js";
 import { state } from "./state.js";
@@ -29,18 +29,67 @@ const EMPTY = {
   closed: "No closed conversations.",
 };
 
+// The list is keyed by conversation id: a refresh keeps the <li> of every conversation whose signature
+// (its row as the API gave it, plus what else the item shows) did not change, rebuilds only the others,
+// moves the kept ones into the new order (only those out of place) and drops the gone ones. So focus,
+// hover, a ticked checkbox and the scroll position live on, and an event costs one item, not a hundred.
+const items = new Map(); // conversation id -> its <li>
+
+// A feature added later (a new badge or part) rebuilds every item once: the hook counts are part of it.
+export function itemSig(c) {
+  const extra = hooks.listSigs.map((sig) => sig(c));
+  return JSON.stringify([c, agentName(c.assigned_agent_id), shortTime(c.last_message_at), hooks.listBadges.length, hooks.listItemParts.length, extra]);
+}
+
+// aria-current on the open conversation's button: set in place, so opening another one touches two items.
+export function markCurrent() {
+  for (const li of $("conversation-list").children) {
+    const button = li.firstElementChild;
+    if (!button) continue;
+    const current = Number(li.dataset.id) === state.currentId;
+    if ((button.getAttribute("aria-current") === "true") !== current) button.setAttribute("aria-current", String(current));
+  }
+}
+
+// Where the focus is inside the list: the item's id and the child indexes from the <li> down to it.
+function focusInside(list) {
+  const active = document.activeElement;
+  const li = active && active !== list && list.contains(active) ? active.closest("li") : null;
+  if (!li) return null;
+  const path = [];
+  for (let node = active; node !== li; node = node.parentElement) path.unshift(Array.prototype.indexOf.call(node.parentElement.children, node));
+  return { active, id: li.dataset.id, path };
+}
+
+function restoreFocus(list, focus) {
+  if (!focus || document.activeElement === focus.active) return;
+  if (focus.active.isConnected) {
+    focus.active.focus({ preventScroll: true }); // moved without moveBefore
+    return;
+  }
+  // Its item was rebuilt: the same place in the new one, or else the item's button.
+  const li = items.get(Number(focus.id));
+  if (!li || !li.isConnected) return;
+  let node = li;
+  for (const i of focus.path) node = node && node.children[i];
+  (node && node.matches("button, input, select, textarea, a[href], [tabindex]") ? node : li.firstElementChild)?.focus({ preventScroll: true });
+}
+
 export function renderList() {
   const list = $("conversation-list");
-  const focusedId = document.activeElement && list.contains(document.activeElement)
-    ? document.activeElement.closest("li")?.dataset.id : null;
-  list.replaceChildren(...state.conversations.map(listItem));
+  const focus = focusInside(list);
+  const nodes = state.conversations.map((c) => keyedNode(items, c.id, itemSig(c), () => listItem(c)));
+  placeChildren(list, nodes);
+  forgetOthers(items, nodes);
+  markCurrent();
   $("list-empty").hidden = state.conversations.length > 0;
   $("list-empty").textContent = state.q ? `No conversation in this tab matches “${state.q}”.` : EMPTY[state.filter] || "No conversations here.";
   for (const span of document.querySelectorAll("[data-count]")) {
     const n = state.counts[span.dataset.count];
-    span.textContent = n ? String(n) : "";
+    const text = n ? String(n) : "";
+    if (span.textContent !== text) span.textContent = text;
   }
-  if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] button`)?.focus();
+  restoreFocus(list, focus);
 }
 
 export function listItem(c) {

@@ -3,13 +3,14 @@
 // when someone @mentions me. Notes never go to WhatsApp (POST /notes); text only, through el().
 
 import { autosize, draftSent, hideSendError, showSendError } from "./composer.js";
-import { $, el } from "./dom.js";
+import { $, el, forgetOthers, keyedNode, placeChildren } from "./dom.js";
 import { clock, displayName, longTime, shortTime } from "./format.js";
 import { hooks } from "./hooks.js";
 
 let ctx = null;
 let mode = "reply"; // or "note": what the composer's Send does
 const view = { open: false, unread: 0 };
+const mentionNodes = new Map(); // mention id -> its <li> in the Mentions view
 
 // --- the composer toggle ---------------------------------------------------------------------
 
@@ -167,8 +168,16 @@ async function loadMentions() {
   const data = await ctx.api("/mentions?limit=50");
   setUnread(data.unread);
   if (!view.open) return data;
+  // Keyed by mention id: a new mention adds its item, the others keep theirs (and the focus).
   const box = $("mentions-list");
-  box.replaceChildren(...data.mentions.map(mentionItem));
+  const focused = box.contains(document.activeElement) ? document.activeElement : null;
+  const nodes = data.mentions.map((m) => keyedNode(mentionNodes, m.id, JSON.stringify([m, shortTime(m.created_at)]), () => mentionItem(m)));
+  placeChildren(box, nodes);
+  forgetOthers(mentionNodes, nodes);
+  if (focused && document.activeElement !== focused) {
+    const li = focused.isConnected ? null : mentionNodes.get(Number(focused.closest("li")?.dataset.mentionId));
+    (focused.isConnected ? focused : li?.querySelector("button"))?.focus({ preventScroll: true });
+  }
   $("mentions-empty").hidden = data.mentions.length > 0;
   return data;
 }

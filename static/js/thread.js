@@ -4,6 +4,7 @@ import { content, inquiry, productOf, referralCard, referralOf, systemLine } fro
 import { $, coalesced, el } from "./dom.js";
 import { agentName, clock, displayName, identityLine, isGroup, longTime, parseTime, senderName } from "./format.js";
 import { hooks } from "./hooks.js";
+import { markCurrent } from "./list.js";
 import { myId, state } from "./state.js";
 import { syncUrl } from "./url.js";
 
@@ -38,9 +39,7 @@ export async function openConversation(id, how = "push") {
   if (state.bubbleSizes) state.bubbleSizes.disconnect();
   state.pinned = true;
   hideNewMessages();
-  for (const li of $("conversation-list").children) {
-    li.firstChild.setAttribute("aria-current", String(Number(li.dataset.id) === id));
-  }
+  markCurrent();
   if (state.current) renderHead();
   await refreshThread({ toBottom: true });
   if (state.current && state.current.unread_count > 0) markRead();
@@ -57,7 +56,7 @@ export function leaveConversation() {
   $("thread").hidden = true;
   $("no-thread").hidden = false;
   document.body.classList.remove("thread-open");
-  for (const li of $("conversation-list").children) li.firstChild.setAttribute("aria-current", "false");
+  markCurrent();
 }
 
 export function closeThreadView() {
@@ -173,8 +172,15 @@ export function renderAssign(c) {
   for (const id of ids) {
     options.push(el("option", { value: String(id) }, id === myId ? `${state.agents.get(id) || "Me"} (you)` : agentName(id)));
   }
-  select.replaceChildren(...options);
-  select.value = c.assigned_agent_id === null ? "" : String(c.assigned_agent_id);
+  // Rebuilt only when what it lists changed (this runs with each live refresh of the open thread, and a
+  // menu the agent has open must stay open).
+  const sig = JSON.stringify(options.map((o) => [o.value, o.textContent]));
+  if (select._sig !== sig) {
+    select._sig = sig;
+    select.replaceChildren(...options);
+  }
+  const value = c.assigned_agent_id === null ? "" : String(c.assigned_agent_id);
+  if (select.value !== value) select.value = value;
 }
 
 export function windowOpen(c) {
