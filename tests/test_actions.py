@@ -59,6 +59,25 @@ def in_file(settings, sql: str, *params) -> None:
 # --- react ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("emoji", ["ok", "a", "👍x", "^", "<b>"])
+def test_a_reaction_that_is_not_an_emoji_is_a_400_and_nothing_reaches_meta(client, graph, emoji):
+    customer_writes(client, "Thanks!")
+    [inbound] = thread(client)
+    answer = client.post(f"/api/whatsapp/messages/{inbound['id']}/react", json={"emoji": emoji})
+    assert answer.status_code == 400 and "one emoji" in answer.get_json()["error"]
+    assert sends(graph) == []
+
+
+@pytest.mark.parametrize("emoji", ["❤️", "👍🏽", "👨‍👩‍👧", "🇩🇪", "1️⃣"])
+def test_emoji_with_modifiers_joiners_flags_and_keycaps_are_reactions(client, graph, emoji):
+    customer_writes(client, "Thanks!")
+    [inbound] = thread(client)
+    graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok())
+    answer = client.post(f"/api/whatsapp/messages/{inbound['id']}/react", json={"emoji": emoji})
+    assert answer.status_code == 200, answer.get_json()
+    assert sends(graph)[0]["reaction"]["emoji"] == emoji
+
+
 def test_a_reaction_by_message_id_goes_to_meta_as_a_reaction_and_folds_onto_the_message(client, graph):
     customer_writes(client, "Thanks!")
     [inbound] = thread(client)

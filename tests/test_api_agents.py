@@ -115,6 +115,10 @@ def test_an_agent_still_lists_the_active_agents_for_the_assign_picker(anon, admi
         (BASE, {"name": 5}, 400, "name is required"),
         (BASE, {"name": "x" * 101}, 400, "longer than 100"),
         (BASE, {"name": "Eve", "role": "owner"}, 400, "role must be one of"),
+        (BASE, {"name": "Eve\u200b"}, 400, "plain text"),
+        (BASE, {"name": "Eve\nMallory"}, 200, ""),  # a line break is a space: 'Eve Mallory'
+        (BASE, {"name": "@Eve"}, 400, "no @"),
+        (BASE, {"name": " ada "}, 409, "already named 'Ada'"),  # Ada is the admin: @ada would name both
         (f"{BASE}/99/deactivate", None, 404, "Agent not found"),
         (f"{BASE}/99/activate", None, 404, "Agent not found"),
         (f"{BASE}/99/reset-key", None, 404, "Agent not found"),
@@ -125,7 +129,16 @@ def test_an_agent_still_lists_the_active_agents_for_the_assign_picker(anon, admi
 )
 def test_bad_agent_requests_are_4xx_with_a_reason(anon, admin, path, body, status, error):
     answer = anon.post(path, json=body, headers=bearer(admin))
+    if status == 200:
+        assert answer.status_code == 201 and answer.get_json()["agent"]["name"] == "Eve Mallory", answer.get_json()
+        return
     assert answer.status_code == status and error in answer.get_json()["error"], answer.get_json()
+
+
+def test_the_cli_refuses_a_second_agent_of_the_same_name(runner):
+    assert runner.invoke(args=["create-agent", "Ana"]).exit_code == 0
+    again = runner.invoke(args=["create-agent", "ANA"])
+    assert again.exit_code != 0 and "already named 'Ana'" in again.output
 
 
 def test_include_inactive_must_be_a_boolean(anon, admin):

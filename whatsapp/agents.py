@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from .api_shapes import Agent
@@ -25,6 +26,27 @@ def new_key() -> str:
 
 
 ROLES = ("admin", "agent")
+MAX_NAME = 100
+
+
+class NameTaken(ValueError):
+    """Another active agent has this name (whatever its case): @mentions could not tell them apart."""
+
+
+def checked_name(conn: sqlite3.Connection, value: str) -> str:
+    """A new agent's name, spaces tidied: plain text, at most MAX_NAME characters, not an active agent's
+    name already (ValueError, or NameTaken for a duplicate)."""
+    name = " ".join(unicodedata.normalize("NFC", value).split())
+    if not name:
+        raise ValueError("name is required")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"name is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name) or "@" in name:
+        raise ValueError("name must be plain text (no control or invisible characters, no @)")
+    for row in conn.execute("SELECT name FROM agents WHERE active = 1"):
+        if " ".join(unicodedata.normalize("NFC", row["name"]).split()).casefold() == name.casefold():
+            raise NameTaken(f"An active agent is already named {row['name']!r}; choose another name")
+    return name
 
 
 def create(conn: sqlite3.Connection, name: str, role: str = "agent") -> tuple[sqlite3.Row, str]:

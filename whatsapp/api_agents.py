@@ -26,7 +26,6 @@ from .openapi import WRITE_ERRORS
 log = logging.getLogger(__name__)
 
 AGENT_ID = "int(min=1, max=9007199254740992)"
-MAX_NAME = 100
 ADMIN_ERRORS = (400, 404, 413, *WRITE_ERRORS)  # 403 also: the caller is not an admin
 
 
@@ -75,10 +74,14 @@ def create_agent() -> tuple[Response, int]:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise APIError(400, "name is required")
-    if len(name.strip()) > MAX_NAME:
-        raise APIError(400, f"name is longer than {MAX_NAME} characters")
     role = role_param(data.get("role"), "agent")
-    row, key = agents.create(get_db(), name.strip(), role)
+    try:
+        name = agents.checked_name(get_db(), name)
+    except agents.NameTaken as exc:
+        raise APIError(409, str(exc)) from None
+    except ValueError as exc:
+        raise APIError(400, str(exc)) from None
+    row, key = agents.create(get_db(), name, role)
     log.info("Agent %s (%s) created through the API", row["agent_id"], role)
     return answer(int(row["agent_id"]), key, 201)
 

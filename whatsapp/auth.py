@@ -291,11 +291,13 @@ def register_commands(app: Flask) -> None:
     @click.option("--admin", is_flag=True, help="an admin: manages agents, labels and canned replies")
     def create_agent(name: str, admin: bool) -> None:
         """Add a dashboard agent and print its key (shown once, never stored)."""
-        if not name.strip():
-            raise click.BadParameter("the name must not be empty")
         conn = db.connect(app.config["SETTINGS"].database_path)
         try:
-            row, key = agents.create(conn, name.strip(), role="admin" if admin else "agent")
+            try:
+                name = agents.checked_name(conn, name)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc)) from None
+            row, key = agents.create(conn, name, role="admin" if admin else "agent")
         finally:
             conn.close()
         role = "an admin" if admin else "an agent"

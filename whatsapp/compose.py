@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from .errors import APIError
@@ -166,10 +167,27 @@ def _reaction(data: dict[str, Any]) -> Outbound:
     if not target:
         raise APIError(400, "reaction.message_id is required: the wamid of the message to react to")
     emoji = reaction.get("emoji", "")
-    if not isinstance(emoji, str) or len(emoji) > 16:
+    if not isinstance(emoji, str) or len(emoji) > 16 or (emoji and not is_emoji(emoji)):
         raise APIError(400, 'reaction.emoji must be one emoji (or "" to remove the reaction)')
     # The target is kept as the row's context so the reaction folds onto it; Meta gets no context.
     return Outbound("reaction", {"message_id": target, "emoji": emoji}, emoji or None, target)
+
+
+# What an emoji is made of besides its symbols: joiners, variation selectors, skin tones (Sk), a keycap's
+# combining mark and the digits it covers, and the tag characters of subdivision flags.
+_EMOJI_GLUE = {"\u200d", "\ufe0f", "\ufe0e", "\u20e3", *"0123456789#*"}
+
+
+def is_emoji(text: str) -> bool:
+    """Whether text is made of emoji (a symbol with its modifiers), as WhatsApp takes in a reaction."""
+    symbols = 0
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "So":
+            symbols += 1
+        elif not (category == "Sk" or ch in _EMOJI_GLUE or 0xE0020 <= ord(ch) <= 0xE007F):
+            return False
+    return symbols > 0 or "\u20e3" in text
 
 
 def _optional_str(data: dict[str, Any], key: str, name: str | None = None) -> str | None:
