@@ -66,7 +66,7 @@ def answer(agent_id: int, key: str | None = None, status: int = 200) -> tuple[Re
     body=NewAgentRequest,
     example={"name": "Ada", "role": "agent"},
     responses={201: ("Created, with the key (shown once)", AgentKeyResult)},
-    errors=ADMIN_ERRORS,
+    errors=(*ADMIN_ERRORS, 409),
 )
 @admin_required("create agents")
 def create_agent() -> tuple[Response, int]:
