@@ -95,3 +95,37 @@ def test_the_contact_panel_names_the_customer_keeps_attributes_and_opens_their_c
     expect(panel).to_be_hidden()
     page.context.close()
     assert watched.errors == [], "the page threw"
+
+
+def test_a_customers_message_leaves_the_open_contact_panel_as_it_was(chromium, inbox):
+    jo = Customer("Jo Brandt", "14155550177")
+    inbox.customer_says(jo, "Hello there")
+    watched = signed_in(chromium, inbox)
+    page = watched.page
+    open_conversation(page, "Jo Brandt")
+    page.locator("#contact-open").click()
+    panel = page.locator("#contact-panel")
+    expect(panel.locator('dd[data-field="phone"]')).to_have_text("+14155550177", timeout=WAIT_MS)
+    page.evaluate("() => { for (const s of document.querySelectorAll('.contact-body > *')) s.__probe = 1; }")
+    panel.locator("#attr-new-key").fill("half-typed")
+    panel.get_by_role("button", name="Add").focus()  # focus on a button: a redraw would drop it
+
+    inbox.customer_says(jo, "One more thing")
+    expect(page.locator("#messages .msg.in").last).to_contain_text("One more thing", timeout=WAIT_MS)
+    page.wait_for_timeout(500)  # the panel's reload after the event has answered
+    kept = page.evaluate("() => Array.from(document.querySelectorAll('.contact-body > *'), (s) => s.__probe === 1)")
+    assert kept == [True, True, True, True]
+    expect(panel.locator("#attr-new-key")).to_have_value("half-typed")
+    assert page.evaluate("() => document.activeElement && document.activeElement.id") == "attr-add"
+
+    # a change to the data rebuilds only its own section
+    inbox.service.put(
+        f"{inbox.base}/api/whatsapp/contact/attributes",
+        json={"conversation_id": inbox.conversation("+14155550177")["id"], "key": "tier", "value": "gold"},
+    )
+    inbox.customer_says(jo, "And another")
+    expect(panel.locator('.attr-list li[data-key="tier"] input')).to_have_value("gold", timeout=WAIT_MS)
+    kept = page.evaluate("() => Array.from(document.querySelectorAll('.contact-body > *'), (s) => s.__probe === 1)")
+    assert kept == [True, True, False, True]
+    page.context.close()
+    assert watched.errors == [], "the page threw"

@@ -3,7 +3,7 @@
 // user id and username, free key/value attributes (add, change, remove) and every conversation of the
 // customer, closed ones and groups too, each opening with a click. GET /contact fills it.
 
-import { $, el } from "./dom.js";
+import { $, el, keyedNode, placeChildren } from "./dom.js";
 import { shortTime } from "./format.js";
 import { state } from "./state.js";
 
@@ -143,21 +143,33 @@ function conversations(contact) {
   );
 }
 
+// Each section of the panel is kept while its data is unchanged (a live event for the open conversation
+// reloads the contact; only a section whose data changed is rebuilt, so a focused button or a half-typed
+// new attribute survives a customer's message).
+const sections = new Map();
+
 function show(contact) {
   shownFor = contact.conversation_id;
-  const body = panel.querySelector(".contact-body");
-  body.replaceChildren(
-    nameForm(contact),
-    el(
-      "dl",
-      { class: "contact-ids" },
-      ...field("Phone", contact.phone_number),
-      ...field("User id", contact.user_id),
-      ...field("Username", contact.username ? "@" + contact.username : null),
-    ),
-    attributes(contact),
-    conversations(contact),
-  );
+  const parts = [
+    ["name", [contact.conversation_id, contact.kind, contact.contact_name, contact.contact_profile_name, contact.named_by_business], () => nameForm(contact)],
+    [
+      "ids",
+      [contact.phone_number, contact.user_id, contact.username],
+      () =>
+        el(
+          "dl",
+          { class: "contact-ids" },
+          ...field("Phone", contact.phone_number),
+          ...field("User id", contact.user_id),
+          ...field("Username", contact.username ? "@" + contact.username : null),
+        ),
+    ],
+    ["attributes", [contact.conversation_id, contact.attributes], () => attributes(contact)],
+    // what the list shows: the open conversation says "this one", not its time, so its new messages change nothing
+    ["conversations", contact.conversations.map((c) => [c.id, c.kind, c.contact_name, c.status, c.membership, c.current || c.last_message_at]), () => conversations(contact)],
+  ];
+  const nodes = parts.map(([name, data, build]) => keyedNode(sections, name, JSON.stringify(data), build));
+  placeChildren(panel.querySelector(".contact-body"), nodes);
 }
 
 async function load(force = false) {
