@@ -610,6 +610,8 @@ CREATE TABLE IF NOT EXISTS agent_routing (
     turn INTEGER NOT NULL,
     last_auto_assigned_at TIMESTAMP NOT NULL
 );
--- Conversations waiting for an agent (open, nobody assigned), oldest customer message first.
-CREATE INDEX IF NOT EXISTS idx_conversations_waiting ON whatsapp_conversations (last_inbound_at, conversation_id)
+-- Conversations waiting for an agent (open, nobody assigned), oldest customer message first; only those
+-- are in it. status and assigned_agent_id lead so the planner takes it over idx_conversations_status_activity.
+CREATE INDEX IF NOT EXISTS idx_conversations_waiting
+    ON whatsapp_conversations (status, assigned_agent_id, last_inbound_at, conversation_id)
     WHERE status = 'open' AND assigned_agent_id IS NULL;
