@@ -57,7 +57,8 @@ def heartbeat(
     row = presence_row(conn, agent_id)
     before = state_of(row["away"], row["online_until"], now_text) if row else "offline"
     record_heartbeat(conn, agent_id, now_text, stamp(moment + timedelta(seconds=timeout)), away)
-    after = state_of(int(away) if away is not None else (row["away"] if row else 0), "9999", now_text)
+    still_away = away if away is not None else bool(row["away"]) if row else False
+    after: State = "away" if still_away else "online"  # a heartbeat just now: not offline
     change = Change(before, after)
     if change.changed:
         emit(conn, "presence.updated", None, agent_id=agent_id, detail={"state": after})
