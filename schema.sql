@@ -180,7 +180,9 @@ CREATE TABLE IF NOT EXISTS events (
                                  -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL),
                                  -- 'note.created' (a private note; note_id), 'note.deleted' (that note was
                                  -- deleted), 'mention.created' (agent_id was
-                                 -- @named in note_id)
+                                 -- @named in note_id), 'presence.updated' (agent_id's presence changed:
+                                 -- detail {"state"}; conversation_id NULL), 'conversation.assigned' (routing
+                                 -- gave conversation_id to agent_id: detail {"reason"})
     conversation_id INTEGER,
     message_id INTEGER,
     merged_from INTEGER,         -- conversation.merged: the conversation folded in (now deleted)
@@ -591,3 +593,26 @@ CREATE TABLE IF NOT EXISTS settings (
     updated_at TIMESTAMP NOT NULL,
     updated_by INTEGER                    -- the agent who last changed it (NULL: the service key or CLI)
 );
+
+-- Presence (whatsapp/presence.py): each signed-in agent's dashboard sends a heartbeat every 20 s.
+-- online_until is the heartbeat's time plus PRESENCE_TIMEOUT_SECONDS (kept with the row, so every
+-- process, the webhook writer too, reads presence without the setting); past it the agent is offline.
+-- away is set by hand and stays until changed.
+CREATE TABLE IF NOT EXISTS agent_presence (
+    agent_id INTEGER PRIMARY KEY REFERENCES agents (agent_id),
+    away INTEGER NOT NULL DEFAULT 0,
+    last_seen_at TIMESTAMP NOT NULL,
+    online_until TIMESTAMP NOT NULL
+);
+-- Auto-assignment (whatsapp/routing.py): each agent's turn, the global sequence number of their latest
+-- automatic assignment (round-robin gives the next conversation to the lowest; never assigned: 0).
+CREATE TABLE IF NOT EXISTS agent_routing (
+    agent_id INTEGER PRIMARY KEY REFERENCES agents (agent_id),
+    turn INTEGER NOT NULL,
+    last_auto_assigned_at TIMESTAMP NOT NULL
+);
+-- Conversations waiting for an agent (open, nobody assigned), oldest customer message first; only those
+-- are in it. status and assigned_agent_id lead so the planner takes it over idx_conversations_status_activity.
+CREATE INDEX IF NOT EXISTS idx_conversations_waiting
+    ON whatsapp_conversations (status, assigned_agent_id, last_inbound_at, conversation_id)
+    WHERE status = 'open' AND assigned_agent_id IS NULL;

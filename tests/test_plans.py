@@ -174,3 +174,44 @@ def test_the_snoozed_tab_and_the_open_tabs_without_snoozed_ones_read_by_index(ap
     assert len(snoozed) >= 2  # the page, and the counts the tabs subtract
     for entry in snoozed:
         assert any("idx_conversations_snoozed (snoozed_until>?)" in line for line in entry["plan"]), entry
+
+
+def test_routing_reads_the_waiting_conversations_by_their_partial_index(app, client, settings, monkeypatch):
+    """Issue 16: a heartbeat drains the waiting conversations (open, nobody assigned) oldest first: a walk of
+    the partial idx_conversations_waiting that the LIMIT (the room agents have) stops; the candidates are
+    read from the small presence, agents, counts and turns tables by their keys."""
+    from pathlib import Path
+
+    from bench.plans import full_scans, partial_indexes, plan
+    from whatsapp import db
+
+    from .helpers import agent_key, bearer, customer_writes
+
+    key = agent_key(app.test_cli_runner(), "Ana")
+    assert client.put("/api/whatsapp/routing", json={"mode": "least_loaded", "capacity": 0}).status_code == 200
+    customer_writes(client)  # waits: nobody has room
+    assert client.put("/api/whatsapp/routing", json={"mode": "least_loaded"}).status_code == 200
+    seen: list[str] = []
+    original = db.connect
+
+    def traced(*args, **kwargs):
+        conn = original(*args, **kwargs)
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(db, "connect", traced)
+    db._threads.__dict__.pop("db", None)
+    try:
+        assert app.test_client().post("/api/whatsapp/presence", headers=bearer(key)).status_code == 200
+        assert app.test_client().get("/api/whatsapp/presence", headers=bearer(key)).status_code == 200
+    finally:
+        db._threads.__dict__.pop("db", None)
+    database = Path(settings["DATABASE_PATH"])
+    partial = partial_indexes(database)
+    ours = [s for s in seen if "agent_presence" in s or "assigned_agent_id IS NULL" in s and s.startswith("SELECT")]
+    assert len(ours) >= 3, seen
+    for sql in ours:
+        lines = plan(database, sql)
+        assert full_scans(sql, lines, partial) == [], (sql, lines)
+    [waiting] = [s for s in ours if "ORDER BY last_inbound_at" in s]
+    assert any("idx_conversations_waiting" in line for line in plan(database, waiting)), plan(database, waiting)

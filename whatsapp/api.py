@@ -432,5 +432,7 @@ from . import (  # noqa: E402, F401
     api_labels,
     api_media,
     api_notes,
+    api_presence,
+    api_routing,
     api_send,
 )

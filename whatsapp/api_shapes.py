@@ -739,6 +739,8 @@ class Event(TypedDict):
             "note.deleted",
             "mention.created",
             "labels.updated",
+            "presence.updated",
+            "conversation.assigned",
         ],
         Doc(
             "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
@@ -746,7 +748,10 @@ class Event(TypedDict):
             "note.created: a private note in conversation_id (note_id); note.deleted: that note was deleted; "
             "mention.created: agent_id was @named in "
             "note_id; "
-            "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels)"
+            "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels); "
+            "presence.updated: agent_id came online, went away or came back (detail.state; conversation_id "
+            "null); conversation.assigned: routing gave conversation_id to agent_id automatically "
+            "(detail.reason: round-robin, least-loaded, returning customer or backlog)"
         ),
     ]
     conversation_id: int | None
@@ -1214,3 +1219,72 @@ class BusinessHoursResult(TypedDict):
     business_hours: BusinessHoursSchedule
     open_now: Annotated[bool, Doc("Within the hours now (always true when the schedule is off)")]
     next_opening: Annotated[Time, Doc("When it opens next, UTC; now when open; null if it never opens")]
+
+
+# --- presence and routing (issue 16) ---------------------------------------------------------------
+
+PresenceState = Annotated[
+    Literal["online", "away", "offline"],
+    Doc("online: a heartbeat within PRESENCE_TIMEOUT_SECONDS and not away; away: set by hand; offline: no heartbeat"),
+]
+
+
+class AgentPresence(TypedDict):
+    agent_id: Id
+    name: str
+    state: PresenceState
+    away: Annotated[bool, Doc("Set by hand (POST /presence {away}); stays until changed")]
+    last_seen_at: Annotated[Time, Doc("The agent's last heartbeat (null: never)")]
+
+
+class PresenceChange(TypedDict, total=False):
+    """A heartbeat from the signed-in agent's dashboard; `away` sets or clears away by hand (left out: as it was)"""
+
+    away: bool
+
+
+class PresenceResult(TypedDict):
+    success: Literal[True]
+    presence: AgentPresence
+    changed: Annotated[bool, Doc("The heartbeat changed the agent's state (a presence.updated event was emitted)")]
+
+
+class PresenceList(TypedDict):
+    success: Literal[True]
+    agents: Annotated[list[AgentPresence], Doc("Every active agent, by name")]
+    timeout_seconds: Annotated[int, Doc("PRESENCE_TIMEOUT_SECONDS: offline after this long without a heartbeat")]
+
+
+Capacity = Annotated[int, Doc(minimum=0, maximum=1000)]
+
+
+class RoutingRules(TypedDict):
+    """Auto-assignment rules; off assigns nothing"""
+
+    mode: Annotated[
+        Literal["off", "round_robin", "least_loaded"],
+        Doc(
+            "round_robin: the online agent whose last automatic assignment is oldest; least_loaded: the online "
+            "agent with the fewest open assigned conversations (a tie goes round-robin)"
+        ),
+    ]
+    capacity: Annotated[Capacity, Doc("The most open assigned conversations an agent is given automatically")]
+    capacities: Annotated[dict[str, Capacity], Doc("Per-agent overrides of capacity: agent id -> capacity")]
+    returning_customer: Annotated[
+        bool, Doc("A closed conversation the customer reopens goes back to its agent if online and under capacity")
+    ]
+
+
+class RoutingChange(TypedDict, total=False):
+    """The whole rules (fields left out take their defaults: off, capacity 10, no overrides, no returning)"""
+
+    mode: Literal["off", "round_robin", "least_loaded"]
+    capacity: Capacity
+    capacities: dict[str, Capacity]
+    returning_customer: bool
+
+
+class RoutingResult(TypedDict):
+    success: Literal[True]
+    routing: RoutingRules
+    assigned: NotRequired[Annotated[Count, Doc("PUT: waiting conversations given to agents at once by the new rules")]]

@@ -82,6 +82,8 @@ class Settings:
     # Who commits webhook deliveries: 'process' (one writer process shared by all workers, the
     # default under gunicorn) or 'inline' (each process its own group commit, the default elsewhere).
     webhook_writer: str = ""
+    # Seconds without a dashboard heartbeat after which an agent counts as offline (presence, routing).
+    presence_timeout_seconds: int = 60
 
 
 # Environment variable -> Settings field.
@@ -113,6 +115,7 @@ ENV_NAMES: dict[str, str] = {
     "AUTH_FAILURE_WINDOW": "auth_failure_window",
     "TRUSTED_PROXIES": "trusted_proxies",
     "WEBHOOK_WRITER": "webhook_writer",
+    "PRESENCE_TIMEOUT_SECONDS": "presence_timeout_seconds",
 }
 
 
@@ -173,6 +176,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"WEBHOOK_WRITER must be process or inline, got {settings.webhook_writer!r}")
     if settings.trusted_proxies < 0:
         raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, got {settings.trusted_proxies}")
+    if not 5 <= settings.presence_timeout_seconds <= 3600:
+        raise ConfigError(
+            f"PRESENCE_TIMEOUT_SECONDS must be between 5 and 3600, got {settings.presence_timeout_seconds}"
+        )
     if not 0 < settings.port < 65536:
         raise ConfigError(f"PORT must be between 1 and 65535, got {settings.port}")
 

@@ -16,6 +16,7 @@ import * as labels from "./labels.js";
 import * as list from "./list.js";
 import * as live from "./live.js";
 import * as notes from "./notes.js";
+import * as presence from "./presence.js";
 import * as settings from "./settings.js";
 import * as notifications from "./notify.js";
 import { refreshAccount } from "./signals.js";
@@ -34,6 +35,7 @@ const FEATURES = [
   agentActions,
   team,
   notifications,
+  presence,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.

@@ -317,6 +317,7 @@ def assign(conn: sqlite3.Connection, conversation_id: int, agent_id: int | None)
         (agent_id, agent_id, now(), conversation_id),
     )
     emit(conn, "conversation.updated", conversation_id)
+    _room_may_have_freed(conn)
 
 
 def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> None:
@@ -331,3 +332,13 @@ def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> N
         (now(), conversation_id),
     )
     emit(conn, "conversation.updated", conversation_id)
+    if status == "closed":
+        _room_may_have_freed(conn)
+
+
+def _room_may_have_freed(conn: sqlite3.Connection) -> None:
+    """An agent may be under capacity now (closed, unassigned, reassigned): routing drains the waiting
+    conversations, oldest first, in this transaction."""
+    from .. import routing
+
+    routing.drain(conn)

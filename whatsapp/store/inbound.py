@@ -122,6 +122,11 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         annotated(conn, message.reaction_to)
         return message_id
     emit(conn, "message.created", conversation_id, message_id)
+    before = one(
+        conn,
+        "SELECT status, assigned_agent_id, kind FROM whatsapp_conversations WHERE conversation_id = ?",
+        conversation_id,
+    )
     touch_conversation(
         conn,
         conversation_id,
@@ -132,6 +137,10 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         inbound=message.type != "system",
         opens_window=message.opens_window,
     )
+    if message.type != "system":
+        from .. import routing  # the rules read settings and business hours: pure SQL on this connection
+
+        routing.customer_wrote(conn, conversation_id, before)
     return message_id
 
 
