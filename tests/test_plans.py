@@ -174,3 +174,21 @@ def test_the_snoozed_tab_and_the_open_tabs_without_snoozed_ones_read_by_index(ap
     assert len(snoozed) >= 2  # the page, and the counts the tabs subtract
     for entry in snoozed:
         assert any("idx_conversations_snoozed (snoozed_until>?)" in line for line in entry["plan"]), entry
+
+
+def test_the_automatic_reply_worker_reads_its_queue_by_index(app, client, settings):
+    """Issue 16: the worker's sweep reads only the queue's unsent rows, through (state, message_id)."""
+    from pathlib import Path
+
+    from bench.plans import partial_indexes, plan
+
+    database = Path(settings["DATABASE_PATH"])
+    client.get("/api/whatsapp/away-reply")  # the schema exists
+    for sql in (
+        "SELECT message_id FROM away_reply_queue WHERE state = 'queued' ORDER BY message_id LIMIT 50",
+        "SELECT message_id FROM away_reply_queue WHERE state = 'sending' AND claimed_at < '2026-01-01' "
+        "ORDER BY message_id LIMIT 50",
+    ):
+        lines = plan(database, sql)
+        assert full_scans(sql, lines, partial_indexes(database)) == [], lines
+        assert any("idx_away_reply_queue_state" in line for line in lines), lines

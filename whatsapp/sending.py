@@ -172,6 +172,14 @@ def send(
     }
     if context and kind != "reaction":
         payload["context"] = {"message_id": context}
+    return transmit(conn, client, message_id, conversation_id, payload)
+
+
+def transmit(
+    conn: sqlite3.Connection, client: GraphClient, message_id: int, conversation_id: int, payload: dict[str, Any]
+) -> SendOutcome:
+    """Steps 2 and 3 for a message stored 'pending' (step 1): call Meta, then record its wamid or its
+    refusal, or keep it pending with the reason when the outcome is unknown."""
     try:
         result = client.send(payload)
     except GraphError as exc:

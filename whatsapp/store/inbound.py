@@ -132,6 +132,9 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         inbound=message.type != "system",
         opens_window=message.opens_window,
     )
+    from .away_reply import queue_away_reply  # here: away_reply's module imports this one
+
+    queue_away_reply(conn, conversation_id, message)
     return message_id
 
 
