@@ -181,13 +181,25 @@ class AwayReplier:
         return self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        # A first sweep at once (replies queued before a restart); then, while the queue holds replies
+        # (another worker's claim, a failed sweep), every SWEEP_SECONDS; with an empty queue only when
+        # woken: a reply is only ever queued by a delivery, and the process that took it wakes its worker.
         while not self._stop.is_set():
             self._wake.clear()
+            waiting = True
             try:
                 self.sweep()
+                waiting = self._waiting()
             except Exception:  # the worker must never die
                 log.exception("Sending automatic replies failed")
-            self._wake.wait(self.sweep_seconds)
+            self._wake.wait(self.sweep_seconds if waiting else None)
+
+    def _waiting(self) -> bool:
+        conn = db.connect(self.settings.database_path)
+        try:
+            return store.away_replies_waiting(conn)
+        finally:
+            conn.close()
 
     def sweep(self) -> int:
         """Send every queued reply and give up abandoned claims; how many were sent."""

@@ -13,6 +13,7 @@ from .away_reply import (  # noqa: F401
     abandon_away_reply,
     away_replies_abandoned,
     away_replies_due,
+    away_replies_waiting,
     claim_away_reply,
     settle_away_reply,
 )

@@ -83,6 +83,11 @@ def away_replies_due(conn: sqlite3.Connection, limit: int = 50) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def away_replies_waiting(conn: sqlite3.Connection) -> bool:
+    """Whether any reply is queued or being sent (by any worker)."""
+    return one(conn, "SELECT 1 FROM away_reply_queue LIMIT 1") is not None
+
+
 def away_replies_abandoned(conn: sqlite3.Connection, claimed_before: str, limit: int = 50) -> list[int]:
     """Replies claimed before this time and never settled: their worker died while sending them."""
     rows = conn.execute(
