@@ -13,6 +13,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from whatsapp import api, auth, cli, dashboard, db, errors, events, openapi, surrogates, webhook
+from whatsapp.away_reply import AwayReplier
 from whatsapp.config import load_settings, warn_about_gaps
 from whatsapp.db import get_db
 from whatsapp.errors import APIError
@@ -79,6 +80,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["graph"] = GraphClient(settings)
     app.extensions["templates"] = TemplateCache(app.extensions["graph"], states=lambda: template_states(get_db()))
     app.extensions["media"] = MediaFetcher(app, auto=settings.media_auto_download)
+    app.extensions["away_reply"] = AwayReplier(app)  # automatic replies outside business hours
     db.init_app(app)
     errors.register(app)
     app.register_blueprint(webhook.bp)

@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS whatsapp_conversations (
     marketing_preference_at TIMESTAMP,
     -- POST /snooze: out of the open tabs (in 'snoozed') until then; the customer writing unsnoozes at once.
     -- A time that has passed is read as not snoozed (nothing has to wake it up).
-    snoozed_until TIMESTAMP
+    snoozed_until TIMESTAMP,
+    -- the last automatic reply outside business hours (away_reply): at most one per period
+    away_replied_at TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS idx_conversations_activity
     ON whatsapp_conversations (last_message_at DESC, conversation_id DESC);
@@ -98,7 +100,10 @@ CREATE TABLE IF NOT EXISTS whatsapp_messages (
     group_id TEXT,                        -- the group it was written in (phone_number/user_id: its sender)
     sender_name TEXT,                     -- a group message's sender's profile name, as Meta sent it
     -- a failed send sent again (POST /messages/<id>/retry): the message that did
-    retried_by INTEGER
+    retried_by INTEGER,
+    -- 1: sent by the service itself (the automatic reply outside business hours), not by an agent;
+    -- reports and assignment do not count it as an answer
+    automatic INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS idx_messages_thread
     ON whatsapp_messages (conversation_id, timestamp, message_id);
@@ -616,3 +621,15 @@ CREATE TABLE IF NOT EXISTS agent_routing (
 CREATE INDEX IF NOT EXISTS idx_conversations_waiting
     ON whatsapp_conversations (status, assigned_agent_id, last_inbound_at, conversation_id)
     WHERE status = 'open' AND assigned_agent_id IS NULL;
+-- Automatic replies outside business hours, decided in the delivery's transaction and sent after it
+-- by a background worker (whatsapp/away_reply.py): 'queued' until a worker claims it ('sending',
+-- claimed_at); the row goes once the send's outcome is stored. A claim older than the worker's
+-- limit belongs to a process that died mid-send: its message is marked "may or may not have been
+-- sent" and never sent again.
+CREATE TABLE IF NOT EXISTS away_reply_queue (
+    message_id INTEGER PRIMARY KEY REFERENCES whatsapp_messages (message_id),
+    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sending')),
+    queued_at TIMESTAMP NOT NULL,
+    claimed_at TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_away_reply_queue_state ON away_reply_queue (state, message_id);

@@ -18,3 +18,4 @@ app = create_app()
 if not app.config["WEBHOOK_WRITER"]:
     app.config["WEBHOOK_WRITER"] = "process" if "gunicorn.arbiter" in sys.modules else "inline"
 app.extensions["media"].start()  # this worker's media sweeper, before its first request
+app.extensions["away_reply"].start()  # and its sender of automatic replies

@@ -52,6 +52,7 @@ def app(settings):
     yield app
     # its media worker stops here, so it cannot reach the next test's stand-in Graph
     app.extensions["media"].stop()
+    app.extensions["away_reply"].stop()  # and its automatic-reply worker
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def start_inbox(tmp: Path):
         server.shutdown()
         graph.stop()
         app.extensions["media"].stop()
+        app.extensions["away_reply"].stop()
 
     return Inbox(base, graph, keys, ids), stop
 

@@ -215,3 +215,19 @@ def test_routing_reads_the_waiting_conversations_by_their_partial_index(app, cli
         assert full_scans(sql, lines, partial) == [], (sql, lines)
     [waiting] = [s for s in ours if "ORDER BY last_inbound_at" in s]
     assert any("idx_conversations_waiting" in line for line in plan(database, waiting)), plan(database, waiting)
+def test_the_automatic_reply_worker_reads_its_queue_by_index(app, client, settings):
+    """Issue 16: the worker's sweep reads only the queue's unsent rows, through (state, message_id)."""
+    from pathlib import Path
+
+    from bench.plans import partial_indexes, plan
+
+    database = Path(settings["DATABASE_PATH"])
+    client.get("/api/whatsapp/away-reply")  # the schema exists
+    for sql in (
+        "SELECT message_id FROM away_reply_queue WHERE state = 'queued' ORDER BY message_id LIMIT 50",
+        "SELECT message_id FROM away_reply_queue WHERE state = 'sending' AND claimed_at < '2026-01-01' "
+        "ORDER BY message_id LIMIT 50",
+    ):
+        lines = plan(database, sql)
+        assert full_scans(sql, lines, partial_indexes(database)) == [], lines
+        assert any("idx_away_reply_queue_state" in line for line in lines), lines

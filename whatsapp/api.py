@@ -424,6 +424,7 @@ def list_templates() -> Response:
 from . import (  # noqa: E402, F401
     api_actions,
     api_agents,
+    api_away_reply,
     api_block,
     api_business_hours,
     api_canned,

@@ -296,6 +296,13 @@ class Message(TypedDict):
         int | None,
         Doc("A failed send sent again with POST /messages/<id>/retry: the id of the new message; null otherwise"),
     ]
+    automatic: Annotated[
+        bool,
+        Doc(
+            "Sent by the service itself (the automatic reply outside business hours, GET /away-reply), not by "
+            "an agent: not an agent's answer for reports and assignment"
+        ),
+    ]
 
 
 class MessageList(TypedDict):
@@ -1288,3 +1295,25 @@ class RoutingResult(TypedDict):
     success: Literal[True]
     routing: RoutingRules
     assigned: NotRequired[Annotated[Count, Doc("PUT: waiting conversations given to agents at once by the new rules")]]
+class AwayReplySetting(TypedDict):
+    """The automatic reply outside business hours: sent once per conversation per period, while the
+    customer's 24-hour window is open; never to a group's thread, imported history or a blocked customer."""
+
+    enabled: bool
+    text: Annotated[str, Doc("The reply's text (1 to 4096 characters when enabled)", maxLength=4096)]
+    period_hours: Annotated[
+        int, Doc("At most one automatic reply per conversation in this many hours", minimum=1, maximum=720)
+    ]
+
+
+class AwayReplyChange(TypedDict, total=False):
+    """The whole setting (fields left out take their defaults: off, no text, 24 hours)"""
+
+    enabled: bool
+    text: str
+    period_hours: int
+
+
+class AwayReplyResult(TypedDict):
+    success: Literal[True]
+    away_reply: AwayReplySetting

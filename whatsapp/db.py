@@ -197,6 +197,8 @@ ADDED_COLUMNS = [
     ("whatsapp_conversations", "snoozed_until", "TIMESTAMP"),
     ("whatsapp_messages", "retried_by", "INTEGER"),
     ("events", "detail", "TEXT"),
+    ("whatsapp_conversations", "away_replied_at", "TIMESTAMP"),
+    ("whatsapp_messages", "automatic", "INTEGER NOT NULL DEFAULT 0"),
 ]
 
 

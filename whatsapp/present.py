@@ -279,6 +279,7 @@ def message(
         "pricing": pricing(row),
         "sender": _sender(row),
         "retried_by": row["retried_by"],
+        "automatic": bool(row["automatic"]),
     }
     if quoted is not None:
         data["quoted"] = {

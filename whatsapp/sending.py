@@ -163,7 +163,6 @@ def send(
     # Answering a closed conversation takes it up again once Meta took (or may have taken) the message: it
     # reopens (conversation.updated), back to 'assigned' when an agent still holds it. A reaction is not an
     # answer, and a send Meta refused leaves the conversation closed.
-    reopens = kind != "reaction"
     payload: dict[str, Any] = {
         **recipient_fields(conv["phone_number"], conv["user_id"], conv["group_id"]),
         "type": kind,
@@ -172,6 +171,21 @@ def send(
     }
     if context and kind != "reaction":
         payload["context"] = {"message_id": context}
+    return transmit(conn, client, message_id, conversation_id, payload, reopens=kind != "reaction")
+
+
+def transmit(
+    conn: sqlite3.Connection,
+    client: GraphClient,
+    message_id: int,
+    conversation_id: int,
+    payload: dict[str, Any],
+    *,
+    reopens: bool = False,
+) -> SendOutcome:
+    """Steps 2 and 3 for a message stored 'pending' (step 1): call Meta, then record its wamid or its
+    refusal, or keep it pending with the reason when the outcome is unknown. `reopens`: an agent's answer,
+    which takes a closed conversation up again once Meta took (or may have taken) it."""
     try:
         result = client.send(payload)
     except GraphError as exc:

@@ -6,6 +6,7 @@
 import * as actions from "./actions.js";
 import * as agentActions from "./agent_actions.js";
 import { api } from "./api.js";
+import * as businessHours from "./business_hours.js";
 import * as canned from "./canned.js";
 import * as composer from "./composer.js";
 import * as contact from "./contact.js";
@@ -36,6 +37,7 @@ const FEATURES = [
   team,
   notifications,
   presence,
+  businessHours,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.

@@ -9,6 +9,14 @@ from . import (
     signals,  # noqa: F401  (appliers of the account signals)
 )
 from .actions import mark_unread, note_retry, snooze, snoozed_counts  # noqa: F401
+from .away_reply import (  # noqa: F401
+    abandon_away_reply,
+    away_replies_abandoned,
+    away_replies_due,
+    away_replies_waiting,
+    claim_away_reply,
+    settle_away_reply,
+)
 from .coexistence import apply_contact, apply_echo, apply_history, history_import  # noqa: F401
 from .common import (  # noqa: F401
     CONVERSATION_STATUSES,

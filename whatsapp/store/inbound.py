@@ -141,6 +141,9 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         from .. import routing  # the rules read settings and business hours: pure SQL on this connection
 
         routing.customer_wrote(conn, conversation_id, before)
+    from .away_reply import queue_away_reply  # here: away_reply's module imports this one
+
+    queue_away_reply(conn, conversation_id, message)
     return message_id
 
 
