@@ -215,6 +215,8 @@ def test_routing_reads_the_waiting_conversations_by_their_partial_index(app, cli
         assert full_scans(sql, lines, partial) == [], (sql, lines)
     [waiting] = [s for s in ours if "ORDER BY last_inbound_at" in s]
     assert any("idx_conversations_waiting" in line for line in plan(database, waiting)), plan(database, waiting)
+
+
 def test_the_automatic_reply_worker_reads_its_queue_by_index(app, client, settings):
     """Issue 16: the worker's sweep reads only the queue's unsent rows, through (state, message_id)."""
     from pathlib import Path

@@ -1295,6 +1295,8 @@ class RoutingResult(TypedDict):
     success: Literal[True]
     routing: RoutingRules
     assigned: NotRequired[Annotated[Count, Doc("PUT: waiting conversations given to agents at once by the new rules")]]
+
+
 class AwayReplySetting(TypedDict):
     """The automatic reply outside business hours: sent once per conversation per period, while the
     customer's 24-hour window is open; never to a group's thread, imported history or a blocked customer."""
