@@ -179,7 +179,8 @@ CREATE TABLE IF NOT EXISTS events (
                                  -- 'conversation.merged' (another thread of the same customer was folded in),
                                  -- 'history.imported' (a chunk of coexistence chat history; conversation_id NULL),
                                  -- 'note.created' (a private note; note_id), 'mention.created' (agent_id was
-                                 -- @named in note_id)
+                                 -- @named in note_id), 'activity.updated' (agent_id started viewing,
+                                 -- typing in or left conversation_id; detail {"state": ...})
     conversation_id INTEGER,
     message_id INTEGER,
     merged_from INTEGER,         -- conversation.merged: the conversation folded in (now deleted)
@@ -589,4 +590,23 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL,                  -- a JSON object
     updated_at TIMESTAMP NOT NULL,
     updated_by INTEGER                    -- the agent who last changed it (NULL: the service key or CLI)
+);
+
+-- Typing indicators sent to customers (POST /typing): when the last one went out per conversation, so
+-- that every worker together makes at most one Graph call per conversation per 20 s (decided in a
+-- write transaction), and the customer message it was for.
+CREATE TABLE IF NOT EXISTS typing_indicators (
+    conversation_id INTEGER PRIMARY KEY,
+    typing_sent_at TIMESTAMP NOT NULL,
+    whatsapp_message_id TEXT
+);
+
+-- Who is viewing or typing in a thread (POST /activity): one row per agent and conversation, renewed by
+-- the dashboard; a row whose `until` has passed is read as gone (nothing has to clear it).
+CREATE TABLE IF NOT EXISTS conversation_activity (
+    conversation_id INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('viewing', 'typing')),
+    until TIMESTAMP NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
 );

@@ -174,3 +174,48 @@ def test_the_snoozed_tab_and_the_open_tabs_without_snoozed_ones_read_by_index(ap
     assert len(snoozed) >= 2  # the page, and the counts the tabs subtract
     for entry in snoozed:
         assert any("idx_conversations_snoozed (snoozed_until>?)" in line for line in entry["plan"]), entry
+
+
+def test_typing_and_activity_read_by_index(app, client, settings):
+    """POST /typing (the customer's latest message, a reply after it, the claim) and GET /activity."""
+    from pathlib import Path
+
+    from bench.plans import explain, full_scans, partial_indexes, plan
+    from whatsapp import db
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    client.post("/api/whatsapp/activity", json={"conversation_id": 1, "state": "viewing", "agent_id": 1})
+    database = Path(settings["DATABASE_PATH"])
+    report = explain(app, database, {"activity": "/api/whatsapp/activity?conversation_id=1"}, AGENT_KEY)
+    [ours] = [e for e in report["activity"] if "conversation_activity" in e["sql"]]
+    assert ours["full_scans"] == [] and any("SEARCH a USING" in line for line in ours["plan"]), ours
+
+    seen: list[str] = []
+    original = db.connect
+
+    def traced(*args, **kwargs):
+        conn = original(*args, **kwargs)
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    db.connect = traced
+    db._threads.__dict__.pop("db", None)
+    try:
+        assert (
+            app.test_client()
+            .post("/api/whatsapp/typing", json={"conversation_id": 1}, headers={"Authorization": f"Bearer {AGENT_KEY}"})
+            .status_code
+            == 200
+        )
+    finally:
+        db.connect = original
+        db._threads.__dict__.pop("db", None)
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT") and ("typing" in s or "direction" in s)]
+    assert len(reads) >= 3, seen  # latest inbound, answered, the claim
+    partial = partial_indexes(database)
+    for sql in reads:
+        lines = plan(database, sql)
+        assert full_scans(sql, lines, partial) == [], (sql, lines)
+        assert not any(line.startswith("SCAN") for line in lines), (sql, lines)

@@ -433,4 +433,5 @@ from . import (  # noqa: E402, F401
     api_media,
     api_notes,
     api_send,
+    api_typing,
 )

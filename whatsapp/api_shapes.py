@@ -738,13 +738,15 @@ class Event(TypedDict):
             "note.created",
             "mention.created",
             "labels.updated",
+            "activity.updated",
         ],
         Doc(
             "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
             "account.updated: an account signal changed (templates, the number's quality or limit, the account); "
             "note.created: a private note in conversation_id (note_id); mention.created: agent_id was @named in "
             "note_id; "
-            "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels)"
+            "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels); "
+            "activity.updated: agent_id started viewing or typing in conversation_id, or left it (detail.state)"
         ),
     ]
     conversation_id: int | None
@@ -1212,3 +1214,68 @@ class BusinessHoursResult(TypedDict):
     business_hours: BusinessHoursSchedule
     open_now: Annotated[bool, Doc("Within the hours now (always true when the schedule is off)")]
     next_opening: Annotated[Time, Doc("When it opens next, UTC; now when open; null if it never opens")]
+
+
+# --- typing indicators and agents' activity (POST /typing, /typing-settings, /activity) --------------
+
+TypingReason = Literal[
+    "disabled", "group", "no_inbound_message", "window_closed", "answered", "recently_sent", "meta_error"
+]
+
+
+class TypingResult(TypedDict):
+    """Typing is best-effort: anything that keeps the indicator from going out is sent false, never an error."""
+
+    success: Literal[True]
+    conversation_id: int
+    sent: Annotated[bool, Doc("Meta took the indicator (and marked the customer's message read)")]
+    reason: Annotated[
+        TypingReason | None,
+        Doc(
+            "Why none was sent (null when sent): disabled (the typing_indicators setting is off, or read "
+            "receipts are), group (Meta takes none for group messages), no_inbound_message, window_closed "
+            "(the 24-hour window), answered (a reply came after the customer's latest message), "
+            "recently_sent (one went out for this conversation less than 20 s ago), meta_error (see meta_error)"
+        ),
+    ]
+    message_id: Annotated[str | None, Doc("The wamid of the customer's message the indicator is (or would be) for")]
+    meta_error: NotRequired[Annotated[str, Doc("reason meta_error: what WhatsApp answered")]]
+
+
+class TypingSettings(TypedDict):
+    enabled: Annotated[bool, Doc("Send the typing indicator to customers while agents type (default true)")]
+
+
+class TypingSettingsResult(TypedDict):
+    success: Literal[True]
+    typing_indicators: TypingSettings
+
+
+ActivityState = Literal["viewing", "typing", "left"]
+
+
+class ActivityChange(CustomerFields, total=False):
+    """The conversation (one of conversation_id, phone_number or user_id) and the agent's state in it"""
+
+    state: Required[Annotated[ActivityState, Doc("left: the agent closed the thread (or the page)")]]
+    agent_id: Annotated[int, Doc("With the service key only: the agent it is about (an agent's own key: itself)")]
+
+
+class ActivityEntry(TypedDict):
+    agent_id: int
+    agent_name: str | None
+    state: Literal["viewing", "typing"]
+    until: Annotated[Time, Doc("Read as gone after this unless renewed (about 30 s after the last call)")]
+
+
+class ActivityResult(TypedDict):
+    success: Literal[True]
+    conversation_id: int
+    changed: Annotated[bool, Doc("The agent's state changed (an activity.updated event was sent); false: renewed")]
+    activity: Annotated[list[ActivityEntry], Doc("Who is viewing or typing in the conversation now")]
+
+
+class ActivityList(TypedDict):
+    success: Literal[True]
+    conversation_id: int
+    activity: list[ActivityEntry]
