@@ -187,7 +187,9 @@ CREATE TABLE IF NOT EXISTS events (
                                  -- deleted), 'mention.created' (agent_id was
                                  -- @named in note_id), 'presence.updated' (agent_id's presence changed:
                                  -- detail {"state"}; conversation_id NULL), 'conversation.assigned' (routing
-                                 -- gave conversation_id to agent_id: detail {"reason"})
+                                 -- gave conversation_id to agent_id: detail {"reason"}), 'activity.updated'
+                                 -- (agent_id started viewing,
+                                 -- typing in or left conversation_id; detail {"state": ...})
     conversation_id INTEGER,
     message_id INTEGER,
     merged_from INTEGER,         -- conversation.merged: the conversation folded in (now deleted)
@@ -633,3 +635,21 @@ CREATE TABLE IF NOT EXISTS away_reply_queue (
     claimed_at TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS idx_away_reply_queue_state ON away_reply_queue (state, message_id);
+-- Typing indicators sent to customers (POST /typing): when the last one went out per conversation, so
+-- that every worker together makes at most one Graph call per conversation per 20 s (decided in a
+-- write transaction), and the customer message it was for.
+CREATE TABLE IF NOT EXISTS typing_indicators (
+    conversation_id INTEGER PRIMARY KEY,
+    typing_sent_at TIMESTAMP NOT NULL,
+    whatsapp_message_id TEXT
+);
+
+-- Who is viewing or typing in a thread (POST /activity): one row per agent and conversation, renewed by
+-- the dashboard; a row whose `until` has passed is read as gone (nothing has to clear it).
+CREATE TABLE IF NOT EXISTS conversation_activity (
+    conversation_id INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('viewing', 'typing')),
+    until TIMESTAMP NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
+);

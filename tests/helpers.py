@@ -190,3 +190,26 @@ def agent_key(runner, name: str, *flags: str) -> str:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def serve_meta_messages(graph, known: set[str]) -> list[dict]:
+    """Make the stand-in Graph API answer POST /messages as Meta does: a read call (read receipt or
+    typing indicator) is checked like Meta checks it (whatsapp/standin_typing.py; `known`: the wamids
+    the business received), any other body is a send and is accepted. Returns the list that each
+    read call's body is appended to (with the HTTP status it was answered), in order."""
+    from werkzeug import Response
+
+    from whatsapp import standin_typing
+
+    reads: list[dict] = []
+
+    def handle(request):
+        body = json.loads(request.data or b"null")
+        if standin_typing.is_read_call(body):
+            status, answer = standin_typing.answer(body, known.__contains__)
+            reads.append({"body": body, "status": status})
+            return Response(json.dumps(answer), status=status, content_type="application/json")
+        return Response(json.dumps(send_ok()), content_type="application/json")
+
+    graph.expect_request(f"/v26.0/{PHONE_NUMBER_ID}/messages", method="POST").respond_with_handler(handle)
+    return reads

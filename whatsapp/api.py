@@ -436,4 +436,5 @@ from . import (  # noqa: E402, F401
     api_presence,
     api_routing,
     api_send,
+    api_typing,
 )

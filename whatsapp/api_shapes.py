@@ -748,6 +748,7 @@ class Event(TypedDict):
             "labels.updated",
             "presence.updated",
             "conversation.assigned",
+            "activity.updated",
         ],
         Doc(
             "history.imported: a chunk of the WhatsApp Business app's chat history was imported (reload the list); "
@@ -758,7 +759,8 @@ class Event(TypedDict):
             "labels.updated: an admin created, renamed, recoloured or deleted a label (reload the labels); "
             "presence.updated: agent_id came online, went away or came back (detail.state; conversation_id "
             "null); conversation.assigned: routing gave conversation_id to agent_id automatically "
-            "(detail.reason: round-robin, least-loaded, returning customer or backlog)"
+            "(detail.reason: round-robin, least-loaded, returning customer or backlog); "
+            "activity.updated: agent_id started viewing or typing in conversation_id, or left it (detail.state)"
         ),
     ]
     conversation_id: int | None
@@ -1319,3 +1321,68 @@ class AwayReplyChange(TypedDict, total=False):
 class AwayReplyResult(TypedDict):
     success: Literal[True]
     away_reply: AwayReplySetting
+
+
+# --- typing indicators and agents' activity (POST /typing, /typing-settings, /activity) --------------
+
+TypingReason = Literal[
+    "disabled", "group", "no_inbound_message", "window_closed", "answered", "recently_sent", "meta_error"
+]
+
+
+class TypingResult(TypedDict):
+    """Typing is best-effort: anything that keeps the indicator from going out is sent false, never an error."""
+
+    success: Literal[True]
+    conversation_id: int
+    sent: Annotated[bool, Doc("Meta took the indicator (and marked the customer's message read)")]
+    reason: Annotated[
+        TypingReason | None,
+        Doc(
+            "Why none was sent (null when sent): disabled (the typing_indicators setting is off, or read "
+            "receipts are), group (Meta takes none for group messages), no_inbound_message, window_closed "
+            "(the 24-hour window), answered (a reply came after the customer's latest message), "
+            "recently_sent (one went out for this conversation less than 20 s ago), meta_error (see meta_error)"
+        ),
+    ]
+    message_id: Annotated[str | None, Doc("The wamid of the customer's message the indicator is (or would be) for")]
+    meta_error: NotRequired[Annotated[str, Doc("reason meta_error: what WhatsApp answered")]]
+
+
+class TypingSettings(TypedDict):
+    enabled: Annotated[bool, Doc("Send the typing indicator to customers while agents type (default true)")]
+
+
+class TypingSettingsResult(TypedDict):
+    success: Literal[True]
+    typing_indicators: TypingSettings
+
+
+ActivityState = Literal["viewing", "typing", "left"]
+
+
+class ActivityChange(CustomerFields, total=False):
+    """The conversation (one of conversation_id, phone_number or user_id) and the agent's state in it"""
+
+    state: Required[Annotated[ActivityState, Doc("left: the agent closed the thread (or the page)")]]
+    agent_id: Annotated[int, Doc("With the service key only: the agent it is about (an agent's own key: itself)")]
+
+
+class ActivityEntry(TypedDict):
+    agent_id: int
+    agent_name: str | None
+    state: Literal["viewing", "typing"]
+    until: Annotated[Time, Doc("Read as gone after this unless renewed (about 30 s after the last call)")]
+
+
+class ActivityResult(TypedDict):
+    success: Literal[True]
+    conversation_id: int
+    changed: Annotated[bool, Doc("The agent's state changed (an activity.updated event was sent); false: renewed")]
+    activity: Annotated[list[ActivityEntry], Doc("Who is viewing or typing in the conversation now")]
+
+
+class ActivityList(TypedDict):
+    success: Literal[True]
+    conversation_id: int
+    activity: list[ActivityEntry]

@@ -361,6 +361,21 @@ class GraphClient:
         )
         return bool(isinstance(data, dict) and data.get("success"))
 
+    def typing_indicator(self, wamid: str) -> bool:
+        """Meta's typing indicator for the customer's message `wamid`: the read call with
+        `typing_indicator` (it marks the message read too; shown 25 s or until the reply)."""
+        data = self.request(
+            "POST",
+            f"{self.settings.phone_number_id}/messages",
+            json={
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": wamid,
+                "typing_indicator": {"type": "text"},
+            },
+        )
+        return bool(isinstance(data, dict) and data.get("success"))
+
     def block_users(self, users: list[str], *, block: bool = True) -> Any:
         """POST (block) or DELETE (unblock) /{phone_number_id}/block_users; users are wa_ids or BSUIDs.
 

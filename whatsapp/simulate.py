@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from . import standin_block, standin_groups, standin_templates
+from . import standin_block, standin_groups, standin_templates, standin_typing
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,11 @@ class FakeGraph:
         self.blocked: set[str] = set()
         self.access_token: str | None = None  # when set, block_users calls must bear it, as Meta checks
         self.block_calls: list[dict[str, Any]] = []
+        # Read receipts and typing indicators, checked as Meta checks them (standin_typing): each body and
+        # the HTTP status it was answered with. `received`: the wamids the business received (a read call
+        # for another is refused); None until customer_sent is first called (then any wamid.* counts).
+        self.reads: list[dict[str, Any]] = []
+        self.received: set[str] | None = None
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
@@ -291,6 +296,20 @@ class FakeGraph:
         """Note that a customer messaged the business (Meta only lets it block those who wrote lately)."""
         with self._lock:
             self.wrote_at[user] = time.time() if at is None else at
+
+    def customer_sent(self, wamid: str) -> None:
+        """Note a message the business received (Meta takes read calls only for those)."""
+        with self._lock:
+            self.received = (self.received or set()) | {wamid}
+
+    def knows(self, wamid: str) -> bool:
+        return wamid in self.received if self.received is not None else wamid.startswith("wamid.")
+
+    def read_call(self, body: Any) -> tuple[int, dict]:
+        with self._lock:
+            status_code, answer = standin_typing.answer(body, self.knows)
+            self.reads.append({"body": body, "status": status_code})
+            return status_code, answer
 
     def block_users(self, method: str, path: str, authorization: str | None, raw: bytes) -> tuple[int, dict]:
         with self._lock:
@@ -396,8 +415,8 @@ class FakeGraph:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     return self._error(400, 100, "(#100) Invalid JSON")
-                if body.get("status") == "read":
-                    return self._answer(200, {"success": True})
+                if standin_typing.is_read_call(body):
+                    return self._answer(*graph.read_call(body))
                 with graph._lock:
                     scripted = graph.send_answers.pop(0) if graph.send_answers else None
                 if scripted is not None:
@@ -469,9 +488,11 @@ def script(graph: FakeGraph | None, phone_number_id: str) -> list[tuple[float, d
     def say(delay: float, who: Customer, kind: str, content: dict[str, Any], **extra: Any) -> str:
         payload = inbound(who, kind, content, phone_number_id, **extra)
         steps.append((delay, payload))
+        wamid = payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
         if graph is not None:
             graph.customer_wrote(who.wa_id, time.time() - float(extra.get("age", 0.0)))
-        return payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+            graph.customer_sent(wamid)
+        return wamid
 
     first = say(0.0, maria, "text", {"body": "Hi! Is my order #4471 on its way? 📦"})
     if graph is not None:
@@ -550,7 +571,10 @@ def run(
     n = 0
     while keep_going > 0:
         sleep(keep_going)
-        post_webhook(webhook, chatter(n, phone_number_id), secret)
+        payload = chatter(n, phone_number_id)
+        if graph is not None:
+            graph.customer_sent(payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+        post_webhook(webhook, payload, secret)
         n += 1
     return delivered
 

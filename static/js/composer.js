@@ -1,5 +1,6 @@
 import { NOT_SENT, api } from "./api.js";
 import { $, idempotencyKey } from "./dom.js";
+import { sendAllowed } from "./hooks.js";
 import { myId, state } from "./state.js";
 import { refreshThread, renderWindow } from "./thread.js";
 
@@ -89,8 +90,12 @@ export function hideSendError() {
 // Sends go to the conversation whose draft it is, even if the agent moves on while it travels.
 export async function sendText() {
   const id = state.currentId;
-  const text = $("reply").value.trim();
-  if (!text || id === null || state.sending.has(id)) return;
+  if (!$("reply").value.trim() || id === null || state.sending.has(id)) return;
+  state.sending.add(id); // held while the beforeSend checks ask (Enter pressed again sends nothing twice)
+  const allowed = await sendAllowed(state.current);
+  state.sending.delete(id);
+  const text = $("reply").value.trim(); // as it is now: the agent may have edited it while asked
+  if (!allowed || !text || id !== state.currentId) return;
   const body = { conversation_id: id, message: text };
   if (state.replyTo && state.replyTo.whatsapp_message_id) body.reply_to = state.replyTo.whatsapp_message_id;
   hideSendError();
@@ -116,6 +121,10 @@ export async function sendText() {
 export async function sendFile(file) {
   const id = state.currentId;
   if (!file || id === null) return;
+  if (!(await sendAllowed(state.current)) || id !== state.currentId) {
+    $("file").value = "";
+    return;
+  }
   const form = new FormData();
   form.append("file", file);
   form.append("conversation_id", String(id));

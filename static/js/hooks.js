@@ -16,6 +16,7 @@ export const hooks = {
   composerState: [], // (conversation, open) -> void: after the shell set the composer for the window
   listParams: [], // (URLSearchParams) -> void: add to the conversation list's query (e.g. label=)
   listLoaded: [], // (answer) -> void: each GET /conversations answer, after the list rendered
+  beforeSend: [], // async (conversation) -> false to cancel: asked in turn before a reply or file is sent
 };
 
 // A list filter of a feature (e.g. ?label=3) kept in the address like the tab and the search:
@@ -94,4 +95,22 @@ export function addTopbarItem(node) {
 // private note that may be written whether the window is open or not. fn(conversation, open).
 export function onComposerState(fn) {
   hooks.composerState.push(fn);
+}
+
+// Asked before the composer sends a reply or a file (not a private note): fn(conversation) may be async
+// (e.g. an inline "Send anyway?"); returning false cancels the send and the draft stays in the box.
+export function addBeforeSend(fn) {
+  hooks.beforeSend.push(fn);
+}
+
+// Every beforeSend check in turn; false when one cancelled (a check that throws does not block sending).
+export async function sendAllowed(conversation) {
+  for (const check of hooks.beforeSend) {
+    try {
+      if ((await check(conversation)) === false) return false;
+    } catch (error) {
+      console.warn("beforeSend hook", error);
+    }
+  }
+  return true;
 }

@@ -34,6 +34,7 @@ function shellEvent(event) {
     refreshAccountSoon();
     return;
   }
+  if (event.kind === "activity.updated") return; // who is viewing or typing (typing.js): nothing to reload
   refreshListSoon();
   if (event.kind === "conversation.merged" && event.merged_from === state.currentId) {
     // The open thread was folded into another of the same customer's: follow it there.

@@ -25,6 +25,7 @@ import { myId, state } from "./state.js";
 import * as team from "./team.js";
 import * as templates from "./templates.js";
 import * as thread from "./thread.js";
+import * as typing from "./typing.js";
 import * as url from "./url.js";
 
 // Feature modules: each exports init(ctx). Add yours here, one line each.
@@ -38,6 +39,7 @@ const FEATURES = [
   notifications,
   presence,
   businessHours,
+  typing,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
