@@ -191,24 +191,6 @@ def test_routing_reads_the_waiting_conversations_by_their_partial_index(app, cli
     assert client.put("/api/whatsapp/routing", json={"mode": "least_loaded", "capacity": 0}).status_code == 200
     customer_writes(client)  # waits: nobody has room
     assert client.put("/api/whatsapp/routing", json={"mode": "least_loaded"}).status_code == 200
-
-
-def test_typing_and_activity_read_by_index(app, client, settings):
-    """POST /typing (the customer's latest message, a reply after it, the claim) and GET /activity."""
-    from pathlib import Path
-
-    from bench.plans import explain, full_scans, partial_indexes, plan
-    from whatsapp import db
-
-    from .helpers import AGENT_KEY, customer_writes
-
-    customer_writes(client)
-    client.post("/api/whatsapp/activity", json={"conversation_id": 1, "state": "viewing", "agent_id": 1})
-    database = Path(settings["DATABASE_PATH"])
-    report = explain(app, database, {"activity": "/api/whatsapp/activity?conversation_id=1"}, AGENT_KEY)
-    [ours] = [e for e in report["activity"] if "conversation_activity" in e["sql"]]
-    assert ours["full_scans"] == [] and any("SEARCH a USING" in line for line in ours["plan"]), ours
-
     seen: list[str] = []
     original = db.connect
 
@@ -251,6 +233,32 @@ def test_the_automatic_reply_worker_reads_its_queue_by_index(app, client, settin
         lines = plan(database, sql)
         assert full_scans(sql, lines, partial_indexes(database)) == [], lines
         assert any("idx_away_reply_queue_state" in line for line in lines), lines
+
+
+def test_typing_and_activity_read_by_index(app, client, settings):
+    """POST /typing (the customer's latest message, a reply after it, the claim) and GET /activity."""
+    from pathlib import Path
+
+    from bench.plans import explain, full_scans, partial_indexes, plan
+    from whatsapp import db
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    client.post("/api/whatsapp/activity", json={"conversation_id": 1, "state": "viewing", "agent_id": 1})
+    database = Path(settings["DATABASE_PATH"])
+    report = explain(app, database, {"activity": "/api/whatsapp/activity?conversation_id=1"}, AGENT_KEY)
+    [ours] = [e for e in report["activity"] if "conversation_activity" in e["sql"]]
+    assert ours["full_scans"] == [] and any("SEARCH a USING" in line for line in ours["plan"]), ours
+
+    seen: list[str] = []
+    original = db.connect
+
+    def traced(*args, **kwargs):
+        conn = original(*args, **kwargs)
+        conn.set_trace_callback(seen.append)
+        return conn
+
     db.connect = traced
     db._threads.__dict__.pop("db", None)
     try:
