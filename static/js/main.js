@@ -18,6 +18,7 @@ import * as live from "./live.js";
 import * as notes from "./notes.js";
 import * as settings from "./settings.js";
 import * as notifications from "./notify.js";
+import * as reports from "./reports.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
 import * as team from "./team.js";
@@ -34,6 +35,7 @@ const FEATURES = [
   agentActions,
   team,
   notifications,
+  reports,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.
