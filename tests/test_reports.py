@@ -357,3 +357,29 @@ def test_reopening_a_closed_conversation_starts_a_new_resolution(client, runner,
     assert (body["opened"], body["closed"]) == (3, 3)
     assert body["resolution"]["count"] == 3 and body["resolution"]["median_seconds"] == 1800.0
     assert body["resolution"]["p90_seconds"] == 3600.0
+
+
+def test_backfill_derives_the_waits_and_message_counts_from_stored_messages(client, runner, graph, clock, settings):
+    ana = agent_key(runner, "Ana")
+    writes(client, "A", "2026-11-02 09:00")
+    writes(client, "A", "2026-11-02 09:02")
+    replies(client, graph, clock, ana, "A", "2026-11-02 09:10")
+    writes(client, "B", "2026-11-02 11:00")
+    replies(client, graph, clock, ana, "B", "2026-11-02 11:01")
+    writes(client, "A", "2026-11-03 10:00")  # still waiting
+    period = {"from": "2026-11-02", "to": "2026-11-03"}
+    before = report(client, **period)
+    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+        for table in ("response_waits", "conversation_resolutions", "report_daily"):
+            conn.execute(f"DELETE FROM {table}")
+    assert report(client, **period)["totals"]["messages_in"] == 0
+    result = runner.invoke(args=["backfill-reports"])
+    assert result.exit_code == 0 and "Backfilled 3 response waits" in result.output, result.output
+    after = report(client, **period)
+    for figures in (before["totals"], after["totals"]):
+        assert figures["first_response"]["count"] == 2 and figures["first_response"]["unanswered"] == 1
+        assert figures["first_response"]["median_seconds"] == 330.0  # 600 s and 60 s
+        assert (figures["messages_in"], figures["messages_out"]) == (4, 2)
+    assert [g["messages_in"] for g in after["groups"]] == [g["messages_in"] for g in before["groups"]]
+    again = runner.invoke(args=["backfill-reports"])
+    assert "nothing was backfilled" in again.output

@@ -19,12 +19,17 @@ COUNTERS = ("messages_in", "messages_out", "opened", "closed")
 NO_AGENT = 0  # report_daily's agent for counts that have none (unassigned, the service key)
 
 
-def zone(conn: sqlite3.Connection) -> ZoneInfo:
-    """The zone whose days reports count in: the business hours' zone, UTC without a schedule."""
+def schedule(conn: sqlite3.Connection) -> Any:
+    """The business hours (business_hours.Schedule) or None; one settings row."""
     from ..business_hours import load  # business_hours reads settings through this package
 
-    schedule = load(conn)
-    return schedule.zone if schedule is not None else ZoneInfo("UTC")
+    return load(conn)
+
+
+def zone(conn: sqlite3.Connection, hours: Any = False) -> ZoneInfo:
+    """The zone whose days reports count in: the business hours' zone, UTC without a schedule."""
+    hours = schedule(conn) if hours is False else hours
+    return hours.zone if hours is not None else ZoneInfo("UTC")
 
 
 def parse_stamp(value: str) -> datetime:
@@ -41,21 +46,19 @@ def day_start(day: date, tz: ZoneInfo) -> str:
     return local.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _in_hours(conn: sqlite3.Connection, moment: str) -> int:
-    from ..business_hours import load
-
-    schedule = load(conn)
-    return 1 if schedule is None or schedule.is_open(parse_stamp(moment)) else 0
+def _in_hours(hours: Any, moment: str) -> int:
+    return 1 if hours is None or hours.is_open(parse_stamp(moment)) else 0
 
 
-def count(conn: sqlite3.Connection, moment: str, agent_id: int | None, column: str) -> None:
-    """Add one to a daily counter of the day `moment` (a stored UTC stamp) falls on, for this agent."""
+def count(conn: sqlite3.Connection, moment: str, agent_id: int | None, column: str, hours: Any = False) -> None:
+    """Add one to a daily counter of the day `moment` (a stored UTC stamp) falls on, for this agent
+    (`hours`: the schedule when the caller has read it already)."""
     if column not in COUNTERS:
         raise ValueError(column)
     conn.execute(
         f"""INSERT INTO report_daily (day, agent_id, {column}) VALUES (?, ?, 1)
             ON CONFLICT (day, agent_id) DO UPDATE SET {column} = report_daily.{column} + 1""",
-        (local_day(moment, zone(conn)), agent_id or NO_AGENT),
+        (local_day(moment, zone(conn, hours)), agent_id or NO_AGENT),
     )
 
 
@@ -67,15 +70,18 @@ def _conversation(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row
     )
 
 
-def open_resolution(conn: sqlite3.Connection, conversation_id: int, at: str, agent_id: int | None) -> None:
+def open_resolution(
+    conn: sqlite3.Connection, conversation_id: int, at: str, agent_id: int | None, hours: Any = False
+) -> None:
     """A conversation (re)opens: a resolution starts unless one is running; counted as opened."""
+    hours = schedule(conn) if hours is False else hours
     cur = conn.execute(
         """INSERT INTO conversation_resolutions (conversation_id, opened_at, in_hours) VALUES (?, ?, ?)
            ON CONFLICT DO NOTHING""",
-        (conversation_id, at, _in_hours(conn, at)),
+        (conversation_id, at, _in_hours(hours, at)),
     )
     if cur.rowcount == 1:
-        count(conn, at, agent_id, "opened")
+        count(conn, at, agent_id, "opened", hours)
 
 
 def customer_wrote(conn: sqlite3.Connection, conversation_id: int, at: str, *, waits: bool) -> None:
@@ -84,8 +90,8 @@ def customer_wrote(conn: sqlite3.Connection, conversation_id: int, at: str, *, w
     conv = _conversation(conn, conversation_id)
     if conv is None:
         return
-    agent_id = conv["assigned_agent_id"]
-    count(conn, at, agent_id, "messages_in")
+    agent_id, hours = conv["assigned_agent_id"], schedule(conn)
+    count(conn, at, agent_id, "messages_in", hours)
     if not waits or conv["group_id"] is not None:
         return
     # One open wait a conversation (the partial unique index); a message that arrives late but was
@@ -97,9 +103,9 @@ def customer_wrote(conn: sqlite3.Connection, conversation_id: int, at: str, *, w
                              THEN excluded.in_hours ELSE response_waits.in_hours END,
              customer_at = CASE WHEN excluded.customer_at < response_waits.customer_at
                                 THEN excluded.customer_at ELSE response_waits.customer_at END""",
-        (conversation_id, at, _in_hours(conn, at)),
+        (conversation_id, at, _in_hours(hours, at)),
     )
-    open_resolution(conn, conversation_id, at, agent_id)
+    open_resolution(conn, conversation_id, at, agent_id, hours)
 
 
 def reply_accepted(conn: sqlite3.Connection, message: sqlite3.Row) -> None:
@@ -225,3 +231,77 @@ def open_waits(conn: sqlite3.Connection, conversation_ids: Iterable[int]) -> dic
 
 def due_at(customer_at: str, minutes: int) -> str:
     return (parse_stamp(customer_at) + timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --- backfill ------------------------------------------------------------------------------------
+
+
+def backfill(conn: sqlite3.Connection) -> dict[str, int] | None:
+    """Derive waits and the daily message counts from the stored messages, once (None when the report
+    tables hold figures already). Call inside a write transaction. Resolutions, opened and closed are
+    not derived: when a conversation was closed is not kept with its messages. Reads every message:
+    for the CLI (`flask backfill-reports`), never a request."""
+    if one(conn, "SELECT 1 FROM response_waits") or one(conn, "SELECT 1 FROM report_daily"):
+        return None
+    hours = schedule(conn)
+    tz = zone(conn, hours)
+    counts: dict[tuple[str, int, str], int] = {}
+    waits = 0
+    open_since: dict[int, str] = {}
+    rows = conn.execute(
+        """SELECT m.conversation_id, m.direction, m.message_type, m.timestamp, m.created_at, m.agent_id,
+                  m.origin, m.status, m.whatsapp_message_id, c.group_id, c.assigned_agent_id
+           FROM whatsapp_messages m JOIN whatsapp_conversations c ON c.conversation_id = m.conversation_id
+           ORDER BY m.conversation_id, m.timestamp, m.message_id"""
+    )
+    for row in rows:
+        if row["message_type"] in ("reaction", "edit", "revoke") or row["origin"] == "history":
+            continue
+        cid = int(row["conversation_id"])
+        if row["direction"] == "inbound":
+            key = (local_day(row["timestamp"], tz), row["assigned_agent_id"] or NO_AGENT, "messages_in")
+            counts[key] = counts.get(key, 0) + 1
+            if row["message_type"] != "system" and row["group_id"] is None and cid not in open_since:
+                open_since[cid] = row["timestamp"]
+            continue
+        if row["origin"] == "business_app":
+            if cid in open_since:
+                _backfilled_wait(conn, cid, open_since.pop(cid), hours, row["timestamp"], None, in_app=True)
+                waits += 1
+            continue
+        from .common import LOCAL_PREFIX
+
+        if row["status"] in ("pending", "failed") or str(row["whatsapp_message_id"]).startswith(LOCAL_PREFIX):
+            continue
+        key = (local_day(row["created_at"], tz), row["agent_id"] or NO_AGENT, "messages_out")
+        counts[key] = counts.get(key, 0) + 1
+        if row["agent_id"] is not None and cid in open_since and open_since[cid] <= row["created_at"]:
+            _backfilled_wait(conn, cid, open_since.pop(cid), hours, row["created_at"], row["agent_id"])
+            waits += 1
+    for cid, since in open_since.items():
+        _backfilled_wait(conn, cid, since, hours, None, None)
+        waits += 1
+    for (day, agent_id, column), value in counts.items():
+        conn.execute(
+            f"""INSERT INTO report_daily (day, agent_id, {column}) VALUES (?, ?, ?)
+                ON CONFLICT (day, agent_id) DO UPDATE SET {column} = report_daily.{column} + excluded.{column}""",
+            (day, agent_id, value),
+        )
+    return {"waits": waits, "daily_rows": len({(d, a) for d, a, _ in counts})}
+
+
+def _backfilled_wait(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    since: str,
+    hours: Any,
+    answered_at: str | None,
+    agent_id: int | None,
+    *,
+    in_app: bool = False,
+) -> None:
+    conn.execute(
+        """INSERT INTO response_waits (conversation_id, customer_at, in_hours, answered_at, agent_id, answered_in_app)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        (conversation_id, since, _in_hours(hours, since), answered_at, agent_id, 1 if in_app else 0),
+    )
