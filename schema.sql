@@ -652,4 +652,45 @@ CREATE TABLE IF NOT EXISTS conversation_activity (
     state TEXT NOT NULL CHECK (state IN ('viewing', 'typing')),
     until TIMESTAMP NOT NULL,
     PRIMARY KEY (conversation_id, agent_id)
+-- Reports (store/reports.py): small tables kept at write time, in the same transaction as the message
+-- or the status change they follow, so GET /reports reads days and periods, never whatsapp_messages.
+-- A wait: opened by a customer's message when none is open for the conversation (its webhook time),
+-- closed by the first agent reply after it (when the agent sent it; a reply Meta accepted), or by the
+-- owner answering from the WhatsApp Business app (answered_in_app = 1, left out of response times).
+-- Group threads have no waits and no resolutions (members talk among themselves).
+CREATE TABLE IF NOT EXISTS response_waits (
+    wait_id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL,
+    customer_at TIMESTAMP NOT NULL,
+    in_hours INTEGER NOT NULL DEFAULT 1,   -- the customer wrote within business hours (1 without a schedule)
+    answered_at TIMESTAMP,                 -- NULL: still waiting
+    agent_id INTEGER,                      -- who answered
+    answered_in_app INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_response_waits_open ON response_waits (conversation_id) WHERE answered_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_response_waits_customer_at ON response_waits (customer_at);
+
+-- A resolution: opened by the customer writing in a new or closed conversation (or an agent reopening
+-- one), closed when the conversation is closed; agent_id: the conversation's agent at the close.
+CREATE TABLE IF NOT EXISTS conversation_resolutions (
+    resolution_id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL,
+    opened_at TIMESTAMP NOT NULL,
+    in_hours INTEGER NOT NULL DEFAULT 1,
+    closed_at TIMESTAMP,
+    agent_id INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_resolutions_open ON conversation_resolutions (conversation_id) WHERE closed_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_resolutions_closed_at ON conversation_resolutions (closed_at);
+
+-- Counts by day (in the business hours' zone, else UTC) and agent (0: none; inbound messages count
+-- for the conversation's agent, outbound for the sender), incremented as things happen.
+CREATE TABLE IF NOT EXISTS report_daily (
+    day TEXT NOT NULL,                     -- YYYY-MM-DD
+    agent_id INTEGER NOT NULL DEFAULT 0,
+    messages_in INTEGER NOT NULL DEFAULT 0,
+    messages_out INTEGER NOT NULL DEFAULT 0,
+    opened INTEGER NOT NULL DEFAULT 0,
+    closed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, agent_id)
 );

@@ -278,3 +278,39 @@ def test_typing_and_activity_read_by_index(app, client, settings):
         lines = plan(database, sql)
         assert full_scans(sql, lines, partial) == [], (sql, lines)
         assert not any(line.startswith("SCAN") for line in lines), (sql, lines)
+
+
+def test_reports_and_the_due_times_read_their_small_tables_by_index(app, client, settings):
+    """Reports (issue 16): the period's waits and resolutions by their time indexes, the daily counts by
+    their key's range, a page's due times through the open-wait index; never whatsapp_messages."""
+    from pathlib import Path
+
+    from bench.plans import explain
+
+    from .helpers import AGENT_KEY, customer_writes
+
+    customer_writes(client)
+    assert client.put("/api/whatsapp/response-target", json={"minutes": 15}).status_code == 200
+    assert client.post("/api/whatsapp/close", json={"conversation_id": 1}).status_code == 200
+    reads = {
+        "by_day": "/api/whatsapp/reports?from=2026-01-01&to=2026-12-31",
+        "by_agent": "/api/whatsapp/reports?from=2026-01-01&to=2026-12-31&group_by=agent&agent_id=1",
+        "csv": "/api/whatsapp/reports.csv?from=2026-01-01&to=2026-12-31",
+        "list": "/api/whatsapp/conversations",
+        "one": "/api/whatsapp/conversation?conversation_id=1",
+    }
+    report = explain(app, Path(settings["DATABASE_PATH"]), reads, AGENT_KEY)
+    assert all(entry["full_scans"] == [] for entries in report.values() for entry in entries), report
+    for name in ("by_day", "by_agent", "csv"):
+        assert not any("whatsapp_messages" in entry["sql"] for entry in report[name]), report[name]
+        plans = {entry["sql"]: entry["plan"] for entry in report[name]}
+        for table, index in (
+            ("FROM response_waits", "idx_response_waits_customer_at (customer_at>? AND customer_at<?)"),
+            ("FROM conversation_resolutions", "idx_resolutions_closed_at (closed_at>? AND closed_at<?)"),
+            ("FROM report_daily", "(day>? AND day<?)"),
+        ):
+            [lines] = [lines for sql, lines in plans.items() if table in sql]
+            assert any(index in line for line in lines), (table, lines)
+    for name in ("list", "one"):
+        [due] = [entry["plan"] for entry in report[name] if "FROM response_waits" in entry["sql"]]
+        assert any("idx_response_waits_open" in line for line in due), due

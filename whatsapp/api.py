@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import phones, present, signals, store, templates
+from . import phones, present, reports, signals, store, templates
 from .api_doc import api_doc, identifier, query
 from .api_shapes import (
     AssignRequest,
@@ -140,7 +140,9 @@ def conversation_not_found(conversation_id: int | None) -> APIError:
 def conversation_json(conn: Any, row: Any, *, costs: bool = True) -> dict[str, Any]:
     """One conversation as answered, with its labels."""
     labels = store.labels_for(conn, [row["conversation_id"]])[row["conversation_id"]]
-    return dict(present.conversation(row, costs=costs, labels=labels))
+    data = dict(present.conversation(row, costs=costs, labels=labels))
+    data["first_response_due_at"] = reports.due_at(conn, [row["conversation_id"]]).get(row["conversation_id"])
+    return data
 
 
 def label_param(value: Any, name: str = "label") -> int | None:
@@ -218,6 +220,9 @@ def conversations() -> Response:
     counts = store.conversation_counts(conn)
     labels = store.labels_for(conn, [r["conversation_id"] for r in rows])  # one query for the page
     items = [present.conversation(r, costs=False, labels=labels[r["conversation_id"]]) for r in rows]
+    due = reports.due_at(conn, [r["conversation_id"] for r in rows])  # one query for the page
+    for item in items:
+        item["first_response_due_at"] = due.get(item["id"])
     if query:
         shown = [matches[item["id"]] for item in items if matches.get(item["id"])]
         snippets = store.snippets(conn, query, shown)
@@ -434,6 +439,7 @@ from . import (  # noqa: E402, F401
     api_media,
     api_notes,
     api_presence,
+    api_reports,
     api_routing,
     api_send,
     api_typing,

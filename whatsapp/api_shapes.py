@@ -120,6 +120,16 @@ class Conversation(TypedDict):
             "time has passed. The customer writing, closing or reopening ends it"
         ),
     ]
+    first_response_due_at: NotRequired[
+        Annotated[
+            Time,
+            Doc(
+                "When the first-response target (PUT /response-target) runs out for the customer's unanswered "
+                "message: its time plus the target, UTC; null with no target or nothing waiting (list and "
+                "GET /conversation)"
+            ),
+        ]
+    ]
 
 
 class ConversationResult(TypedDict):
@@ -1386,3 +1396,70 @@ class ActivityList(TypedDict):
     success: Literal[True]
     conversation_id: int
     activity: list[ActivityEntry]
+
+
+# --- reports -------------------------------------------------------------------------------
+
+Seconds = Annotated[float | None, Doc("Seconds; null when there is nothing to measure", minimum=0)]
+
+
+class TimeFigures(TypedDict):
+    """Durations measured in a group: how many, the median and the 90th percentile (nearest rank)."""
+
+    count: Count
+    median_seconds: Seconds
+    p90_seconds: Seconds
+
+
+class SplitTimeFigures(TimeFigures):
+    in_hours: Annotated[TimeFigures, Doc("Those that began within business hours (all, without a schedule)")]
+    out_of_hours: TimeFigures
+
+
+class FirstResponseFigures(SplitTimeFigures):
+    """Customer's first unanswered message -> the first agent reply after it (each such wait)."""
+
+    unanswered: Annotated[Count, Doc("Waits of the period still without an agent's reply")]
+    answered_in_app: Annotated[Count, Doc("Waits the owner answered from the WhatsApp Business app (not timed)")]
+
+
+class ReportFigures(TypedDict):
+    messages_in: Annotated[Count, Doc("Customers' messages (groups included)")]
+    messages_out: Annotated[Count, Doc("Messages sent from the inbox (not reactions, not the app's echoes)")]
+    opened: Annotated[Count, Doc("Conversations opened or reopened")]
+    closed: Annotated[Count, Doc("Conversations closed")]
+    first_response: FirstResponseFigures
+    resolution: Annotated[SplitTimeFigures, Doc("Opened/reopened -> closed, for conversations closed in the period")]
+
+
+class ReportGroup(ReportFigures):
+    """One day (group_by=day: every day of the period) or one agent (group_by=agent)."""
+
+    day: NotRequired[Annotated[str, Doc("YYYY-MM-DD", format="date")]]
+    agent_id: NotRequired[Annotated[AgentId, Doc("null: no agent (unanswered, the service key)")]]
+    agent_name: NotRequired[str | None]
+
+
+ReportResult = TypedDict(
+    "ReportResult",
+    {
+        "success": Literal[True],
+        "from": Annotated[str, Doc("YYYY-MM-DD", format="date")],
+        "to": Annotated[str, Doc("YYYY-MM-DD (included)", format="date")],
+        "timezone": Annotated[str, Doc("The zone whose days are counted: the business hours' zone, else UTC")],
+        "group_by": Literal["day", "agent"],
+        "agent_id": AgentId,
+        "target_minutes": Annotated[int | None, Doc("The first-response target (null: none set)")],
+        "totals": ReportFigures,
+        "groups": list[ReportGroup],
+    },
+)
+
+
+class ResponseTarget(TypedDict):
+    minutes: Annotated[int | None, Doc("Minutes to a first response; null: no target", minimum=1, maximum=10080)]
+
+
+class ResponseTargetResult(TypedDict):
+    success: Literal[True]
+    minutes: Annotated[int | None, Doc("Minutes to a first response; null: no target")]

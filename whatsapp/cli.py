@@ -1,4 +1,5 @@
-"""Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`, `prune-events`."""
+"""Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`, `prune-events`,
+`backfill-reports`."""
 
 from __future__ import annotations
 
@@ -58,6 +59,22 @@ def register(app: Flask) -> None:
             yield total, conn
         finally:
             conn.close()
+
+    @app.cli.command("backfill-reports")
+    def backfill_reports() -> None:
+        """Derive the reports' response waits and daily message counts from the stored messages, once."""
+        from .store.reports import backfill
+
+        conn = db.connect(app.config["SETTINGS"].database_path)
+        try:
+            with db.write_transaction(conn):
+                done = backfill(conn)
+        finally:
+            conn.close()
+        if done is None:
+            click.echo("The reports already have figures: nothing was backfilled")
+        else:
+            click.echo(f"Backfilled {done['waits']} response waits and {done['daily_rows']} daily rows")
 
     @app.cli.command("replay-webhooks")
     @click.option("--all", "include_processed", is_flag=True, help="Also re-run deliveries already processed.")

@@ -20,6 +20,7 @@ import * as notes from "./notes.js";
 import * as presence from "./presence.js";
 import * as settings from "./settings.js";
 import * as notifications from "./notify.js";
+import * as reports from "./reports.js";
 import { refreshAccount } from "./signals.js";
 import { myId, state } from "./state.js";
 import * as team from "./team.js";
@@ -40,6 +41,7 @@ const FEATURES = [
   presence,
   businessHours,
   typing,
+  reports,
 ];
 
 // What a feature module gets: the shared state, the API client, node building, and the hooks.

@@ -13,6 +13,7 @@ from .common import emit, emit_message, now, one, preview
 from .customers import find_conversation, resolve_conversation, touch_conversation, update_conversation
 from .group_threads import resolve_group
 from .inbound import IngestResult, annotated, applies, apply_parked
+from .reports import answered_in_app
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def apply_echo(conn: sqlite3.Connection, echo: Echo, result: IngestResult) -> No
         return
     emit(conn, "message.created", conversation_id, message_id)
     touch_conversation(conn, conversation_id, message.timestamp, preview(message.type, message.text), message.type)
+    answered_in_app(conn, conversation_id, message.timestamp)
     apply_parked(conn, message_id, message.wamid, None)
 
 

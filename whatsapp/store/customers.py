@@ -10,6 +10,8 @@ from .. import phones
 from .common import emit, now, one
 from .labels import move_labels
 from .notes import move_notes
+from .reports import merged as merge_reports
+from .reports import status_changing
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
     conn.execute("UPDATE whatsapp_messages SET conversation_id = ? WHERE conversation_id = ?", (keep, drop))
     move_notes(conn, keep, drop)
     move_labels(conn, keep, drop)  # the union of both threads' labels
+    merge_reports(conn, keep, drop)
     # the contact panel's attributes join too (the kept thread's own value wins on the same key)
     conn.execute(
         """INSERT INTO conversation_attributes (conversation_id, attr_key, value, updated_at, updated_by)
@@ -322,6 +325,7 @@ def assign(conn: sqlite3.Connection, conversation_id: int, agent_id: int | None)
 
 def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> None:
     """Close or reopen; reopening goes back to 'assigned' when an agent still holds it. Either ends a snooze."""
+    status_changing(conn, conversation_id, status)
     if status == "closed":
         value = "'closed'"
     else:

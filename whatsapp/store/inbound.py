@@ -20,6 +20,7 @@ from .customers import (
 )
 from .group_threads import note_participant, resolve_group
 from .pricing import record_pricing
+from .reports import customer_wrote, reply_accepted
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         inbound=message.type != "system",
         opens_window=message.opens_window,
     )
+    customer_wrote(conn, conversation_id, message.timestamp, waits=message.counts_as_unread)
     if message.type != "system":
         from .. import routing  # the rules read settings and business hours: pure SQL on this connection
 
@@ -211,12 +213,10 @@ def apply_status(conn: sqlite3.Connection, status: StatusUpdate) -> bool:
         status.wamid,
     )
     if row is None and status.local_id:
-        row = one(
-            conn,
-            "SELECT message_id, conversation_id, whatsapp_message_id FROM whatsapp_messages WHERE local_id = ?",
-            status.local_id,
-        )
+        row = one(conn, "SELECT * FROM whatsapp_messages WHERE local_id = ?", status.local_id)
         if row is not None and row["whatsapp_message_id"].startswith(LOCAL_PREFIX):
+            if status.status != "failed":
+                reply_accepted(conn, row)  # Meta took it: its answer was lost, its status tells
             # Our process died (or is still waiting) between Meta's answer and our write:
             # Meta's echo of our own id tells us which message this wamid is.
             conn.execute(

@@ -13,6 +13,7 @@ from ..updates import ANNOTATION_TYPES
 from .common import LOCAL_PREFIX, emit, emit_message, now, one, preview, stamp
 from .customers import adopt_identity, touch_conversation
 from .inbound import annotated, apply_parked
+from .reports import reply_accepted
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ def mark_accepted(
            WHERE message_id = ?""",
         (wamid, message_id),
     )
+    if row["status"] != "failed":
+        reply_accepted(conn, row)
     if row["group_id"] is None:  # a group's answer names the group (its `input`), no customer
         adopt_identity(conn, int(row["conversation_id"]), phones.from_wa_id(wa_id), user_id)
     emit_message(conn, "message.updated", message_id)
