@@ -652,6 +652,8 @@ CREATE TABLE IF NOT EXISTS conversation_activity (
     state TEXT NOT NULL CHECK (state IN ('viewing', 'typing')),
     until TIMESTAMP NOT NULL,
     PRIMARY KEY (conversation_id, agent_id)
+);
+
 -- Reports (store/reports.py): small tables kept at write time, in the same transaction as the message
 -- or the status change they follow, so GET /reports reads days and periods, never whatsapp_messages.
 -- A wait: opened by a customer's message when none is open for the conversation (its webhook time),
