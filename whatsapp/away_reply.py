@@ -148,8 +148,20 @@ class AwayReplier:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._checked_pid: int | None = None
         _REPLIERS.add(self)
-        app.before_request(self.start)
+        app.before_request(self._on_request)
+
+    def _on_request(self) -> None:
+        """A process's first request: start the thread only if replies wait (queued before a restart);
+        otherwise the first delivery that queues one starts it, so an inbox without automatic replies
+        runs no thread for them."""
+        pid = os.getpid()
+        if self._checked_pid == pid or self.running:
+            return
+        self._checked_pid = pid
+        if store.away_replies_waiting(db.get_db()):
+            self.start()
 
     def _forget_thread(self) -> None:
         self._lock = threading.Lock()
@@ -168,7 +180,7 @@ class AwayReplier:
                 self._thread.start()
 
     def wake(self) -> None:
-        """A delivery was committed: send what it queued now rather than at the next sweep."""
+        """A delivery that queued a reply was committed: send it now rather than at the next sweep."""
         self.start()
         self._wake.set()
 

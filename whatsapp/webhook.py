@@ -157,7 +157,7 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
             app.extensions["media"].schedule(outcome.result.media_message_ids)
         except Exception:  # the delivery is on disk: the sweeper downloads its media later
             log.exception("Scheduling media downloads failed; the sweeper will pick them up")
-        if outcome.result.stored:  # an automatic reply it queued goes now (the sweep would find it too)
+        if outcome.result.away_replies:  # the automatic replies it queued go now
             app.extensions["away_reply"].wake()
     answer = {"success": True, "delivery_id": outcome.delivery_id, "state": outcome.state}
     if outcome.result is not None:

@@ -68,6 +68,12 @@ def queue_away_reply(conn: sqlite3.Connection, conversation_id: int, message: In
         raw=json.dumps({"text": body}, ensure_ascii=False),
     )
     conn.execute("UPDATE whatsapp_messages SET automatic = 1 WHERE message_id = ?", (message_id,))
+    # away_replied_at at the reply's own place in the thread: while the reply is the last message the
+    # customer still waits for an agent (routing's backlog hands the conversation out at opening time)
+    conn.execute(
+        "UPDATE whatsapp_conversations SET away_replied_at = last_message_at WHERE conversation_id = ?",
+        (conversation_id,),
+    )
     conn.execute(
         "INSERT INTO away_reply_queue (message_id, state, queued_at) VALUES (?, 'queued', ?)", (message_id, now())
     )

@@ -32,13 +32,14 @@ class IngestResult:
     statuses_applied: int = 0
     statuses_parked: int = 0
     media_message_ids: list[int] = field(default_factory=list)
+    away_replies: int = 0  # automatic replies queued (the webhook wakes their sender after the commit)
 
 
 def apply_delivery(conn: sqlite3.Connection, delivery: Delivery) -> IngestResult:
     """Store everything one webhook delivery carried. Idempotent; call inside one transaction."""
     result = IngestResult()
     for message in delivery.messages:
-        message_id = store_inbound(conn, message)
+        message_id = store_inbound(conn, message, result)
         if message_id is None:
             result.duplicates += 1
             continue
@@ -75,7 +76,7 @@ def applies(*kinds: type) -> Callable[[Applier], Applier]:
     return register
 
 
-def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | None:
+def store_inbound(conn: sqlite3.Connection, message: InboundMessage, result: IngestResult | None = None) -> int | None:
     """Insert one inbound message and bump its conversation; None if this wamid was seen before."""
     seen = one(conn, "SELECT 1 FROM whatsapp_messages WHERE whatsapp_message_id = ?", message.wamid)
     if seen is not None:
@@ -145,7 +146,8 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage) -> int | No
         routing.customer_wrote(conn, conversation_id, before)
     from .away_reply import queue_away_reply  # here: away_reply's module imports this one
 
-    queue_away_reply(conn, conversation_id, message)
+    if queue_away_reply(conn, conversation_id, message) is not None and result is not None:
+        result.away_replies += 1
     return message_id
 
 

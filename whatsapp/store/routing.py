@@ -23,13 +23,16 @@ def candidates(conn: sqlite3.Connection, moment: str) -> list[sqlite3.Row]:
 
 def waiting(conn: sqlite3.Connection, moment: str, limit: int) -> list[int]:
     """Conversations waiting for an agent, oldest customer message first: open (not closed), nobody
-    assigned, not snoozed, an individual customer (not a group), the last message the customer's."""
+    assigned, not snoozed, an individual customer (not a group), and the last message the customer's or
+    the automatic reply outside business hours (store/away_reply.py keeps away_replied_at at that
+    reply's time): what came in overnight is handed out at opening time."""
     rows = conn.execute(
         """SELECT conversation_id FROM whatsapp_conversations
            WHERE status = 'open' AND assigned_agent_id IS NULL
              AND kind = 'individual'
              AND (snoozed_until IS NULL OR snoozed_until <= ?)
-             AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at
+             AND last_inbound_at IS NOT NULL
+             AND (last_inbound_at >= last_message_at OR away_replied_at >= last_message_at)
            ORDER BY last_inbound_at, conversation_id LIMIT ?""",
         (moment, limit),
     ).fetchall()

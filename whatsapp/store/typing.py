@@ -22,14 +22,15 @@ def latest_inbound(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Ro
 
 
 def answered(conn: sqlite3.Connection, conversation_id: int, message: sqlite3.Row) -> bool:
-    """Whether a reply (an outbound message that did not fail) was stored after this customer message
+    """Whether a reply (an outbound message that did not fail, not the automatic reply outside business
+    hours) was stored after this customer message
     arrived. (By arrival: a message the customer sent while the reply was on its way is unanswered.)"""
     return (
         one(
             conn,
             """SELECT 1 FROM whatsapp_messages
                WHERE conversation_id = ? AND timestamp >= ? AND message_id > ?
-                 AND direction = 'outbound' AND status != 'failed'
+                 AND direction = 'outbound' AND status != 'failed' AND automatic = 0
                LIMIT 1""",
             conversation_id,
             message["timestamp"],
