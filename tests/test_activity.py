@@ -69,5 +69,7 @@ def test_the_service_key_names_the_agent_and_bad_input_is_a_4xx(client, agents):
     assert client.post(ACTIVITY, json={"conversation_id": 99, "state": "viewing", "agent_id": 2}).status_code == 404
     assert client.post(ACTIVITY, json={"conversation_id": 1, "state": "viewing", "agent_id": "x"}).status_code == 400
     assert client.post(ACTIVITY, json=["x"]).status_code == 400
+    ghost = client.post(ACTIVITY, json={"conversation_id": 1, "state": "typing", "agent_id": 424242})
+    assert ghost.status_code == 400 and "not an active agent" in ghost.get_json()["error"]
     assert client.get(ACTIVITY).status_code == 400
     assert client.get(ACTIVITY, query_string={"conversation_id": 99}).status_code == 404

@@ -292,6 +292,9 @@ def test_a_report_with_no_data_answers_every_day_with_empty_figures(client):
         ("from=2025-01-01&to=2026-12-01", "A report covers at most 366 days"),
         ("group_by=week", "group_by must be day or agent"),
         ("agent_id=abc", "agent_id must be an integer"),
+        ("from=9999-12-30&to=9999-12-31", "to must be a date from the year 2000 to 9000"),  # was a 500
+        ("from=0001-01-01&to=0001-01-02", "to must be a date from the year 2000 to 9000"),
+        ("from=2024-W01-1", "from must be a date, YYYY-MM-DD"),
     ],
 )
 def test_bad_report_parameters_are_refused(client, query, error):
@@ -383,3 +386,16 @@ def test_backfill_derives_the_waits_and_message_counts_from_stored_messages(clie
     assert [g["messages_in"] for g in after["groups"]] == [g["messages_in"] for g in before["groups"]]
     again = runner.invoke(args=["backfill-reports"])
     assert "nothing was backfilled" in again.output
+
+
+def test_a_conversation_closed_without_an_answer_stops_waiting(client, graph, runner, clock):
+    ana = agent_key(runner, "Ana")
+    writes(client, "A", "2026-11-02 09:00")
+    closes(client, clock, "A", "2026-11-02 09:01")
+    assert client.put("/api/whatsapp/response-target", json={"minutes": 15}).status_code == 200
+    closed = client.get("/api/whatsapp/conversation", query_string={"conversation_id": conversation_id(client, "A")})
+    assert closed.get_json()["conversation"]["first_response_due_at"] is None
+    writes(client, "A", "2026-11-09 09:00")  # a week later, answered a minute after
+    replies(client, graph, clock, ana, "A", "2026-11-09 09:01")
+    first = report(client, **{"from": "2026-11-02", "to": "2026-11-09"})["totals"]["first_response"]
+    assert (first["count"], first["median_seconds"]) == (1, 60)  # not the week the closed one waited

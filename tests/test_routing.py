@@ -385,3 +385,25 @@ def test_a_new_rule_drains_the_waiting_at_once(client, team):
     answer = team.rules(mode="least_loaded")
     assert answer["assigned"] == 1
     assert holder(client, waiting) == ada
+
+
+def test_an_unassigned_conversation_is_not_handed_straight_back(client, team):
+    ada = team.add("Ada")
+    team.rules(mode="round_robin", capacity=5)
+    cid = write(client, "14155551501")
+    assert holder(client, cid) == ada
+    answer = client.post(f"{API}/unassign", json={"conversation_id": cid})
+    assert answer.status_code == 200
+    assert answer.get_json()["conversation"]["assigned_agent_id"] is None
+    assert holder(client, cid) is None and status(client, cid) == "open"
+
+
+def test_a_deactivated_agents_conversation_goes_to_an_active_one_when_the_customer_writes(client, team):
+    ada = team.add("Ada")
+    team.rules(mode="round_robin", capacity=5)
+    cid = write(client, "14155551601", ago=30)
+    assert holder(client, cid) == ada
+    bo = team.add("Bo")
+    assert team.anon.post(f"{API}/agents/{ada}/deactivate", headers=bearer(team.admin)).status_code == 200
+    write(client, "14155551601", "Anyone there?", ago=5)
+    assert holder(client, cid) == bo

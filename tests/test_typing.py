@@ -80,6 +80,15 @@ def test_an_unanswered_message_gets_metas_typing_indicator_with_the_exact_body(c
     }
 
 
+def test_an_agents_reaction_is_no_answer(client, reads, received):
+    message_id = customer_message(client, received)
+    inbound = client.get("/api/whatsapp/messages", query_string={"conversation_id": 1}).get_json()["messages"][0]
+    reacted = client.post(f"/api/whatsapp/messages/{inbound['id']}/react", json={"emoji": "👍"})
+    assert reacted.status_code == 200, reacted.get_json()
+    answer = typing(client)
+    assert (answer["sent"], answer["message_id"]) == (True, message_id)
+
+
 def test_no_indicator_when_the_window_is_closed(client, reads, received):
     customer_message(client, received, age=25 * 3600)
     answer = typing(client)

@@ -36,11 +36,14 @@ def _day(name: str) -> date | None:
     if not value:
         return None
     try:
-        if len(value) != 10:
+        if len(value) != 10 or value[4] != "-" or value[7] != "-":  # 2024-W01-1 is ISO too, but no day
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise APIError(400, f"{name} must be a date, YYYY-MM-DD") from None
+    if not 2000 <= day.year <= 9000:  # the period's ends, in any zone, stay on the calendar
+        raise APIError(400, f"{name} must be a date from the year 2000 to 9000")
+    return day
 
 
 def period() -> tuple[date, date, int | None]:

@@ -171,6 +171,9 @@ def post_activity() -> Response:
     if agent_id is None:
         raise APIError(400, "agent_id is required with the service key (the agent the activity is about)")
     conn = get_db()
+    agent = conn.execute("SELECT active FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
+    if agent is None or not agent["active"]:
+        raise APIError(400, f"agent_id {agent_id} is not an active agent")
     moment = datetime.now(UTC)
     with write_transaction(conn):
         changed = set_activity(conn, row["conversation_id"], agent_id, state, ACTIVITY_LASTS, moment)

@@ -25,7 +25,7 @@ from flask import Flask
 
 from . import db, present, sending, store
 from .graph import GraphClient, recipient_fields
-from .store.settings import get_setting
+from .store.settings import parsed_setting
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,10 @@ def parse(data: Any) -> AwayReply:
 
 def load(conn: sqlite3.Connection) -> AwayReply | None:
     """The stored setting, or None when none was ever set (no automatic reply)."""
-    value = get_setting(conn, SETTING)
-    if value is None:
-        return None
+    return parsed_setting(conn, SETTING, _stored)
+
+
+def _stored(value: dict[str, Any]) -> AwayReply | None:
     try:
         return parse(value)
     except AwayReplyError:  # stored by an older version: treat as switched off

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .store.settings import get_setting
+from .store.settings import parsed_setting
 
 SETTING = "business_hours"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -115,9 +115,10 @@ def parse(data: Any) -> Schedule:
 
 def load(conn: sqlite3.Connection) -> Schedule | None:
     """The stored schedule, or None when none was ever set (the inbox is then always open)."""
-    value = get_setting(conn, SETTING)
-    if value is None:
-        return None
+    return parsed_setting(conn, SETTING, _stored)
+
+
+def _stored(value: dict[str, Any]) -> Schedule | None:
     try:
         return parse(value)
     except ScheduleError:  # stored by an older version, or its zone vanished: treat as no schedule

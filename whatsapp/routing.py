@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import business_hours
-from .store import get_setting, stamp
 from .store import routing as sql
+from .store import stamp
+from .store.settings import parsed_setting
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,10 @@ def parse(data: Any, agent_ids: set[int] | None = None) -> Rules:
 
 def load(conn: sqlite3.Connection) -> Rules:
     """The stored rules (off when none were set, or unreadable ones of an older version)."""
-    value = get_setting(conn, SETTING)
-    if value is None:
-        return Rules()
+    return parsed_setting(conn, SETTING, _stored) or Rules()
+
+
+def _stored(value: dict[str, Any]) -> Rules:
     try:
         return parse(value)
     except RoutingError:
@@ -145,9 +147,12 @@ def _give(conn: sqlite3.Connection, conversation_id: int, chosen: _Candidate, re
     return True
 
 
-def drain(conn: sqlite3.Connection, at: datetime | None = None, *, newcomer: int | None = None) -> int:
+def drain(
+    conn: sqlite3.Connection, at: datetime | None = None, *, newcomer: int | None = None, exclude: int | None = None
+) -> int:
     """Give waiting conversations to agents with room, oldest first; returns how many were given.
-    `newcomer`: the conversation a customer just wrote in (its reason is the mode's, not "backlog")."""
+    `newcomer`: the conversation a customer just wrote in (its reason is the mode's, not "backlog");
+    `exclude`: a conversation this drain leaves waiting (an agent just unassigned it)."""
     rules = load(conn)
     if rules.mode == "off":
         return 0
@@ -162,7 +167,9 @@ def drain(conn: sqlite3.Connection, at: datetime | None = None, *, newcomer: int
     turns = [max((c.turn for c in team), default=0)]
     turns[0] = max(turns[0], _max_turn(conn))
     given = 0
-    for conversation_id in sql.waiting(conn, moment_text, room):
+    for conversation_id in sql.waiting(conn, moment_text, room + (exclude is not None)):
+        if conversation_id == exclude:
+            continue
         chosen = _pick(rules, team)
         if chosen is None:
             break
@@ -181,12 +188,12 @@ def customer_wrote(conn: sqlite3.Connection, conversation_id: int, before: sqlit
     if before["kind"] != "individual":
         return
     reopened = before["status"] == "closed"
-    if not reopened and before["assigned_agent_id"] is not None:
-        return  # an agent has it
+    previous = before["assigned_agent_id"]
     rules = load(conn)
     if rules.mode == "off":
         return  # as without routing: a reopened conversation goes back to its agent
-    previous = before["assigned_agent_id"] if reopened else None
+    if not reopened and previous is not None and sql.agent_active(conn, previous):
+        return  # an agent has it (one deactivated since has nothing: routed again, as a reopened one)
     if previous is not None:
         sql.release(conn, conversation_id)
     moment = datetime.now(UTC)

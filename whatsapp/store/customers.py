@@ -320,7 +320,8 @@ def assign(conn: sqlite3.Connection, conversation_id: int, agent_id: int | None)
         (agent_id, agent_id, now(), conversation_id),
     )
     emit(conn, "conversation.updated", conversation_id)
-    _room_may_have_freed(conn)
+    # an agent letting a conversation go does not get it straight back from this very drain
+    _room_may_have_freed(conn, exclude=conversation_id if agent_id is None else None)
 
 
 def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> None:
@@ -340,9 +341,9 @@ def set_status(conn: sqlite3.Connection, conversation_id: int, status: str) -> N
         _room_may_have_freed(conn)
 
 
-def _room_may_have_freed(conn: sqlite3.Connection) -> None:
+def _room_may_have_freed(conn: sqlite3.Connection, exclude: int | None = None) -> None:
     """An agent may be under capacity now (closed, unassigned, reassigned): routing drains the waiting
-    conversations, oldest first, in this transaction."""
+    conversations, oldest first, in this transaction (`exclude`: one just unassigned, left waiting)."""
     from .. import routing
 
-    routing.drain(conn)
+    routing.drain(conn, exclude=exclude)

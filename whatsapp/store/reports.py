@@ -142,8 +142,8 @@ def answered_in_app(conn: sqlite3.Connection, conversation_id: int, at: str) -> 
 
 
 def status_changing(conn: sqlite3.Connection, conversation_id: int, status: str) -> None:
-    """Before store.set_status: a close ends the running resolution (for the conversation's agent); an
-    agent's reopen of a closed conversation starts one."""
+    """Before store.set_status: a close ends the running resolution (for the conversation's agent) and
+    drops an unanswered wait; an agent's reopen of a closed conversation starts a resolution."""
     conv = _conversation(conn, conversation_id)
     if conv is None or conv["group_id"] is not None:
         return
@@ -159,6 +159,9 @@ def status_changing(conn: sqlite3.Connection, conversation_id: int, status: str)
            WHERE conversation_id = ? AND closed_at IS NULL""",
         (at, agent_id, conversation_id),
     )
+    # Closed without an answer: the customer is no longer waiting. The wait ends untimed (it would
+    # otherwise run on until an answer after the customer next writes, days later).
+    conn.execute("DELETE FROM response_waits WHERE conversation_id = ? AND answered_at IS NULL", (conversation_id,))
     count(conn, at, agent_id, "closed")
 
 

@@ -67,3 +67,8 @@ def release(conn: sqlite3.Connection, conversation_id: int) -> None:
            WHERE conversation_id = ?""",
         (now(), conversation_id),
     )
+
+
+def agent_active(conn: sqlite3.Connection, agent_id: int) -> bool:
+    row = conn.execute("SELECT active FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
+    return row is not None and bool(row[0])

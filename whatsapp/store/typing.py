@@ -31,6 +31,7 @@ def answered(conn: sqlite3.Connection, conversation_id: int, message: sqlite3.Ro
             """SELECT 1 FROM whatsapp_messages
                WHERE conversation_id = ? AND timestamp >= ? AND message_id > ?
                  AND direction = 'outbound' AND status != 'failed' AND automatic = 0
+                 AND message_type NOT IN ('reaction', 'edit', 'revoke')
                LIMIT 1""",
             conversation_id,
             message["timestamp"],
