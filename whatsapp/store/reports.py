@@ -7,6 +7,7 @@ GET /reports reads these small tables by their time indexes, never whatsapp_mess
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -33,11 +34,19 @@ def zone(conn: sqlite3.Connection, hours: Any = False) -> ZoneInfo:
 
 
 def parse_stamp(value: str) -> datetime:
-    return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    """A stored stamp ('YYYY-MM-DD HH:MM:SS', UTC) as an aware datetime (fromisoformat: strptime cost
+    a tenth of a millisecond on every inbound message)."""
+    return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
 
 
 def local_day(moment: str, tz: ZoneInfo) -> str:
-    return parse_stamp(moment).astimezone(tz).date().isoformat()
+    """The local day a stamp falls on; the day only changes with the minute (zones are whole minutes)."""
+    return _local_day(moment[:16], tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_day(minute: str, tz: ZoneInfo) -> str:
+    return parse_stamp(minute + ":00").astimezone(tz).date().isoformat()
 
 
 def day_start(day: date, tz: ZoneInfo) -> str:
