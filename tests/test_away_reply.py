@@ -330,3 +330,27 @@ def test_a_bad_setting_is_refused_with_what_is_wrong(client):
         assert answer.status_code == 400, body
         assert answer.get_json()["success"] is False and says in answer.get_json()["error"], answer.get_json()
     assert client.get("/api/whatsapp/away-reply").get_json()["away_reply"]["enabled"] is False
+
+
+def test_a_reply_another_process_queued_without_waking_anyone_is_sent_by_the_idle_sweep(
+    app, client, graph, settings, monkeypatch
+):
+    from whatsapp import away_reply
+
+    monkeypatch.setattr(away_reply, "IDLE_SWEEP_SECONDS", 0.2)
+    meta_takes_sends(graph)
+    configure(client, closed_now())
+    customer_writes(client)  # this process queues a reply: its sender starts, sends it, then idles
+    assert len(settled(client)) == 1
+    other = create_app(settings)  # another process (a CLI replay) queues one and wakes nobody
+    try:
+        other.extensions["away_reply"].stop()
+        other_client = other.test_client()
+        other_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
+        customer_writes(other_client, wa_id="14155550124")
+        [queued] = automatic(client, "+14155550124")
+        assert queued["status"] == "pending"
+    finally:
+        other.extensions["away_reply"].stop()
+    [reply] = settled(client, "+14155550124")  # the first process's idle sweep finds it
+    assert reply["status"] == "sent"

@@ -51,6 +51,8 @@ def test_an_admin_sets_the_schedule_and_every_agent_reads_it(client, anon, runne
     [
         ([1, 2], "JSON object"),
         ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"timezone": "localtime"}, "unknown time zone"),  # the host's zone, whatever it is
+        ({"timezone": "../../etc/localtime"}, "unknown time zone"),
         ({"timezone": 5}, "IANA"),
         ({"enabled": "yes"}, "true or false"),
         ({"week": {"monday": []}}, "unknown day"),
@@ -109,3 +111,16 @@ def test_a_schedule_off_or_with_midnight_intervals():
     assert night.is_open(utc(2026, 11, 30, 23, 59))  # Monday 23:59 UTC
     assert night.is_open(utc(2026, 12, 1, 0, 0))  # Tuesday 00:00
     assert not night.is_open(utc(2026, 12, 1, 6, 0))
+
+
+def test_an_interval_inside_the_hour_skipped_by_daylight_saving_never_opens():
+    # Berlin skips 02:00-03:00 on Sunday 29 March 2026: an interval 02:15-02:45 that day never comes
+    schedule = business_hours.parse(
+        {
+            "enabled": True,
+            "timezone": "Europe/Berlin",
+            "week": {"sun": [{"open": "02:15", "close": "02:45"}], "mon": [{"open": "09:00", "close": "10:00"}]},
+        }
+    )
+    opening = schedule.next_opening(utc(2026, 3, 28, 12, 0))
+    assert opening == utc(2026, 3, 30, 7, 0) and schedule.is_open(opening)

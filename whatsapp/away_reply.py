@@ -34,6 +34,9 @@ MAX_TEXT = 4096  # Meta's limit for a text message's body
 MAX_PERIOD_HOURS = 720
 DEFAULT_PERIOD_HOURS = 24
 SWEEP_SECONDS = 10.0
+# With an empty queue the thread still looks now and then: a reply queued by another process that woke
+# nobody (`flask replay-webhooks` replaying deliveries) is sent within this time.
+IDLE_SWEEP_SECONDS = 60.0
 # A claim this old belongs to a process that died while sending (a send takes seconds at most).
 STALE_CLAIM = timedelta(minutes=10)
 ABANDONED = (
@@ -195,8 +198,9 @@ class AwayReplier:
 
     def _run(self) -> None:
         # A first sweep at once (replies queued before a restart); then, while the queue holds replies
-        # (another worker's claim, a failed sweep), every SWEEP_SECONDS; with an empty queue only when
-        # woken: a reply is only ever queued by a delivery, and the process that took it wakes its worker.
+        # (another worker's claim, a failed sweep), every SWEEP_SECONDS; with an empty queue when woken
+        # (the process that stored a delivery wakes its worker) or after IDLE_SWEEP_SECONDS. The thread
+        # only exists in a process that queued a reply or found one queued.
         while not self._stop.is_set():
             self._wake.clear()
             waiting = True
@@ -205,7 +209,7 @@ class AwayReplier:
                 waiting = self._waiting()
             except Exception:  # the worker must never die
                 log.exception("Sending automatic replies failed")
-            self._wake.wait(self.sweep_seconds if waiting else None)
+            self._wake.wait(self.sweep_seconds if waiting else IDLE_SWEEP_SECONDS)
 
     def _waiting(self) -> bool:
         conn = db.connect(self.settings.database_path)

@@ -7,12 +7,13 @@ close at "24:00", and an interval never crosses midnight (write 22:00-24:00 and 
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .store.settings import parsed_setting
 
@@ -70,7 +71,7 @@ class Schedule:
                 continue
             for interval in self.week[DAYS[day.weekday()]]:
                 start = _local_moment(day, interval.opens, self.zone)
-                if start > at:
+                if start > at and self.is_open(start):  # an interval inside a skipped DST hour never opens
                     return start.astimezone(UTC)
         return None
 
@@ -100,6 +101,8 @@ def parse(data: Any) -> Schedule:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ScheduleError(f"unknown time zone {zone!r} (an IANA name such as 'Europe/Berlin')") from None
+    if zone not in _zone_names():  # 'localtime' and file paths load too, but mean this host's zone
+        raise ScheduleError(f"unknown time zone {zone!r} (an IANA name such as 'Europe/Berlin')")
     week_data = data.get("week", {})
     if not isinstance(week_data, dict):
         raise ScheduleError("week must be an object of days (mon ... sun), each a list of {open, close}")
@@ -129,6 +132,12 @@ def is_open_now(conn: sqlite3.Connection, at: datetime | None = None) -> bool:
     """Whether the team is within its hours now (True without a schedule)."""
     schedule = load(conn)
     return schedule is None or schedule.is_open(at or datetime.now(UTC))
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    # the host's own zone and tzdata's helpers are files, not zones a team lives in
+    return (frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}) | {"UTC"}
 
 
 def _intervals(day: str, value: Any) -> tuple[Interval, ...]:
