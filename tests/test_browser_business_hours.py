@@ -10,10 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from whatsapp import agents, db
 from whatsapp.simulate import Customer
 
-from .test_browser_dashboard import DOCS, WAIT_MS, open_conversation, playwright_api, signed_in, start_inbox
+from .test_browser_dashboard import (
+    DOCS,
+    WAIT_MS,
+    add_admin,
+    close_pages,
+    open_conversation,
+    playwright_api,
+    signed_in,
+    start_inbox,
+)
 from .test_browser_dashboard import chromium as chromium  # noqa: F401 - the module's browser fixture
 
 pytestmark = pytest.mark.browser
@@ -27,10 +35,7 @@ AWAY = "Thanks for writing! We are closed now and answer on Monday from 9:00."
 def inbox(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser-business-hours")
     running, stop = start_inbox(tmp)
-    conn = db.connect(str(tmp / "inbox.sqlite3"))
-    row_, running.keys["Ada Admin"] = agents.create(conn, "Ada Admin", "admin")
-    running.agent_ids["Ada Admin"] = row_["agent_id"]
-    conn.close()
+    add_admin(running, tmp)
     yield running
     stop()
 
@@ -40,10 +45,7 @@ def pages(chromium, inbox):  # noqa: F811 - the fixture imported above
     admin = signed_in(chromium, inbox, name="Ada Admin", viewport={"width": 1280, "height": 1000})
     agent = signed_in(chromium, inbox, name="Ana Souza")
     yield admin, agent
-    for watched in (admin, agent):
-        watched.page.context.close()
-        assert watched.errors == [], "the page threw"
-        assert watched.dialogs == []
+    close_pages(admin, agent)
 
 
 def test_an_admin_sets_hours_and_the_automatic_reply_and_a_customer_writing_while_closed_gets_it(pages, inbox):

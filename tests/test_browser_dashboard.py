@@ -180,6 +180,26 @@ def own_inbox(name: str):
     return inbox
 
 
+def add_admin(running, folder, name: str = "Ada Admin") -> None:
+    """An admin beside the inbox's agents (Ana and Bruno), in its keys and ids."""
+    from whatsapp import agents, db
+
+    conn = db.connect(str(folder / "inbox.sqlite3"))
+    try:
+        row_, running.keys[name] = agents.create(conn, name, "admin")
+    finally:
+        conn.close()
+    running.agent_ids[name] = row_["agent_id"]
+
+
+def close_pages(*watched) -> None:
+    """End each signed-in page's context; a page that threw or opened a dialog fails the test."""
+    for one in watched:
+        one.page.context.close()
+        assert one.errors == [], "the page threw"
+        assert one.dialogs == []
+
+
 @pytest.fixture
 def agent(chromium, inbox):
     """Ana signed in on the module's inbox; a page that threw fails the test."""

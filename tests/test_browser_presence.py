@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from whatsapp import agents, db
 from whatsapp.simulate import Customer
 
-from .test_browser_dashboard import DOCS, WAIT_MS, open_conversation, playwright_api, row, signed_in, start_inbox
+from .test_browser_dashboard import (
+    DOCS,
+    WAIT_MS,
+    add_admin,
+    close_pages,
+    open_conversation,
+    playwright_api,
+    row,
+    signed_in,
+    start_inbox,
+)
 from .test_browser_dashboard import chromium as chromium  # noqa: F401 - the module's browser fixture
 
 pytestmark = pytest.mark.browser
@@ -24,10 +33,7 @@ CARLA = Customer("Carla Mendes", "14155550181")
 def inbox(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser-presence")
     running, stop = start_inbox(tmp)
-    conn = db.connect(str(tmp / "inbox.sqlite3"))
-    row_, running.keys["Ada Admin"] = agents.create(conn, "Ada Admin", "admin")
-    running.agent_ids["Ada Admin"] = row_["agent_id"]
-    conn.close()
+    add_admin(running, tmp)
     yield running
     stop()
 
@@ -37,10 +43,7 @@ def pages(chromium, inbox):  # noqa: F811 - the fixture imported above
     admin = signed_in(chromium, inbox, name="Ada Admin")
     agent = signed_in(chromium, inbox, name="Ana Souza")
     yield admin, agent
-    for watched in (admin, agent):
-        watched.page.context.close()
-        assert watched.errors == [], "the page threw"
-        assert watched.dialogs == []
+    close_pages(admin, agent)
 
 
 def member(page, inbox, name: str):

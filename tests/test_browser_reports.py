@@ -15,10 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from whatsapp import agents, db
 from whatsapp.simulate import Customer
 
-from .test_browser_dashboard import DOCS, WAIT_MS, playwright_api, row, signed_in, start_inbox
+from .test_browser_dashboard import DOCS, WAIT_MS, add_admin, playwright_api, row, signed_in, start_inbox
 from .test_browser_dashboard import chromium as chromium  # noqa: F401 - the module's browser fixture
 
 pytestmark = pytest.mark.browser
@@ -69,10 +68,7 @@ def inbox(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser-reports")
     running, stop = start_inbox(tmp)
     path = str(tmp / "inbox.sqlite3")
-    conn = db.connect(path)
-    row_, running.keys["Ada Admin"] = agents.create(conn, "Ada Admin", "admin")
-    running.agent_ids["Ada Admin"] = row_["agent_id"]
-    conn.close()
+    add_admin(running, tmp)
     seed_past_days(path, running.agent_ids["Ana Souza"], running.agent_ids["Bruno Lima"])
     running.customer_says(MARIA, "Is my order on its way?", age=300)
     maria = running.conversation("+" + MARIA.wa_id)

@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from whatsapp import agents, db
 from whatsapp.simulate import Customer
 
-from .test_browser_dashboard import DOCS, WAIT_MS, open_conversation, playwright_api, signed_in, start_inbox
+from .test_browser_dashboard import DOCS, WAIT_MS, add_admin, open_conversation, playwright_api, signed_in, start_inbox
 from .test_browser_dashboard import chromium as chromium  # noqa: F401 - the module's browser fixture
 
 pytestmark = pytest.mark.browser
@@ -27,10 +26,7 @@ JOAO = Customer("João Pereira", "5511987650172")
 def inbox(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser-typing")
     running, stop = start_inbox(tmp)
-    conn = db.connect(str(tmp / "inbox.sqlite3"))
-    row_, running.keys["Ada Admin"] = agents.create(conn, "Ada Admin", "admin")
-    running.agent_ids["Ada Admin"] = row_["agent_id"]
-    conn.close()
+    add_admin(running, tmp)
     running.wamids = {}
     for who, text in ((MARIA, "Where is my order?"), (JOAO, "Vocês abrem no sábado?")):
         # Meta knows the wamids of the messages the business received: a read call for another is refused

@@ -314,7 +314,15 @@ def test_admins_set_the_response_target_and_agents_may_not(client, runner):
         "minutes": 15,
     }
     assert client.get("/api/whatsapp/response-target", headers=bearer(agent)).get_json()["minutes"] == 15
-    for bad in ({"minutes": 0}, {"minutes": "soon"}, {"minutes": True}, {}, {"minutes": 100000}):
+    for bad in (
+        {"minutes": 0},
+        {"minutes": "soon"},
+        {"minutes": "15"},
+        {"minutes": 1.5},
+        {"minutes": True},
+        {},
+        {"minutes": 100000},
+    ):
         assert client.put("/api/whatsapp/response-target", json=bad).status_code == 400, bad
     assert client.put("/api/whatsapp/response-target", json={"minutes": None}).get_json()["minutes"] is None
 

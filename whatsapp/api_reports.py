@@ -153,6 +153,8 @@ def put_response_target() -> Response:
         raise APIError(400, "minutes is required (a number of minutes, or null for no target)")
     minutes = data["minutes"]
     if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, int):  # a JSON number, not "15"
+            raise APIError(400, f"minutes must be a whole number from 1 to {MAX_TARGET}, or null")
         minutes = int_param(minutes, "minutes", low=1, high=MAX_TARGET)
     conn = get_db()
     with write_transaction(conn):
