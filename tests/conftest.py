@@ -46,6 +46,20 @@ def settings(tmp_path, graph):
     }
 
 
+@pytest.fixture(autouse=True)
+def _stop_background_workers():
+    """Every media and automatic-reply worker a test's own apps started stops with the test (apps made
+    outside the `app` fixture too), so none can reach a later test's stand-in Graph. Workers of a
+    module's running inbox (made before the test) go on."""
+    from whatsapp import away_reply, media
+
+    before = set(media._FETCHERS) | set(away_reply._REPLIERS)
+    yield
+    for worker in [*media._FETCHERS, *away_reply._REPLIERS]:
+        if worker not in before:
+            worker.stop()
+
+
 @pytest.fixture
 def app(settings):
     app = create_app(settings)
