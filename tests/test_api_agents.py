@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import AGENT_KEY
+from .helpers import AGENT_KEY, bearer
+from .helpers import agent_key as key_of
 
 BASE = "/api/whatsapp/agents"
-
-
-def key_of(runner, *args: str) -> str:
-    result = runner.invoke(args=["create-agent", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

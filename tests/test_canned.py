@@ -7,17 +7,12 @@ import pytest
 
 from whatsapp import canned
 
+from .helpers import agent_key as key_of
 from .helpers import customer_writes, send_ok
 
 API = "/api/whatsapp/canned-replies"
 SEND = "/v26.0/110293847561029/messages"
 REFUND = {"code": "refund", "title": "Refund on its way", "body": "Hi {{contact.name}}, this is {{agent.name}}."}
-
-
-def key_of(runner, *args: str) -> str:
-    result = runner.invoke(args=["create-agent", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
 
 
 @pytest.fixture

@@ -8,19 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .helpers import AGENT_KEY, post_webhook, text_message
+from .helpers import AGENT_KEY, bearer, post_webhook, text_message
+from .helpers import agent_key as key_of
 
 API = "/api/whatsapp"
-
-
-def key_of(runner, *args: str) -> str:
-    result = runner.invoke(args=["create-agent", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

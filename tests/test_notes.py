@@ -8,20 +8,11 @@ import sqlite3
 
 import pytest
 
-from .helpers import AGENT_KEY, customer_writes, meta_calls, post_webhook, text_message
+from .helpers import AGENT_KEY, bearer, customer_writes, meta_calls, post_webhook, text_message
+from .helpers import agent_key as key_of
 
 NOTES = "/api/whatsapp/notes"
 MENTIONS = "/api/whatsapp/mentions"
-
-
-def key_of(runner, *args: str) -> str:
-    result = runner.invoke(args=["create-agent", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

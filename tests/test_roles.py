@@ -11,12 +11,7 @@ from flask import jsonify
 from whatsapp.auth import admin_required
 
 from .helpers import AGENT_KEY
-
-
-def key_of(runner, *args: str) -> str:
-    result = runner.invoke(args=["create-agent", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
+from .helpers import agent_key as key_of
 
 
 @pytest.fixture

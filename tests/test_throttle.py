@@ -13,16 +13,12 @@ import pytest
 from app import create_app
 from whatsapp import throttle
 
-from .helpers import AGENT_KEY
+from .helpers import AGENT_KEY, bearer
 from .test_auth import OUR_PAGE, create_agent
 from .test_openapi import DOC_URL, conforms
 
 LIMIT = 3
 ME = "/api/whatsapp/me"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
