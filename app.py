@@ -77,11 +77,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # media uploads (documents up to 100 MB) raise it for their own requests.
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    db.init_app(app)  # app.extensions["database"], ready before anything uses it
     app.extensions["graph"] = GraphClient(settings)
     app.extensions["templates"] = TemplateCache(app.extensions["graph"], states=lambda: template_states(get_db()))
     app.extensions["media"] = MediaFetcher(app, auto=settings.media_auto_download)
     app.extensions["away_reply"] = AwayReplier(app)  # automatic replies outside business hours
-    db.init_app(app)
     errors.register(app)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)

@@ -16,16 +16,7 @@ TABLES = ("whatsapp_messages", "whatsapp_conversations", "webhook_deliveries")
 def capture(app: Any, paths: dict[str, str], key: str) -> dict[str, list[str]]:
     """The statements each request runs, as SQLite saw them (parameters filled in)."""
     seen: list[str] = []
-    original = db.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = original(*args, **kwargs)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    db.connect = traced
-    db._threads.__dict__.pop("db", None)  # a fresh connection, so it is a traced one
-    try:
+    with db.database(app).tracing(seen.append):
         client = app.test_client()
         statements: dict[str, list[str]] = {}
         for name, path in paths.items():
@@ -34,9 +25,6 @@ def capture(app: Any, paths: dict[str, str], key: str) -> dict[str, list[str]]:
             assert answer.status_code == 200, (path, answer.get_data(as_text=True))
             statements[name] = [s for s in seen if not SKIP.match(s)]
         return statements
-    finally:
-        db.connect = original
-        db._threads.__dict__.pop("db", None)
 
 
 def plan(database: Path, sql: str) -> list[str]:

@@ -51,13 +51,17 @@ def _stop_background_workers():
     """Every media and automatic-reply worker a test's own apps started stops with the test (apps made
     outside the `app` fixture too), so none can reach a later test's stand-in Graph. Workers of a
     module's running inbox (made before the test) go on."""
-    from whatsapp import away_reply, media
+    from whatsapp import away_reply, db, media
 
     before = set(media._FETCHERS) | set(away_reply._REPLIERS)
+    databases = set(db._live)
     yield
     for worker in [*media._FETCHERS, *away_reply._REPLIERS]:
         if worker not in before:
             worker.stop()
+    for database in list(db._live):  # and the connections its own apps' databases keep are closed
+        if database not in databases:
+            database.close()
 
 
 @pytest.fixture

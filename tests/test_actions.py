@@ -476,7 +476,7 @@ def test_a_database_from_before_snoozes_and_retries_gains_their_columns(client, 
         conn.execute("DROP TABLE whatsapp_messages")
         conn.execute("ALTER TABLE old_messages RENAME TO whatsapp_messages")
         conn.execute("PRAGMA user_version = 0")  # as a database from before them would say
-    db.prepare(path)
+    db.Database(path).prepare()
     with sqlite3.connect(path) as conn:
         assert "snoozed_until" in {r[1] for r in conn.execute("PRAGMA table_info(whatsapp_conversations)")}
         assert "retried_by" in {r[1] for r in conn.execute("PRAGMA table_info(whatsapp_messages)")}

@@ -154,9 +154,6 @@ def test_an_older_database_gets_its_delivery_counts_from_the_journal(settings, c
         conn.execute("PRAGMA user_version = 0")  # as a database from before that table would say
     finally:
         conn.close()
-    from whatsapp import db
-
-    db._initialised.clear()  # as a new process would: the schema is applied again
     reopened = create_app(settings).test_client()
     reopened.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
     assert reopened.get("/api/whatsapp/health").get_json()["health"]["deliveries"] == {"processed": 3}

@@ -341,6 +341,8 @@ def test_a_forked_worker_starts_its_own_sweeper(settings):
     fetcher = client.application.extensions["media"]
     assert client.get("/api/whatsapp/conversations").status_code == 200
     assert fetcher.sweeping
+    while fetcher.sweeps == 0:  # its first sweep done: no thread of the parent is inside SQLite at the fork
+        time.sleep(0.01)
     fetcher._lock.acquire()  # a parent thread holding the lock at fork time
     try:
         pid = os.fork()

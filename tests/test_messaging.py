@@ -629,11 +629,11 @@ def test_a_database_from_before_the_number_index_gets_it_filled(client, settings
     with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
         conn.execute("DROP TABLE phones_fts")
         conn.execute("PRAGMA user_version = 0")  # as a database from before the index would say
-    from whatsapp import db
+    from app import create_app
 
-    db._initialised.clear()  # a new process meets the old file
-    db._threads.__dict__.pop("db", None)
-    found = client.get("/api/whatsapp/conversations?q=99990001").get_json()["conversations"]
+    reopened = create_app(settings).test_client()  # a new process meets the old file
+    reopened.environ_base["HTTP_AUTHORIZATION"] = client.environ_base["HTTP_AUTHORIZATION"]
+    found = reopened.get("/api/whatsapp/conversations?q=99990001").get_json()["conversations"]
     assert [c["phone_number"] for c in found] == ["+5511999990001"]
 
 

@@ -192,20 +192,9 @@ def test_routing_reads_the_waiting_conversations_by_their_partial_index(app, cli
     customer_writes(client)  # waits: nobody has room
     assert client.put("/api/whatsapp/routing", json={"mode": "least_loaded"}).status_code == 200
     seen: list[str] = []
-    original = db.connect
-
-    def traced(*args, **kwargs):
-        conn = original(*args, **kwargs)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(db, "connect", traced)
-    db._threads.__dict__.pop("db", None)
-    try:
+    with db.database(app).tracing(seen.append):
         assert app.test_client().post("/api/whatsapp/presence", headers=bearer(key)).status_code == 200
         assert app.test_client().get("/api/whatsapp/presence", headers=bearer(key)).status_code == 200
-    finally:
-        db._threads.__dict__.pop("db", None)
     database = Path(settings["DATABASE_PATH"])
     partial = partial_indexes(database)
     ours = [s for s in seen if "agent_presence" in s or "assigned_agent_id IS NULL" in s and s.startswith("SELECT")]
@@ -252,25 +241,13 @@ def test_typing_and_activity_read_by_index(app, client, settings):
     assert ours["full_scans"] == [] and any("SEARCH a USING" in line for line in ours["plan"]), ours
 
     seen: list[str] = []
-    original = db.connect
-
-    def traced(*args, **kwargs):
-        conn = original(*args, **kwargs)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    db.connect = traced
-    db._threads.__dict__.pop("db", None)
-    try:
+    with db.database(app).tracing(seen.append):
         assert (
             app.test_client()
             .post("/api/whatsapp/typing", json={"conversation_id": 1}, headers={"Authorization": f"Bearer {AGENT_KEY}"})
             .status_code
             == 200
         )
-    finally:
-        db.connect = original
-        db._threads.__dict__.pop("db", None)
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT") and ("typing" in s or "direction" in s)]
     assert len(reads) >= 3, seen  # latest inbound, answered, the claim
     partial = partial_indexes(database)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
+from whatsapp import db
 
 from .helpers import AGENT_KEY, APP_SECRET, FIXTURES, PHONE_NUMBER_ID, VERIFY_TOKEN, envelope, post_webhook
 
@@ -42,7 +43,7 @@ def fresh_client() -> Iterator[Any]:
                 "media_auto_download": False,
             }
         )
-        app.config["SQLITE_SYNCHRONOUS"] = "OFF"  # no fsync per example: durability is tested elsewhere
+        db.database(app).synchronous = "OFF"  # no fsync per example: durability is tested elsewhere
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
         yield client

@@ -60,6 +60,6 @@ def test_an_agents_table_from_before_roles_gains_the_column(tmp_path):
             "created_at TIMESTAMP NOT NULL, active INTEGER NOT NULL DEFAULT 1)"
         )
         conn.execute("INSERT INTO agents (name, key_hash, created_at) VALUES ('Old', 'h', '2026-01-01 00:00:00')")
-    db.prepare(str(path))
+    db.Database(str(path)).prepare()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name, role FROM agents").fetchall() == [("Old", "agent")]

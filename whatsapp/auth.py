@@ -259,11 +259,8 @@ def init_app(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     secret = settings.secret_key
     if not secret:
-        conn = db.connect(settings.database_path)
-        try:
+        with db.database(app).connection() as conn:
             secret = agents.shared_secret(conn, "session_secret_key")
-        finally:
-            conn.close()
     app.secret_key = secret
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
@@ -291,15 +288,12 @@ def register_commands(app: Flask) -> None:
     @click.option("--admin", is_flag=True, help="an admin: manages agents, labels and canned replies")
     def create_agent(name: str, admin: bool) -> None:
         """Add a dashboard agent and print its key (shown once, never stored)."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             try:
                 name = agents.checked_name(conn, name)
             except ValueError as exc:
                 raise click.BadParameter(str(exc)) from None
             row, key = agents.create(conn, name, role="admin" if admin else "agent")
-        finally:
-            conn.close()
         role = "an admin" if admin else "an agent"
         click.echo(f"Agent {row['agent_id']} ({row['name']}, {role}) created. Their key, shown only this once:")
         click.echo(key)
@@ -309,11 +303,8 @@ def register_commands(app: Flask) -> None:
     @click.argument("role", type=click.Choice(["admin", "agent"]))
     def set_agent_role(agent_id: int, role: str) -> None:
         """Make an agent an admin (or an agent again)."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             found = agents.set_role(conn, agent_id, role)
-        finally:
-            conn.close()
         if not found:
             raise click.ClickException(f"No agent {agent_id}")
         click.echo(f"Agent {agent_id} is now {'an admin' if role == 'admin' else 'an agent'}")
@@ -321,23 +312,17 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("list-agents")
     def list_agents() -> None:
         """List agents (ids, names, active)."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             for row in agents.list_all(conn, include_inactive=True):
                 state = "active" if row["active"] else "deactivated"
                 click.echo(f"{row['agent_id']}\t{row['name']}\t{row['role']}\t{state}\tsince {row['created_at']}")
-        finally:
-            conn.close()
 
     @app.cli.command("deactivate-agent")
     @click.argument("agent_id", type=int)
     def deactivate_agent(agent_id: int) -> None:
         """Revoke an agent's key and sessions (their history stays)."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             found = agents.set_active(conn, agent_id, False)
-        finally:
-            conn.close()
         if not found:
             raise click.ClickException(f"No agent {agent_id}")
         click.echo(f"Agent {agent_id} deactivated; their sessions are ended")
@@ -346,11 +331,8 @@ def register_commands(app: Flask) -> None:
     @click.argument("agent_id", type=int)
     def reset_agent_key(agent_id: int) -> None:
         """Give an agent a new key (printed once), ending their sessions; the old key stops working."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             key = agents.reset_key(conn, agent_id)
-        finally:
-            conn.close()
         if key is None:
             raise click.ClickException(f"No agent {agent_id}")
         click.echo(f"Agent {agent_id} has a new key; their sessions are ended. The key, shown only this once:")

@@ -145,6 +145,7 @@ class AwayReplier:
 
     def __init__(self, app: Flask) -> None:
         self.settings = app.config["SETTINGS"]
+        self.database: db.Database = app.extensions["database"]
         self.client: GraphClient = app.extensions["graph"]
         self.sweep_seconds = SWEEP_SECONDS
         self._thread: threading.Thread | None = None
@@ -212,17 +213,13 @@ class AwayReplier:
             self._wake.wait(self.sweep_seconds if waiting else IDLE_SWEEP_SECONDS)
 
     def _waiting(self) -> bool:
-        conn = db.connect(self.settings.database_path)
-        try:
+        with self.database.connection() as conn:
             return store.away_replies_waiting(conn)
-        finally:
-            conn.close()
 
     def sweep(self) -> int:
         """Send every queued reply and give up abandoned claims; how many were sent."""
-        conn = db.connect(self.settings.database_path)
         sent = 0
-        try:
+        with self.database.connection() as conn:
             stale = store.stamp(datetime.now(UTC) - STALE_CLAIM)
             for message_id in store.away_replies_abandoned(conn, stale):
                 with db.write_transaction(conn):
@@ -236,6 +233,4 @@ class AwayReplier:
                     if self._stop.is_set():
                         break
                     sent += send_queued(conn, self.client, message_id)
-        finally:
-            conn.close()
         return sent

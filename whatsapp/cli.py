@@ -17,9 +17,10 @@ def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
         """Create the tables, or repair missing ones (they are also created on first use)."""
-        conn = db.open_connection(app.config["SETTINGS"].database_path)
+        database = db.database(app)
+        conn = database.open()
         try:
-            db.retry_while_locked(lambda: db.apply_schema(conn), "create its tables")
+            db.retry_while_locked(lambda: database.apply_schema(conn), "create its tables")
         finally:
             conn.close()
         click.echo(f"Database ready at {app.config['SETTINGS'].database_path}")
@@ -51,26 +52,20 @@ def register(app: Flask) -> None:
     @contextmanager
     def _pruned(prune: Callable[[sqlite3.Connection, int], int], days: int) -> Iterator[tuple[int, sqlite3.Connection]]:
         """Prune a batch at a time until nothing is left: how many went, and the connection."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             total = 0
             while removed := prune(conn, days):
                 total += removed
             yield total, conn
-        finally:
-            conn.close()
 
     @app.cli.command("backfill-reports")
     def backfill_reports() -> None:
         """Derive the reports' response waits and daily message counts from the stored messages, once."""
         from .store.reports import backfill
 
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             with db.write_transaction(conn):
                 done = backfill(conn)
-        finally:
-            conn.close()
         if done is None:
             click.echo("The reports already have figures: nothing was backfilled")
         else:
@@ -80,8 +75,7 @@ def register(app: Flask) -> None:
     @click.option("--all", "include_processed", is_flag=True, help="Also re-run deliveries already processed.")
     def replay_webhooks(include_processed: bool) -> None:
         """Process journaled webhook deliveries that failed or were not processed (idempotent)."""
-        conn = db.connect(app.config["SETTINGS"].database_path)
-        try:
+        with db.database(app).connection() as conn:
             outcomes = ingest.replay(conn, include_processed, app.config["SETTINGS"].phone_number_id)
             processed = sum(1 for o in outcomes if o.state == "processed")
             failed = [o for o in outcomes if o.state == "failed"]
@@ -89,5 +83,3 @@ def register(app: Flask) -> None:
             for outcome in failed:
                 click.echo(f"  delivery {outcome.delivery_id}: {outcome.error}")
             click.echo(f"Journal: {store.journal_counts(conn)}")
-        finally:
-            conn.close()

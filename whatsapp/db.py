@@ -1,4 +1,12 @@
-"""SQLite connections: one per request on `g`, schema applied once per file per process, pragmas.
+"""The database: one `Database` object per app owns its connections, transactions, write lock,
+group commit and schema (after Datasette's `Database` class).
+
+`create_app` makes it (`open_database`) and keeps it in `app.extensions["database"]`; every caller
+goes through it: requests with `get_db()` (this thread's kept connection), background workers and
+commands with `database.connection()`, writers with `database.write(conn)` (or
+`write_transaction(conn)`, the same for a connection the Database made). The SQL stays in `store/`.
+After a fork (a gunicorn worker) a Database forgets what belonged to its parent process: its
+threads' connections, its write lock's file handle and its group commit (`os.register_at_fork`).
 
 Durability settings (see README "Reliability"):
 - journal_mode=WAL: readers never block the writer, so several gunicorn workers share one file.
@@ -8,15 +16,19 @@ Durability settings (see README "Reliability"):
 - busy_timeout: a worker waits for the write lock instead of failing with "database is locked"
   (SQLITE_BUSY_TIMEOUT seconds, default 30).
 
-Start-up needs no write lock when the schema is current: schema.sql's fingerprint is kept in
-PRAGMA user_version, and a read of it is all a worker does before serving. Only a new or older
-database is written to, and then a worker waits for the lock as long as it takes (logging as it
-waits) rather than fail to boot: gunicorn stops for good when a worker fails to boot.
+The schema is versioned (`migrations/README.md`): schema.sql creates a new database, the numbered
+files of `migrations/sqlite/` bring an existing one up to it, and the `schema_version` table lists
+what was applied. Start-up needs no write lock when the schema is current: a fingerprint of schema.sql
+and the migrations is kept in PRAGMA user_version, and a read of it is all a worker does before
+serving. Only a new or older database is written to, by one process at a time (under the write
+lock), and then a worker waits for the lock as long as it takes (logging as it waits) rather than
+fail to boot: gunicorn stops for good when a worker fails to boot.
 
 Two measured changes from the one-connection-per-request of Flask's tutorial (BENCHMARKS.md):
-- Each thread keeps its connection between requests (`get_db`): opening one costs little, but closing
-  the last connection to a WAL database checkpoints it, which cost a third of a webhook's time.
-- Writers queue for a file lock (`write_lock`) before BEGIN IMMEDIATE: the kernel wakes the next one
+- Each thread keeps its connection between requests (`thread_connection`): opening one costs little,
+  but closing the last connection to a WAL database checkpoints it, which cost a third of a webhook's
+  time.
+- Writers queue for a file lock (`WriteLock`) before BEGIN IMMEDIATE: the kernel wakes the next one
   the moment the lock is free, where SQLite's busy handler polls with sleeps of up to 100 ms.
 """
 
@@ -28,96 +40,314 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app, g
 
+if TYPE_CHECKING:
+    from .ingest import GroupCommit
+
 log = logging.getLogger(__name__)
 
-K = TypeVar("K")
-V = TypeVar("V")
 T = TypeVar("T")
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
-BUSY_TIMEOUT_MS = 30_000  # this process's; init_app sets it from SQLITE_BUSY_TIMEOUT
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = ROOT / "schema.sql"
+MIGRATIONS_DIR = ROOT / "migrations" / "sqlite"
 SYNCHRONOUS = "FULL"
+BUSY_TIMEOUT = 30.0  # seconds; SQLITE_BUSY_TIMEOUT sets an app's
 RETRY_PAUSE = 1.0  # seconds between start-up attempts on a locked database
-
-_initialised: set[str] = set()
-_init_lock = threading.Lock()
+BASELINE = 1  # the schema version of schema.sql when versions began (issue 17): no file of its own
 
 
 class Connection(sqlite3.Connection):
-    """A connection that remembers the file it was opened on (its write lock is that file's)."""
+    """A connection that knows its Database (whose write lock its writers take) and its file."""
 
+    database: Database
     path = ""
 
 
-def connect(path: str, synchronous: str = SYNCHRONOUS) -> sqlite3.Connection:
-    """Open a connection with our pragmas; transactions are explicit (BEGIN IMMEDIATE / COMMIT)."""
-    conn = open_connection(path, synchronous)
-    ensure_schema(conn, path)
-    return conn
+class WriteLock:
+    """Writers of one database file take turns: a thread lock within a process, flock across them
+    (flock locks an open file, so the file is opened on first use in each process)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path + "-writelock"
+        self.threads = threading.Lock()
+        self.fd: int | None = None
+
+    def __enter__(self) -> None:
+        self.threads.acquire()
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.fd is not None
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.threads.release()
+
+    def forget(self) -> None:
+        """In a forked child: the parent's open file is not this process's to lock or unlock."""
+        self.threads = threading.Lock()
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)  # the parent's copy, and its lock if it holds one, are untouched
+
+    def __del__(self) -> None:
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)  # type: ignore[arg-type]
 
 
-def open_connection(path: str, synchronous: str = SYNCHRONOUS) -> sqlite3.Connection:
-    """A connection with our pragmas, the schema not checked (none of this takes a lock)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, factory=Connection
-    )
-    conn.path = conn.execute("PRAGMA database_list").fetchone()[2]
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+class Database:
+    """One SQLite database file: its connections, transactions, write lock, group commit, schema."""
 
+    engine = "sqlite"
 
-def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
-    """On first use of this database file in this process: check the schema with a read, and
-    create or upgrade the tables only if it is not current."""
-    key = str(Path(path).resolve())
-    if key in _initialised:
-        return
-    with _init_lock:
-        if key in _initialised:
+    def __init__(
+        self,
+        path: str,
+        synchronous: str = SYNCHRONOUS,
+        busy_timeout: float = BUSY_TIMEOUT,
+        migrations: Path = MIGRATIONS_DIR,
+    ) -> None:
+        self.path = str(path)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
+        self.migrations = migrations
+        self.lock = WriteLock(self.path)
+        self.schema_ready = False
+        self._schema_lock = threading.Lock()
+        self._local = threading.local()
+        self._kept: list[Connection] = []  # every thread's kept connection, for close()
+        self._kept_lock = threading.Lock()
+        self._group_commit: GroupCommit | None = None
+        self._trace: Callable[[str], object] | None = None
+        _live.add(self)
+
+    def __repr__(self) -> str:
+        return f"<Database sqlite {self.path} synchronous={self.synchronous}>"
+
+    # ---------------------------------------------------------------------------- connections
+
+    def open(self) -> Connection:
+        """A connection with our pragmas, the schema not checked (none of this takes a lock);
+        transactions are explicit (BEGIN IMMEDIATE / COMMIT)."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False, factory=Connection
+        )
+        assert isinstance(conn, Connection)
+        conn.database = self
+        conn.path = conn.execute("PRAGMA database_list").fetchone()[2]
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self._trace is not None:
+            conn.set_trace_callback(self._trace)
+        return conn
+
+    @contextmanager
+    def tracing(self, callback: Callable[[str], object]) -> Iterator[None]:
+        """Every statement of the connections opened meanwhile goes to `callback` (bench/plans.py
+        shows each request's SQL this way); the threads' kept connections are opened anew."""
+        self.close()
+        self._trace = callback
+        try:
+            yield
+        finally:
+            self._trace = None
+            self.close()
+
+    def connect(self) -> Connection:
+        """A new connection, the schema made current first; the caller closes it."""
+        conn = self.open()
+        try:
+            self.ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection of its own for a background job or a command, closed at the end."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def thread_connection(self) -> Connection:
+        """This thread's connection, kept from one request to the next."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.connect()
+            with self._kept_lock:
+                self._kept.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """One unit of work: the file's write lock, then BEGIN IMMEDIATE, so read-then-write is safe."""
+        with self.lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        """This process's group commit for webhook deliveries (ingest.GroupCommit)."""
+        if self._group_commit is None:
+            from .ingest import GroupCommit
+
+            with self._kept_lock:
+                if self._group_commit is None:
+                    self._group_commit = GroupCommit(self)
+        return self._group_commit
+
+    def close(self) -> None:
+        """Close the connections this process's threads keep (each reconnects on next use)."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+            committer, self._group_commit = self._group_commit, None
+        self._local = threading.local()
+        for conn in kept:
+            conn.close()
+        if committer is not None:
+            committer.close()
+
+    def _forget(self) -> None:
+        """In a forked child: nothing the parent opened is used (SQLite connections must not cross a
+        fork); they are left open, never closed here, so the parent's stay intact."""
+        _inherited.extend(self._kept)
+        if self._group_commit is not None and self._group_commit.conn is not None:
+            _inherited.append(self._group_commit.conn)
+        self._kept, self._group_commit = [], None
+        self._local = threading.local()
+        self._kept_lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self.lock.forget()
+
+    # --------------------------------------------------------------------------------- schema
+
+    def prepare(self) -> None:
+        """At start-up: the schema checked with a read, and written (waiting for the lock) only if it
+        is not current."""
+        conn = self.open()
+        try:
+            retry_while_locked(lambda: self.ensure_schema(conn), "check or create its tables")
+        finally:
+            conn.close()
+
+    def ensure_schema(self, conn: sqlite3.Connection) -> None:
+        """On this Database's first connection: check the schema with a read, and create or migrate
+        the tables only if it is not current."""
+        if self.schema_ready:
             return
-        if not schema_current(conn):
-            apply_schema(conn)
-        _initialised.add(key)
+        with self._schema_lock:
+            if not self.schema_ready:
+                if not self.schema_current(conn):
+                    self.apply_schema(conn)
+                self.schema_ready = True
+
+    def schema_fingerprint(self) -> int:
+        """A fingerprint of schema.sql, the added columns and the migrations, as kept in PRAGMA
+        user_version (never 0, the version of a database this code has not met)."""
+        text = SCHEMA_PATH.read_bytes() + repr(ADDED_COLUMNS).encode()
+        for version, name, path in migration_files(self.migrations):
+            text += f"\0{version}\0{name}\0".encode() + path.read_bytes()
+        return zlib.crc32(text) & 0x7FFFFFFF or 1
+
+    def schema_current(self, conn: sqlite3.Connection) -> bool:
+        """Whether this file already has our schema, in WAL mode (two reads, no write lock)."""
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            return False
+        return int(conn.execute("PRAGMA user_version").fetchone()[0]) == self.schema_fingerprint()
+
+    def apply_schema(self, conn: sqlite3.Connection) -> list[int]:
+        """Create a new database from schema.sql, or bring an older one up to it (the columns added
+        before versions began, then each migration not applied yet, in order, then schema.sql's
+        statements, all idempotent), in one transaction; the versions applied now."""
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        fingerprint = self.schema_fingerprint()
+        steps = migration_files(self.migrations)
+        with self.write(conn):
+            fresh = not _has_table(conn, "whatsapp_messages")
+            for table, column, kind in ADDED_COLUMNS:  # before the statements, which may use them
+                add_column(conn, table, column, kind)
+            conn.execute(SCHEMA_VERSION_TABLE)
+            applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            done = []
+            for version, name, path in steps:
+                if version in applied:
+                    continue
+                if not fresh:  # a new database is made whole by schema.sql
+                    for statement in sql_statements(path.read_text(encoding="utf-8")):
+                        conn.execute(statement)
+                    log.info("Database %s: applied migration %04d %s", self.path, version, name)
+                done.append((version, name))
+            for statement in schema_statements():
+                conn.execute(statement)
+            if BASELINE not in applied:
+                done.insert(0, (BASELINE, "baseline"))
+            conn.executemany(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(version, name, now) for version, name in done],
+            )
+            conn.execute(f"PRAGMA user_version = {fingerprint}")
+        return [version for version, _ in done]
 
 
-def schema_version() -> int:
-    """A fingerprint of schema.sql and the added columns, as stored in PRAGMA user_version (never 0,
-    the version of a database this code has not met)."""
-    text = SCHEMA_PATH.read_bytes() + repr(ADDED_COLUMNS).encode()
-    return zlib.crc32(text) & 0x7FFFFFFF or 1
+SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+_live: weakref.WeakSet[Database] = weakref.WeakSet()
+_inherited: list[sqlite3.Connection] = []  # a parent's connections met in a forked child: never used
 
 
-def schema_current(conn: sqlite3.Connection) -> bool:
-    """Whether this file already has our schema, in WAL mode (two reads, no write lock)."""
-    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        return False
-    return int(conn.execute("PRAGMA user_version").fetchone()[0]) == schema_version()
+def _after_fork_in_child() -> None:
+    for database in list(_live):
+        database._forget()
 
 
-def apply_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables (every statement is idempotent) and record the schema's version."""
-    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    version = schema_version()
-    with write_transaction(conn):
-        for table, column, kind in ADDED_COLUMNS:  # before the statements, which may use them
-            add_column(conn, table, column, kind)
-        for statement in schema_statements():
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {version}")
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def migration_files(folder: Path) -> list[tuple[int, str, Path]]:
+    """The numbered migrations of a folder (`0002_what_it_does.sql`), in order."""
+    found = []
+    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")) if folder.is_dir() else []:
+        number, _, name = path.stem.partition("_")
+        found.append((int(number), name, path))
+    versions = [version for version, _, _ in found]
+    if len(set(versions)) != len(versions) or any(version <= BASELINE for version in versions):
+        raise RuntimeError(f"Migrations in {folder} must have distinct numbers above {BASELINE:04d}")
+    return found
 
 
 def is_locked(exc: BaseException) -> bool:
@@ -152,17 +382,8 @@ def retry_while_locked(action: Callable[[], T], what: str) -> T:
         time.sleep(RETRY_PAUSE)
 
 
-def prepare(path: str, synchronous: str = SYNCHRONOUS) -> None:
-    """At start-up: the schema checked with a read, and written (waiting for the lock) only if it
-    is not current."""
-    conn = open_connection(path, synchronous)
-    try:
-        retry_while_locked(lambda: ensure_schema(conn, path), "check or create its tables")
-    finally:
-        conn.close()
-
-
-# Columns added to a table after its first release: a database made before them gains them.
+# Columns added to a table after its first release and before versions began: a database made
+# before them gains them. New columns go in a migration (migrations/README.md), not here.
 ADDED_COLUMNS = [
     ("events", "merged_from", "INTEGER"),
     ("events", "note_id", "INTEGER"),
@@ -208,110 +429,61 @@ def add_column(conn: sqlite3.Connection, table: str, column: str, kind: str) -> 
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
-def schema_statements() -> list[str]:
-    """schema.sql split into complete statements (trigger bodies hold semicolons of their own)."""
+def sql_statements(text: str) -> list[str]:
+    """A script split into complete statements (trigger bodies hold semicolons of their own)."""
     statements, buffer = [], ""
-    for line in SCHEMA_PATH.read_text(encoding="utf-8").splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         if not buffer and (not line.strip() or line.lstrip().startswith("--")):
             continue
         buffer += line
         if sqlite3.complete_statement(buffer):
             statements.append(buffer.strip())
             buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
     return statements
 
 
-class Recent(Generic[K, V]):
-    """This process's one object per key, built on first use; only the most recently used `size`
-    are kept (a service uses one database file; the test suite, hundreds)."""
-
-    def __init__(self, build: Callable[[K], V], size: int = 8) -> None:
-        self.build = build
-        self.size = size
-        self.items: OrderedDict[K, V] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: K) -> V:
-        with self.lock:
-            item = self.items.get(key)
-            if item is None:
-                item = self.items[key] = self.build(key)
-                while len(self.items) > self.size:
-                    self.items.popitem(last=False)  # its users keep it until they are done
-            else:
-                self.items.move_to_end(key)
-            return item
+def schema_statements() -> list[str]:
+    """schema.sql split into complete statements."""
+    return sql_statements(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-class WriteLock:
-    """Writers of one database file take turns: a thread lock within a process, flock across them."""
-
-    def __init__(self, path: str) -> None:
-        self.threads = threading.Lock()
-        self.fd = os.open(path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
-
-    def __enter__(self) -> None:
-        self.threads.acquire()
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except BaseException:
-            self.threads.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        self.threads.release()
-
-    def __del__(self) -> None:
-        if hasattr(self, "fd"):
-            os.close(self.fd)
+# ------------------------------------------------------------------------------ the app's database
 
 
-# Keyed by process too: flock locks an open file, which a forked worker would share with its parent.
-_write_locks: Recent[tuple[int, str], WriteLock] = Recent(lambda key: WriteLock(key[1]))
+def open_database(settings: Any) -> Database:
+    """The Database the settings name (DATABASE_PATH; SQLITE_SYNCHRONOUS, SQLITE_BUSY_TIMEOUT)."""
+    return Database(settings.database_path, settings.sqlite_synchronous, float(settings.sqlite_busy_timeout))
 
 
-def write_lock(conn: sqlite3.Connection) -> WriteLock:
-    """This process's lock for the file behind `conn` (opened after a fork: flock is per open file)."""
-    path = getattr(conn, "path", "") or conn.execute("PRAGMA database_list").fetchone()[2]
-    return _write_locks.get((os.getpid(), path))
+def database(app: Flask | None = None) -> Database:
+    """The app's (by default the current one's) Database."""
+    return (app or current_app).extensions["database"]
 
 
-@contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One unit of work: BEGIN IMMEDIATE takes the write lock up front so read-then-write is safe."""
-    with write_lock(conn):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+def connect(path: str, synchronous: str = SYNCHRONOUS) -> Connection:
+    """A connection of its own on a database file, for tools and tests (`Database(path).connect()`)."""
+    return Database(path, synchronous).connect()
 
 
-_threads = threading.local()
+def open_connection(path: str, synchronous: str = SYNCHRONOUS) -> Connection:
+    """A connection on a database file, the schema not checked (no lock taken)."""
+    return Database(path, synchronous).open()
 
 
-def synchronous_level(app: Flask | None = None) -> str:
-    """The app's (by default the current one's) SQLite synchronous level (SQLITE_SYNCHRONOUS; tests
-    may set it in app.config)."""
-    config = (app or current_app).config
-    return config.get("SQLITE_SYNCHRONOUS", config["SETTINGS"].sqlite_synchronous.upper())
+def write_transaction(conn: sqlite3.Connection) -> Any:
+    """`conn.database.write(conn)`: one transaction under its database's write lock."""
+    owner = getattr(conn, "database", None)
+    if owner is None:
+        raise TypeError("write_transaction needs a connection made by a Database")
+    return owner.write(conn)
 
 
-def get_db() -> sqlite3.Connection:
+def get_db() -> Connection:
     """The request's connection: this thread's, kept from one request to the next."""
     if "db" not in g:
-        settings = current_app.config["SETTINGS"]
-        level = synchronous_level()
-        key = (os.getpid(), settings.database_path, level)
-        cached = getattr(_threads, "db", None)
-        if cached is None or cached[0] != key:
-            if cached is not None:
-                cached[1].close()  # one cached connection a thread (tests switch files constantly)
-            _threads.db = (key, connect(settings.database_path, level))
-        g.db = _threads.db[1]
+        g.db = database().thread_connection()
     return g.db
 
 
@@ -323,9 +495,7 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """The busy timeout, the request teardown, and the schema, ready before the first request."""
-    global BUSY_TIMEOUT_MS
-    settings = app.config["SETTINGS"]
-    BUSY_TIMEOUT_MS = int(settings.sqlite_busy_timeout * 1000)
+    """The app's Database, the request teardown, and the schema, ready before the first request."""
+    app.extensions["database"] = open_database(app.config["SETTINGS"])
     app.teardown_appcontext(close_db)
-    prepare(settings.database_path, settings.sqlite_synchronous.upper())
+    app.extensions["database"].prepare()

@@ -59,11 +59,8 @@ class Demo:
         self.chatter_seconds = chatter_seconds
         self.graph = simulate.FakeGraph(0, webhook_url=f"{self.url}/api/whatsapp/webhook", app_secret=self.secret)
         self.app: Flask = create_app(demo_config(self.folder, self.graph.url, self.secret))
-        conn = db.connect(self.app.config["SETTINGS"].database_path)
-        try:
+        with db.database(self.app).connection() as conn:
             _, self.agent_key = agents.create(conn, AGENT_NAME)
-        finally:
-            conn.close()
 
     def announce(self, out: TextIO = sys.stdout) -> None:
         out.write(

@@ -164,14 +164,14 @@ def stream() -> Response:
     oldest = store.oldest_event_id(conn)
     gap = {"after": start, "oldest_event_id": oldest} if start < oldest - 1 else None
     config = current_app.config
-    path = config["SETTINGS"].database_path
+    database = db.database()
     timing = (
         float(config.get("EVENT_POLL_SECONDS", POLL_SECONDS)),
         float(config.get("EVENT_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
         float(config.get("EVENT_STREAM_SECONDS", LIFETIME_SECONDS)),
         float(config.get("EVENT_RECHECK_SECONDS", RECHECK_SECONDS)),
     )
-    response = Response(_generate(path, start, *timing, still_allowed(), gap), mimetype="text/event-stream")
+    response = Response(_generate(database, start, *timing, still_allowed(), gap), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache, no-transform"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
     return response
@@ -198,7 +198,7 @@ def still_allowed() -> Callable[[sqlite3.Connection], bool]:
 
 
 def _generate(
-    path: str,
+    database: db.Database,
     after: int,
     poll: float,
     heartbeat: float,
@@ -209,7 +209,7 @@ def _generate(
 ) -> Iterator[str]:
     """Runs outside the request: its own connection, closed when the client goes, time is up or its
     credential is revoked. A resume from before the oldest event kept starts with an `event: gap`."""
-    conn = db.connect(path)
+    conn = database.connect()
     open_streams.add(1)
     started = last_sent = checked = time.monotonic()
     try:

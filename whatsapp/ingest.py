@@ -7,19 +7,21 @@ import functools
 import itertools
 import json
 import logging
-import os
 import queue
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import store, surrogates
-from .db import Recent, connect, write_transaction
+from .db import write_transaction
 from .store.common import ago
 from .updates import Delivery, MalformedPayload, parse_delivery
+
+if TYPE_CHECKING:
+    from .db import Database
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +89,8 @@ class GroupCommit:
     with no hand-off at all (BENCHMARKS.md).
     """
 
-    def __init__(self, path: str, synchronous: str, max_batch: int = 64) -> None:
-        self.path = path
-        self.synchronous = synchronous
+    def __init__(self, database: Database, max_batch: int = 64) -> None:
+        self.database = database
         self.max_batch = max_batch
         self.queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self.leader = threading.Lock()
@@ -114,13 +115,20 @@ class GroupCommit:
             except queue.Empty:
                 break
         try:
-            self.conn = self.conn or connect(self.path, self.synchronous)
+            self.conn = self.conn or self.database.connect()
         except BaseException as exc:
             _batch_failed(batch, exc)
         else:
             commit_batch(self.conn, batch)
         for waiting in batch:
             waiting.done = True
+
+    def close(self) -> None:
+        """Close the leader's connection (once no delivery is in hand)."""
+        with self.leader:
+            conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, batch: list[_Waiting]) -> None:
@@ -195,22 +203,18 @@ def _batch_failed(batch: list[_Waiting], exc: BaseException) -> None:
         waiting.outcome, waiting.error = None, exc
 
 
-_committers: Recent[tuple[int, str, str], GroupCommit] = Recent(lambda key: GroupCommit(key[1], key[2]))
-
-
 def receive_grouped(
-    path: str, synchronous: str, body: bytes, payload: Any, phone_number_id: str = "", unreadable: str | None = None
+    database: Database, body: bytes, payload: Any, phone_number_id: str = "", unreadable: str | None = None
 ) -> Outcome:
     """Journal the body and process it in the same transaction, shared with the deliveries arriving
-    with it (this process's group commit for the database file).
+    with it (the database's group commit in this process).
 
     If processing raises, its writes are rolled back to a savepoint and the body stays journaled as
     'failed' with the error, for `flask replay-webhooks`; the caller can still answer 200. A body
     that could not even be decoded (`unreadable` says why) is journaled as failed straight away.
     Raises only when the body could not be journaled at all.
     """
-    key = (os.getpid(), path, synchronous)  # a forked gunicorn worker has its own
-    return _committers.get(key).submit(body, payload, phone_number_id, unreadable)
+    return database.group_commit.submit(body, payload, phone_number_id, unreadable)
 
 
 def _keep_failed(record: Callable[[str, str | None], int], error: str) -> Outcome:
@@ -254,16 +258,13 @@ def _prune(
     return removed
 
 
-def prune_file(path: str, synchronous: str, days: int, events_days: int = 0) -> None:
+def prune_database(database: Database, days: int, events_days: int = 0) -> None:
     """prune() and prune_events() on their own connection, for after a response has gone out; errors
     are only logged."""
     try:
-        conn = connect(path, synchronous)
-        try:
+        with database.connection() as conn:
             prune(conn, days)
             prune_events(conn, events_days)
-        finally:
-            conn.close()
     except Exception:
         log.exception("Pruning the webhook journal or the event log failed (it is retried after the next deliveries)")
 

@@ -133,6 +133,7 @@ class MediaFetcher:
 
     def __init__(self, app: Flask, auto: bool = True) -> None:
         self.settings = app.config["SETTINGS"]
+        self.database: db.Database = app.extensions["database"]
         self.client: GraphClient = app.extensions["graph"]
         self.auto = auto
         self._pool: ThreadPoolExecutor | None = None
@@ -142,6 +143,7 @@ class MediaFetcher:
         self._stop = threading.Event()
         self.backoff: tuple[float, ...] = BACKOFF
         self.sweep_seconds: float = SWEEP_SECONDS
+        self.sweeps = 0  # sweeps done by this process's sweeper
         _FETCHERS.add(self)
         # Started by the first request a process serves (wsgi.py also starts it at worker boot),
         # not here: create_app also runs for CLI commands and in gunicorn's master before forks.
@@ -187,14 +189,12 @@ class MediaFetcher:
                     self.start().submit(self._fetch_logged, message_id)
             except Exception:  # the sweeper must never die
                 log.exception("Media sweep failed")
+            self.sweeps += 1
             self._stop.wait(self.sweep_seconds)
 
     def _due(self) -> list[int]:
-        conn = db.connect(self.settings.database_path)
-        try:
+        with self.database.connection() as conn:
             return store.media_due(conn, store.stamp(datetime.now(UTC) - STALE_CLAIM))
-        finally:
-            conn.close()
 
     def _fetch_logged(self, message_id: int) -> None:
         try:
@@ -206,8 +206,7 @@ class MediaFetcher:
         """Download one message's media now if it is due (or `force`: an agent's retry, or a
         ready file that went missing); returns its state after. A ready file that is still on
         disk and matches its sha256 is kept as it is: Meta is not asked again."""
-        conn = db.connect(self.settings.database_path)
-        try:
+        with self.database.connection() as conn:
             current = store.get_message(conn, message_id)
             if current is None:
                 return None
@@ -236,8 +235,6 @@ class MediaFetcher:
             with db.write_transaction(conn):
                 store.media_ready(conn, message_id, path, len(content), mime_type)
             return "ready"
-        finally:
-            conn.close()
 
     def _download(self, row: sqlite3.Row) -> tuple[bytes, str, str | None]:
         info: dict[str, Any] = self.client.media_info(row["media_id"])

@@ -20,7 +20,7 @@ from . import ingest, writer
 from .api_doc import Answer, api_doc, header, query
 from .api_shapes import WebhookEnvelope, WebhookResult
 from .config import Settings
-from .db import synchronous_level
+from .db import database
 from .errors import APIError
 from .request_body import UNREADABLE
 from .updates import MalformedPayload, parse_delivery
@@ -85,9 +85,7 @@ def read_body(stream: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _commit(
-    app: Flask, settings: Settings, level: str, body: bytes, payload: Any, unreadable: str | None
-) -> ingest.Outcome:
+def _commit(app: Flask, settings: Settings, body: bytes, payload: Any, unreadable: str | None) -> ingest.Outcome:
     """Journal and process the delivery: through the writer process under gunicorn, else (or when
     it cannot be reached) in this process's own group commit."""
     if app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE:
@@ -99,8 +97,7 @@ def _commit(
                 pass
         try:
             return writer.submit(
-                settings.database_path,
-                level,
+                database(app),
                 body,
                 settings.phone_number_id,
                 unreadable,
@@ -109,7 +106,7 @@ def _commit(
             )
         except writer.WriterUnavailable as exc:
             log.info("Committing a delivery in this worker: %s", exc)
-    return ingest.receive_grouped(settings.database_path, level, body, payload, settings.phone_number_id, unreadable)
+    return ingest.receive_grouped(database(app), body, payload, settings.phone_number_id, unreadable)
 
 
 Answer = tuple[dict[str, Any], Callable[[], None] | None]
@@ -145,9 +142,8 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
     except Exception as exc:  # a bug in reading it
         log.exception("A signed webhook body could not be decoded")
         unreadable = f"{type(exc).__name__}: {exc}"
-    level = synchronous_level(app)
     try:
-        outcome = _commit(app, settings, level, body, payload, unreadable)
+        outcome = _commit(app, settings, body, payload, unreadable)
     except Exception:  # not on disk, so Meta must send it again
         log.exception("A signed webhook delivery could not be journaled")
         raise APIError(503, "The delivery could not be stored; send it again later") from None
@@ -169,8 +165,8 @@ def receive_delivery(app: Flask, length: int | None, stream: Any, signature: str
         )
     after = None
     if (settings.webhook_journal_days or settings.events_retention_days) and ingest.prune_due():
-        path, days, events_days = settings.database_path, settings.webhook_journal_days, settings.events_retention_days
-        after = functools.partial(ingest.prune_file, path, level, days, events_days)  # after Meta has its answer
+        days, events_days = settings.webhook_journal_days, settings.events_retention_days
+        after = functools.partial(ingest.prune_database, database(app), days, events_days)  # after Meta has its answer
     return answer, after
 
 

@@ -192,9 +192,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def serve(path: str, synchronous: str, master_pid: int) -> int:
-    """Run the writer for `path` until the master is gone or a signal arrives (0), or exit at once
-    (0) when another writer holds the file."""
+def serve(database: db.Database, master_pid: int) -> int:
+    """Run the writer for the database until the master is gone or a signal arrives (0), or exit at
+    once (0) when another writer holds the file."""
+    path, synchronous = database.path, database.synchronous
     lock = os.open(f"{path}-writer-{synchronous.upper()}-{CODE_VERSION}", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -214,14 +215,14 @@ def serve(path: str, synchronous: str, master_pid: int) -> int:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     master = _watch(master_pid, selector)
-    conn = db.connect(path, synchronous)
+    conn = database.connect()
     # The one writer of the file: a larger page cache than a request thread's (the indexes it
     # writes to stay in memory as the inbox grows).
     conn.execute("PRAGMA cache_size = -65536")
     # Checkpoints (copying the WAL into the database file, and its fsync) run beside the commits,
     # on a connection of their own, instead of inside the commit that crosses 1,000 WAL pages.
     conn.execute("PRAGMA wal_autocheckpoint = 0")
-    checkpoints = threading.Thread(target=_checkpoints, args=(path, synchronous, stopping), daemon=True)
+    checkpoints = threading.Thread(target=_checkpoints, args=(database, stopping), daemon=True)
     checkpoints.start()
     log.info("Webhook writer ready for %s (pid %s)", path, os.getpid())
     checked = idle_since = time.monotonic()
@@ -282,10 +283,10 @@ def _requests(peer: _Peer, selector: selectors.BaseSelector) -> list[tuple[_Peer
 CHECKPOINT_EVERY = 0.25  # seconds between checkpoints of whatever the WAL holds
 
 
-def _checkpoints(path: str, synchronous: str, stopping: threading.Event) -> None:
+def _checkpoints(database: db.Database, stopping: threading.Event) -> None:
     """PASSIVE checkpoints while the writer runs: they never wait for or block a commit."""
     try:
-        conn = db.open_connection(path, synchronous)
+        conn = database.open()
     except Exception:
         log.exception("Webhook writer: no checkpoint connection; SQLite's readers will checkpoint")
         return
@@ -348,8 +349,7 @@ AVAILABLE = sys.platform == "linux"  # abstract Unix sockets and SO_PEERCRED
 
 
 def submit(
-    path: str,
-    synchronous: str,
+    database: db.Database,
     body: bytes,
     phone_number_id: str,
     unreadable: str | None,
@@ -358,7 +358,7 @@ def submit(
 ) -> Outcome:
     """Hand a verified delivery to the writer and wait for its outcome (on disk when this returns).
     Raises WriterUnavailable when there is no writer to take it, JournalFailed when it failed."""
-    sock = _connection(path, synchronous, timeout)
+    sock = _connection(database, timeout)
     head = json.dumps({"phone_number_id": phone_number_id, "unreadable": unreadable}).encode()
     pickled = b""
     if parsed is not None:
@@ -390,7 +390,8 @@ def _receive(sock: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def _connection(path: str, synchronous: str, timeout: float) -> socket.socket:
+def _connection(database: db.Database, timeout: float) -> socket.socket:
+    path, synchronous = database.path, database.synchronous
     cached = getattr(_local, "conn", None)
     if cached is not None and cached[0] == (os.getpid(), path, synchronous):
         return cached[1]
@@ -401,7 +402,7 @@ def _connection(path: str, synchronous: str, timeout: float) -> socket.socket:
         sock.connect(address(path, synchronous))
     except OSError as exc:
         sock.close()
-        start(path, synchronous)
+        start(database)
         raise WriterUnavailable(f"no webhook writer is running ({exc})") from exc
     if not _own_user(sock):  # anyone may bind an abstract name: never hand a delivery to another user
         sock.close()
@@ -418,9 +419,10 @@ def _drop_connection() -> None:
         cached[1].close()
 
 
-def start(path: str, synchronous: str) -> None:
-    """Start a writer for `path` (at most once every RESPAWN_PAUSE seconds from this process); it
-    exits at once if another one is running. The master it serves is this worker's parent."""
+def start(database: db.Database) -> None:
+    """Start a writer for the database (at most once every RESPAWN_PAUSE seconds from this process);
+    it exits at once if another one is running. The master it serves is this worker's parent."""
+    path, synchronous = database.path, database.synchronous
     master = os.getppid()
     if master == 1:  # this worker's server is gone: nothing to start a writer for
         return
@@ -431,8 +433,9 @@ def start(path: str, synchronous: str) -> None:
     log.info("Starting the webhook writer for %s", path)
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    busy_timeout_ms = str(int(database.busy_timeout * 1000))
     child = subprocess.Popen(
-        [sys.executable, "-m", "whatsapp.writer", path, synchronous, str(master), str(db.BUSY_TIMEOUT_MS)],
+        [sys.executable, "-m", "whatsapp.writer", path, synchronous, str(master), busy_timeout_ms],
         stdin=subprocess.DEVNULL,
         close_fds=True,
         cwd=root,
@@ -449,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("busy_timeout_ms", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    db.BUSY_TIMEOUT_MS = args.busy_timeout_ms
-    return serve(args.database, args.synchronous, args.master_pid)
+    database = db.Database(args.database, args.synchronous, args.busy_timeout_ms / 1000)
+    return serve(database, args.master_pid)
 
 
 if __name__ == "__main__":
