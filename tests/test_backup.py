@@ -296,6 +296,12 @@ def test_a_backup_taken_under_load_restores_every_delivery_acknowledged_before_i
     target = tmp_path / "backups" / "inbox-under-load.sqlite3"
     target.parent.mkdir()
     process, base = start_gunicorn(tmp_path, database)
+    # A reader holding a snapshot from before the first delivery, as Litestream holds one: no checkpoint
+    # can move the deliveries into the database file, so they are in its WAL only and a copy of the file
+    # alone would miss every one of them.
+    pinned = sqlite3.connect(database, isolation_level=None)
+    pinned.execute("BEGIN")
+    assert pinned.execute("SELECT COUNT(*) FROM whatsapp_messages").fetchone()[0] == 0
     try:
         with Senders(base) as senders:
             senders.wait_for(150)
@@ -307,6 +313,7 @@ def test_a_backup_taken_under_load_restores_every_delivery_acknowledged_before_i
             senders.wait_for(after_backup + 50)  # the service went on taking deliveries after it
         sent = set(senders.sent)
     finally:
+        pinned.close()
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
 
