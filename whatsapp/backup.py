@@ -4,8 +4,8 @@ SQLite's backup API copies the live file page by page. The copy is read inside o
 on the source, so it is one consistent snapshot however long it takes: in WAL mode a reader never
 blocks a writer (deliveries go on being committed), and the steps are never restarted by those commits
 (a stepped backup without the transaction starts again whenever another connection writes, and under
-steady writes may never finish: tests/test_backup.py). The copy
-is written under a temporary name in the target's folder, turned into a single file (journal_mode
+steady writes may never finish; the many-step test in tests/test_backup.py never ends without it). The
+copy is written under a temporary name in the target's folder, turned into a single file (journal_mode
 DELETE, no -wal beside it), checked with PRAGMA integrity_check, flushed to disk and only then renamed
 to the target: a half-written or damaged backup is never found at PATH.
 """
