@@ -202,6 +202,20 @@ def test_a_failed_backup_leaves_nothing_at_its_path(app, settings, tmp_path):
     assert list(target.parent.iterdir()) == []  # neither the backup nor its partial copy
 
 
+def test_a_file_that_appears_at_the_path_during_the_copy_is_kept_without_force(app, settings, tmp_path):
+    target = tmp_path / "backups" / "copy.sqlite3"
+    target.parent.mkdir()
+
+    def another_backup_lands_first(copied: int, total: int) -> None:
+        if not target.exists():
+            target.write_bytes(b"another job's backup")
+
+    with pytest.raises(BackupError, match="already exists: use --force"):
+        backup(settings["DATABASE_PATH"], str(target), pages_per_step=1, progress=another_backup_lands_first)
+    assert target.read_bytes() == b"another job's backup"
+    assert [p.name for p in target.parent.iterdir()] == ["copy.sqlite3"]
+
+
 # --- under load: gunicorn, deliveries from threads, `flask backup` in a subprocess ------------
 
 

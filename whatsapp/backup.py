@@ -64,7 +64,7 @@ def backup(
         pages = _copy(source, partial, pages_per_step, progress)
         held = _finish(partial)
         _flush(partial)
-        os.replace(partial, target)
+        _move(partial, target, force)
         _flush(str(target.parent))
     except BaseException:
         for leftover in (partial, partial + "-journal", partial + "-wal", partial + "-shm"):
@@ -140,6 +140,24 @@ def _finish(partial: str) -> dict[str, int]:
         raise BackupError(f"The copy could not be checked: {exc}") from exc
     finally:
         copy.close()
+
+
+def _move(partial: str, target: Path, force: bool) -> None:
+    """Rename the finished copy to the target; without `force`, never over a file that appeared there
+    during the copy (a hard link fails if the name exists, where a rename would replace it)."""
+    if force:
+        os.replace(partial, target)
+        return
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise BackupError(f"{target} already exists: use --force to replace it") from None
+    except OSError:  # a file system without hard links: the check before the copy has to do
+        if target.exists():
+            raise BackupError(f"{target} already exists: use --force to replace it") from None
+        os.replace(partial, target)
+        return
+    os.unlink(partial)
 
 
 def _flush(path: str) -> None:
