@@ -141,6 +141,13 @@ def test_a_backup_refuses_a_folder_that_does_not_exist(runner, tmp_path):
     assert not target.parent.exists()
 
 
+def test_a_folder_it_cannot_write_in_is_one_line_and_no_traceback(runner):
+    result = runner.invoke(args=["backup", "/proc/inbox-copy.sqlite3"])  # no file can be made in /proc, even by root
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("Error: Cannot write in /proc: ")
+
+
 def test_a_backup_refuses_a_folder_as_its_path(runner, tmp_path):
     result = runner.invoke(args=["backup", str(tmp_path)])
     assert result.exit_code == 1

@@ -58,7 +58,10 @@ def backup(
     source, target = Path(source_path), Path(target_path)
     _check(source, target, force)
     started = time.monotonic()
-    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    except OSError as exc:
+        raise BackupError(f"Cannot write in {target.parent}: {exc.strerror}") from None
     os.close(handle)
     try:
         pages = _copy(source, partial, pages_per_step, progress)
@@ -66,9 +69,11 @@ def backup(
         _flush(partial)
         _move(partial, target, force)
         _flush(str(target.parent))
+    except OSError as exc:
+        _remove(partial)
+        raise BackupError(f"Cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
-        for leftover in (partial, partial + "-journal", partial + "-wal", partial + "-shm"):
-            Path(leftover).unlink(missing_ok=True)
+        _remove(partial)
         raise
     result = BackupResult(
         path=str(target),
@@ -80,6 +85,12 @@ def backup(
     )
     log.info("Backed up %s to %s: %d bytes, %d messages", source, target, result.size, result.messages)
     return result
+
+
+def _remove(partial: str) -> None:
+    """The unfinished copy and any journal SQLite left beside it."""
+    for leftover in (partial, partial + "-journal", partial + "-wal", partial + "-shm"):
+        Path(leftover).unlink(missing_ok=True)
 
 
 def _check(source: Path, target: Path, force: bool) -> None:
