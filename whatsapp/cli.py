@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`, `prune-events`,
-`backfill-reports`."""
+`backfill-reports`, `backup`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import click
 from flask import Flask
 
+from . import backup as backups
 from . import db, ingest, store
 
 
@@ -24,6 +25,22 @@ def register(app: Flask) -> None:
         finally:
             conn.close()
         click.echo(f"Database ready at {app.config['SETTINGS'].database_path}")
+
+    @app.cli.command("backup")
+    @click.argument("path")
+    @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+    def backup(path: str, force: bool) -> None:
+        """Copy the live database to PATH while the service runs (one consistent, checked snapshot)."""
+        source = app.config["SETTINGS"].database_path
+        try:
+            done = backups.backup(source, path, force=force)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(
+            f"Backed up {source} to {done.path}: {done.size / 1_048_576:.1f} MiB ({done.size} bytes), "
+            f"{done.messages} messages in {done.conversations} conversations, integrity_check ok, "
+            f"in {done.seconds:.1f} s"
+        )
 
     @app.cli.command("prune-webhooks")
     @click.option("--days", type=click.IntRange(min=1), default=None, help="Override WEBHOOK_JOURNAL_DAYS.")
