@@ -129,28 +129,31 @@ def bind(translation: Translation, params: Params | None) -> Sequence[Any] | Non
 
 # -- errors ------------------------------------------------------------------------------------------
 
-# psycopg's DB-API classes and the sqlite3 classes that store/ code catches for them (most specific first).
-_SQLITE_BASES: tuple[tuple[type[psycopg.Error], type[sqlite3.Error]], ...] = (
-    (psycopg.IntegrityError, sqlite3.IntegrityError),
-    (psycopg.OperationalError, sqlite3.OperationalError),
-    (psycopg.ProgrammingError, sqlite3.ProgrammingError),
-    (psycopg.DataError, sqlite3.DataError),
-    (psycopg.InternalError, sqlite3.InternalError),
-    (psycopg.NotSupportedError, sqlite3.NotSupportedError),
-    (psycopg.InterfaceError, sqlite3.InterfaceError),
-    (psycopg.DatabaseError, sqlite3.DatabaseError),
-    (psycopg.Error, sqlite3.Error),
-)
+# psycopg's DB-API classes and the sqlite3 classes that store/ code catches for them.
+_SQLITE_TWINS: dict[type[psycopg.Error], type[sqlite3.Error]] = {
+    psycopg.Error: sqlite3.Error,
+    psycopg.InterfaceError: sqlite3.InterfaceError,
+    psycopg.DatabaseError: sqlite3.DatabaseError,
+    psycopg.DataError: sqlite3.DataError,
+    psycopg.OperationalError: sqlite3.OperationalError,
+    psycopg.IntegrityError: sqlite3.IntegrityError,
+    psycopg.InternalError: sqlite3.InternalError,
+    psycopg.ProgrammingError: sqlite3.ProgrammingError,
+    psycopg.NotSupportedError: sqlite3.NotSupportedError,
+}
 _MAPPED: dict[type[psycopg.Error], type[psycopg.Error]] = {}
 
 
 def error_class(cls: type[psycopg.Error]) -> type[psycopg.Error]:
-    """A subclass of psycopg's `cls` that is also the matching sqlite3 error class."""
+    """A subclass of psycopg's `cls` that is also the matching sqlite3 error class, in a hierarchy
+    parallel to psycopg's (error_class(UniqueViolation) is a subclass of error_class(IntegrityError))."""
     mapped = _MAPPED.get(cls)
     if mapped is None:
-        base = next(sqlite_cls for pg_cls, sqlite_cls in _SQLITE_BASES if issubclass(cls, pg_cls))
-        mapped = type(cls.__name__, (cls, base), {"__module__": __name__, "__doc__": cls.__doc__})
-        _MAPPED[cls] = mapped
+        parents = [error_class(base) for base in cls.__bases__ if issubclass(base, psycopg.Error)]
+        twin = [_SQLITE_TWINS[cls]] if cls in _SQLITE_TWINS else []
+        namespace = {"__module__": __name__, "__doc__": cls.__doc__}
+        # setdefault: two threads meeting a new class at once still agree on one mapped class
+        mapped = _MAPPED.setdefault(cls, type(cls.__name__, (cls, *parents, *twin), namespace))
     return mapped
 
 
