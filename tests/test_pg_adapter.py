@@ -3,9 +3,13 @@ they do on SQLite (several tests run the same statements on both and compare).""
 
 from __future__ import annotations
 
+import secrets
+import shutil
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +49,35 @@ def test_the_script_run_again_prints_only_the_same_url(pg_server_url: str):  # n
     again = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=120, check=True)
     assert again.stdout == f"DATABASE_URL={pg_server_url}\n"
     assert pg_server_url == "postgresql://wa:wa@127.0.0.1:54329/wa"
+
+
+@pytest.mark.slow
+def test_the_script_starts_a_cluster_anywhere_and_stops_it(pg_server_url: str):  # noqa: F811
+    with socket.socket() as probe:  # a free port for a second, separate cluster
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = f"/tmp/wa-pg-test-{secrets.token_hex(4)}"
+    try:
+        started = subprocess.run([str(SCRIPT), data, "--port", str(port)], capture_output=True, text=True, timeout=120)
+        assert started.stdout == f"DATABASE_URL=postgresql://wa:wa@127.0.0.1:{port}/wa\n", started.stderr
+        conn = pg.connect(started.stdout.strip().removeprefix("DATABASE_URL="))
+        settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in ("fsync", "max_connections")}
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is True
+        conn.close()
+        assert settings == {"fsync": "on", "max_connections": "300"}
+        subprocess.run([str(SCRIPT), data, "--stop"], capture_output=True, timeout=120, check=True)
+        with pytest.raises(sqlite3.OperationalError):
+            pg.connect(f"postgresql://wa:wa@127.0.0.1:{port}/wa?connect_timeout=5")
+    finally:
+        subprocess.run([str(SCRIPT), data, "--stop"], capture_output=True, timeout=120)
+        shutil.rmtree(data, ignore_errors=True)
+        Path(f"{data}.lock").unlink(missing_ok=True)
+
+
+def test_the_script_refuses_a_bad_port_in_one_line():
+    refused = subprocess.run([str(SCRIPT), "--port", "nine"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr == "pg-test-server: port must be a number from 1 to 65535, not 'nine'\n"
 
 
 def test_question_marks_are_parameters_except_in_literals_identifiers_and_comments(conn):
