@@ -13,7 +13,6 @@ a quoted identifier, a dollar-quoted body or a comment stays as written. Postgre
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,8 +25,6 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import AdaptersMap, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import TextLoader
-
-log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | Mapping[str, Any]
 
