@@ -1,0 +1,45 @@
+"""Fixtures for tests against a real PostgreSQL: the server from scripts/pg-test-server, a fresh database
+per test module. Tests using them are skipped only when WA_TEST_POSTGRES is unset (CI sets it)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "pg-test-server"
+
+
+def start_server() -> str:
+    """The DATABASE_URL that scripts/pg-test-server prints (it starts the server if it is not up)."""
+    done = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/pg-test-server failed: {done.stderr.strip()}")
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("DATABASE_URL="), done.stdout
+    return lines[0].removeprefix("DATABASE_URL=")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """The test server's own database `wa` (do not fill it: use pg_url)."""
+    if not os.environ.get("WA_TEST_POSTGRES"):
+        pytest.skip("PostgreSQL tests run only with WA_TEST_POSTGRES=1 (scripts/pg-test-server starts the server)")
+    return start_server()
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh empty database for this test module, dropped after it."""
+    import psycopg
+
+    name = f"wa_test_{secrets.token_hex(6)}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield pg_server_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
