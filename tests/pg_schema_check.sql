@@ -189,6 +189,19 @@ SELECT pg_temp.expect(pg_temp.plan($q$SELECT conversation_id FROM whatsapp_conve
     LIKE '%conversations_fts%', 'conversations_fts serves a name search');
 SELECT pg_temp.expect(pg_temp.plan($q$SELECT conversation_id FROM whatsapp_conversations
     WHERE phone_number LIKE '%5550003%'$q$) LIKE '%phones_fts%', 'phones_fts serves a digits search');
+SELECT pg_temp.expect(pg_temp.plan($q$SELECT * FROM whatsapp_conversations
+    ORDER BY last_message_at DESC NULLS LAST, conversation_id DESC LIMIT 50$q$) LIKE '%idx_conversations_activity%',
+    'the conversation list, NULLs last as on SQLite, walks idx_conversations_activity');
+SELECT pg_temp.expect(pg_temp.plan($q$SELECT * FROM whatsapp_conversations WHERE status = 'open'
+    ORDER BY last_message_at DESC NULLS LAST, conversation_id DESC LIMIT 50$q$)
+    LIKE '%idx_conversations_status_activity%', 'a status tab walks idx_conversations_status_activity');
+RESET enable_seqscan;
+UPDATE whatsapp_conversations SET last_message_at = '2026-01-0' || conversation_id || ' 00:00:00'
+WHERE conversation_id IN (1, 3);
+SELECT pg_temp.expect(
+    (SELECT array_agg(conversation_id) FROM (SELECT conversation_id FROM whatsapp_conversations
+     ORDER BY last_message_at DESC NULLS LAST, conversation_id DESC) AS page) = '{3,1,11,10}',
+    'newest activity first, conversations without a message last (SQLite''s order)');
 
 ROLLBACK;
 \o
