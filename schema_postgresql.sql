@@ -231,24 +231,25 @@ CREATE INDEX IF NOT EXISTS idx_conversations_agent_activity
 -- text (which would otherwise keep '+14155550003', 'a@b.com' or '3.14' as one token each), and the
 -- 'simple' configuration lower-cases without stemming or stop words. unaccent() itself is only
 -- STABLE (it reads a dictionary), hence the IMMUTABLE wrappers an index needs; the dictionary is
--- named with its schema so that search_path does not matter.
+-- named with its schema, and the wrappers keep the search_path they were created with, so that an
+-- index is rebuilt the same under any search_path (pg_restore runs with an empty one).
 CREATE OR REPLACE FUNCTION wa_unaccent(value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, value) $$;
 
 CREATE OR REPLACE FUNCTION wa_search_text(value text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT
 AS $$ SELECT regexp_replace(COALESCE(wa_unaccent(value), ''), '[^[:alnum:]]+', ' ', 'g') $$;
 
 CREATE OR REPLACE FUNCTION wa_search_vector(value text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT
 AS $$ SELECT to_tsvector('simple'::regconfig, wa_search_text(value)) $$;
 
 -- The query side, from the text typed (store/queries.py match_expression): every word required;
 -- with `prefix`, words of 3+ characters also match as beginnings ('caf' finds 'Café'), as the
 -- FTS5 expression '"w1"* "w2"' does. No words: NULL, which matches nothing.
 CREATE OR REPLACE FUNCTION wa_search_query(query text, prefix boolean) RETURNS tsquery
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT
 AS $$
     SELECT to_tsquery('simple'::regconfig, string_agg(
         word || CASE WHEN prefix AND length(word) >= 3 THEN ':*' ELSE '' END, ' & '))
@@ -278,7 +279,7 @@ CREATE INDEX IF NOT EXISTS messages_fts ON whatsapp_messages USING gin (wa_searc
 -- Customers' names (FTS5 conversations_fts and its three triggers): the same expression of the three
 -- columns, here and in the queries.
 CREATE OR REPLACE FUNCTION wa_names_vector(contact_name text, contact_profile_name text, username text)
-RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT
 AS $$ SELECT wa_search_vector(
     COALESCE(contact_name, '') || ' ' || COALESCE(contact_profile_name, '') || ' ' || COALESCE(username, ''))
 $$;
