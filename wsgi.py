@@ -15,7 +15,9 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(leveln
 app = create_app()
 # Under gunicorn the workers share one webhook writer process unless WEBHOOK_WRITER=inline
 # (another WSGI server commits inline unless told WEBHOOK_WRITER=process).
+# PostgreSQL takes concurrent writers itself: there every worker commits its own deliveries.
 if not app.config["WEBHOOK_WRITER"]:
-    app.config["WEBHOOK_WRITER"] = "process" if "gunicorn.arbiter" in sys.modules else "inline"
+    shared = "gunicorn.arbiter" in sys.modules and app.extensions["database"].engine == "sqlite"
+    app.config["WEBHOOK_WRITER"] = "process" if shared else "inline"
 app.extensions["media"].start()  # this worker's media sweeper, before its first request
 app.extensions["away_reply"].start()  # and its sender of automatic replies

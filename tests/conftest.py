@@ -1,6 +1,14 @@
-"""Fixtures: an app over a fresh SQLite file, an authenticated client, and a loopback Graph API."""
+"""Fixtures: an app over a fresh database, an authenticated client, and a loopback Graph API.
+
+The engine is SQLite unless `--engine postgresql` (or WA_TEST_ENGINE=postgresql) is given: then each
+test's `settings` name a fresh PostgreSQL database (DATABASE_URL) on the server that
+scripts/pg-test-server starts, and the tests of SQLite's own machinery (marked `sqlite_only`: the
+file's writer process, its backups, its migrations) are left to the SQLite run."""
 
 from __future__ import annotations
+
+import os
+import secrets
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -8,16 +16,55 @@ from pytest_httpserver import HTTPServer
 from app import create_app
 
 from .helpers import AGENT_KEY, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from .postgres import create_database, drop_database, pg_server_url, pg_template  # noqa: F401 (fixtures)
 
 # Markers whose tests are slow by nature (real browsers, gunicorn under load): `pytest -m "not slow"`
 # leaves them out of the everyday loop; the README's command runs everything.
 SLOW_BY_NATURE = ("browser", "soak")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("WA_TEST_ENGINE", "sqlite"),
+        help="the database engine the suite's apps use (default: sqlite, or WA_TEST_ENGINE)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--engine") == "postgresql":
+        os.environ["WA_TEST_POSTGRES"] = "1"  # the PostgreSQL-only tests run too
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    postgresql = config.getoption("--engine") == "postgresql"
+    kept, left = [], []
     for item in items:
         if any(item.get_closest_marker(name) for name in SLOW_BY_NATURE):
             item.add_marker(pytest.mark.slow)
+        (left if postgresql and item.get_closest_marker("sqlite_only") else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine this run's apps use: 'sqlite' or 'postgresql'."""
+    return request.config.getoption("--engine")
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, engine: str):
+    """A fresh PostgreSQL database for the test (copied from the schema's template), or '' on SQLite."""
+    if engine != "postgresql":
+        yield ""
+        return
+    server = request.getfixturevalue("pg_server_url")
+    name = f"wa_t_{secrets.token_hex(6)}"
+    yield create_database(server, name, template=request.getfixturevalue("pg_template"))
+    drop_database(server, name)
 
 
 @pytest.fixture
@@ -27,9 +74,10 @@ def graph(httpserver: HTTPServer) -> HTTPServer:
 
 
 @pytest.fixture
-def settings(tmp_path, graph):
+def settings(tmp_path, graph, database_url):
     return {
         "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"),
+        "DATABASE_URL": database_url,
         "MEDIA_DIR": str(tmp_path / "media"),
         "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,

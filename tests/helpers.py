@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -213,3 +214,25 @@ def serve_meta_messages(graph, known: set[str]) -> list[dict]:
 
     graph.expect_request(f"/v26.0/{PHONE_NUMBER_ID}/messages", method="POST").respond_with_handler(handle)
     return reads
+
+
+def database_for(settings: dict):
+    """A Database on the test's database, whichever the engine (for reading what the app stored)."""
+    from whatsapp import db
+
+    if settings.get("DATABASE_URL"):
+        from whatsapp.db_postgres import PostgresDatabase
+
+        return PostgresDatabase(settings["DATABASE_URL"], pool_size=2)
+    return db.Database(settings["DATABASE_PATH"])
+
+
+@contextlib.contextmanager
+def connection_for(settings: dict):
+    """A connection on the test's database, whichever the engine; closed (and its pool) after."""
+    database = database_for(settings)
+    try:
+        with database.connection() as conn:
+            yield conn
+    finally:
+        database.close()

@@ -145,7 +145,7 @@ class AwayReplier:
 
     def __init__(self, app: Flask) -> None:
         self.settings = app.config["SETTINGS"]
-        self.database: db.Database = app.extensions["database"]
+        self.database: db.BaseDatabase = app.extensions["database"]
         self.client: GraphClient = app.extensions["graph"]
         self.sweep_seconds = SWEEP_SECONDS
         self._thread: threading.Thread | None = None

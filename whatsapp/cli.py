@@ -24,13 +24,15 @@ def register(app: Flask) -> None:
             db.retry_while_locked(lambda: database.apply_schema(conn), "create its tables")
         finally:
             conn.close()
-        click.echo(f"Database ready at {app.config['SETTINGS'].database_path}")
+        click.echo(f"Database ready at {database.path}")
 
     @app.cli.command("backup")
     @click.argument("path")
     @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
     def backup(path: str, force: bool) -> None:
         """Copy the live database to PATH while the service runs (one consistent, checked snapshot)."""
+        if db.database(app).engine != "sqlite":
+            raise click.ClickException("flask backup copies the SQLite file; back PostgreSQL up with pg_dump")
         source = app.config["SETTINGS"].database_path
         try:
             done = backups.backup(source, path, force=force)

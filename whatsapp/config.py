@@ -60,6 +60,12 @@ class Settings:
     # Development only: also download media from WHATSAPP_API_URL's own origin (scheme, host and
     # port), for a stand-in Graph API that serves files itself (the simulator's, the tests').
     media_from_api_url: bool = False
+    # PostgreSQL instead of the SQLite file: postgresql://user:password@host:port/database (psycopg's
+    # connection string; docs/postgresql.md). Empty: SQLite at DATABASE_PATH.
+    database_url: str = ""
+    # Connections each process may hold to PostgreSQL (every request thread keeps one, and background
+    # jobs take one each for a moment).
+    database_pool_size: int = 48
     # SQLite's synchronous level: FULL (default) fsyncs every commit, so a webhook answered 200
     # survives a power cut; NORMAL survives a crash of the process but not of the machine.
     sqlite_synchronous: str = "FULL"
@@ -99,6 +105,8 @@ ENV_NAMES: dict[str, str] = {
     "SECRET_KEY": "secret_key",
     "SESSION_COOKIE_SECURE": "session_cookie_secure",
     "DATABASE_PATH": "database_path",
+    "DATABASE_URL": "database_url",
+    "DATABASE_POOL_SIZE": "database_pool_size",
     "MEDIA_DIR": "media_dir",
     "PORT": "port",
     "HOST": "host",
@@ -160,6 +168,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"WHATSAPP_API_VERSION must look like v26.0, got {settings.api_version!r}")
     if not settings.api_url.startswith(("http://", "https://")):
         raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {settings.api_url!r}")
+    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("DATABASE_URL must be a postgresql:// URL (leave it empty for SQLite at DATABASE_PATH)")
+    if settings.database_pool_size < 2:
+        raise ConfigError(f"DATABASE_POOL_SIZE must be at least 2, got {settings.database_pool_size}")
     if settings.sqlite_synchronous.upper() not in SYNCHRONOUS_LEVELS:
         raise ConfigError(f"SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got {settings.sqlite_synchronous!r}")
     if not 0 < settings.sqlite_busy_timeout <= 3600:

@@ -109,53 +109,64 @@ class WriteLock:
             os.close(self.fd)  # type: ignore[arg-type]
 
 
-class Database:
-    """One SQLite database file: its connections, transactions, write lock, group commit, schema."""
+class BaseDatabase:
+    """What both engines' Database objects do alike: connections for requests (one kept per thread),
+    jobs and commands, the group commit, closing, forgetting a parent's after a fork. An engine
+    gives `open()`, `write(conn)` and the schema (`schema_current`, `apply_schema`)."""
 
-    engine = "sqlite"
+    engine = ""
+    path = ""  # what names the database in logs and messages (never a password)
+    schema_file = SCHEMA_PATH  # the whole schema of a new database
+    migrations = MIGRATIONS_DIR  # the steps that bring an older one to it
 
-    def __init__(
-        self,
-        path: str,
-        synchronous: str = SYNCHRONOUS,
-        busy_timeout: float = BUSY_TIMEOUT,
-        migrations: Path = MIGRATIONS_DIR,
-    ) -> None:
-        self.path = str(path)
-        self.synchronous = synchronous.upper()
-        self.busy_timeout = busy_timeout
-        self.migrations = migrations
-        self.lock = WriteLock(self.path)
+    def __init__(self) -> None:
         self.schema_ready = False
         self._schema_lock = threading.Lock()
         self._local = threading.local()
-        self._kept: list[Connection] = []  # every thread's kept connection, for close()
+        self._kept: list[Any] = []  # every thread's kept connection, for close()
         self._kept_lock = threading.Lock()
         self._group_commit: GroupCommit | None = None
         self._trace: Callable[[str], object] | None = None
         _live.add(self)
 
-    def __repr__(self) -> str:
-        return f"<Database sqlite {self.path} synchronous={self.synchronous}>"
+    def open(self) -> Any:
+        raise NotImplementedError
 
-    # ---------------------------------------------------------------------------- connections
+    def write(self, conn: Any) -> Any:
+        raise NotImplementedError
 
-    def open(self) -> Connection:
-        """A connection with our pragmas, the schema not checked (none of this takes a lock);
-        transactions are explicit (BEGIN IMMEDIATE / COMMIT)."""
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False, factory=Connection
-        )
-        assert isinstance(conn, Connection)
-        conn.database = self
-        conn.path = conn.execute("PRAGMA database_list").fetchone()[2]
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if self._trace is not None:
-            conn.set_trace_callback(self._trace)
+    def schema_current(self, conn: Any) -> bool:
+        raise NotImplementedError
+
+    def apply_schema(self, conn: Any) -> list[int]:
+        raise NotImplementedError
+
+    def connect(self) -> Any:
+        """A new connection, the schema made current first; the caller closes it."""
+        conn = self.open()
+        try:
+            self.ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection of its own for a background job or a command, closed at the end."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def thread_connection(self) -> Any:
+        """This thread's connection, kept from one request to the next."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.connect()
+            with self._kept_lock:
+                self._kept.append(conn)
         return conn
 
     @contextmanager
@@ -169,46 +180,6 @@ class Database:
         finally:
             self._trace = None
             self.close()
-
-    def connect(self) -> Connection:
-        """A new connection, the schema made current first; the caller closes it."""
-        conn = self.open()
-        try:
-            self.ensure_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A connection of its own for a background job or a command, closed at the end."""
-        conn = self.connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    def thread_connection(self) -> Connection:
-        """This thread's connection, kept from one request to the next."""
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self.connect()
-            with self._kept_lock:
-                self._kept.append(conn)
-        return conn
-
-    @contextmanager
-    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        """One unit of work: the file's write lock, then BEGIN IMMEDIATE, so read-then-write is safe."""
-        with self.lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     @property
     def group_commit(self) -> GroupCommit:
@@ -233,8 +204,8 @@ class Database:
             committer.close()
 
     def _forget(self) -> None:
-        """In a forked child: nothing the parent opened is used (SQLite connections must not cross a
-        fork); they are left open, never closed here, so the parent's stay intact."""
+        """In a forked child: nothing the parent opened is used (connections must not cross a fork);
+        they are left open, never closed here, so the parent's stay intact."""
         _inherited.extend(self._kept)
         if self._group_commit is not None and self._group_commit.conn is not None:
             _inherited.append(self._group_commit.conn)
@@ -242,9 +213,6 @@ class Database:
         self._local = threading.local()
         self._kept_lock = threading.Lock()
         self._schema_lock = threading.Lock()
-        self.lock.forget()
-
-    # --------------------------------------------------------------------------------- schema
 
     def prepare(self) -> None:
         """At start-up: the schema checked with a read, and written (waiting for the lock) only if it
@@ -255,7 +223,15 @@ class Database:
         finally:
             conn.close()
 
-    def ensure_schema(self, conn: sqlite3.Connection) -> None:
+    def schema_fingerprint(self) -> int:
+        """A fingerprint of the engine's schema file, the columns added before versions began and
+        the migrations (never 0, the version of a database this code has not met)."""
+        text = self.schema_file.read_bytes() + repr(ADDED_COLUMNS).encode()
+        for version, name, path in migration_files(self.migrations):
+            text += f"\0{version}\0{name}\0".encode() + path.read_bytes()
+        return zlib.crc32(text) & 0x7FFFFFFF or 1
+
+    def ensure_schema(self, conn: Any) -> None:
         """On this Database's first connection: check the schema with a read, and create or migrate
         the tables only if it is not current."""
         if self.schema_ready:
@@ -266,13 +242,64 @@ class Database:
                     self.apply_schema(conn)
                 self.schema_ready = True
 
-    def schema_fingerprint(self) -> int:
-        """A fingerprint of schema.sql, the added columns and the migrations, as kept in PRAGMA
-        user_version (never 0, the version of a database this code has not met)."""
-        text = SCHEMA_PATH.read_bytes() + repr(ADDED_COLUMNS).encode()
-        for version, name, path in migration_files(self.migrations):
-            text += f"\0{version}\0{name}\0".encode() + path.read_bytes()
-        return zlib.crc32(text) & 0x7FFFFFFF or 1
+
+class Database(BaseDatabase):
+    """One SQLite database file: its connections, transactions, write lock, group commit, schema."""
+
+    engine = "sqlite"
+
+    def __init__(
+        self,
+        path: str,
+        synchronous: str = SYNCHRONOUS,
+        busy_timeout: float = BUSY_TIMEOUT,
+        migrations: Path = MIGRATIONS_DIR,
+    ) -> None:
+        self.path = str(path)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
+        self.migrations = migrations
+        self.lock = WriteLock(self.path)
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return f"<Database sqlite {self.path} synchronous={self.synchronous}>"
+
+    def open(self) -> Connection:
+        """A connection with our pragmas, the schema not checked (none of this takes a lock);
+        transactions are explicit (BEGIN IMMEDIATE / COMMIT)."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False, factory=Connection
+        )
+        assert isinstance(conn, Connection)
+        conn.database = self
+        conn.path = conn.execute("PRAGMA database_list").fetchone()[2]
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self._trace is not None:
+            conn.set_trace_callback(self._trace)
+        return conn
+
+    @contextmanager
+    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """One unit of work: the file's write lock, then BEGIN IMMEDIATE, so read-then-write is safe."""
+        with self.lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _forget(self) -> None:
+        super()._forget()
+        self.lock.forget()
+
+    # --------------------------------------------------------------------------------- schema
 
     def schema_current(self, conn: sqlite3.Connection) -> bool:
         """Whether this file already has our schema, in WAL mode (two reads, no write lock)."""
@@ -304,7 +331,7 @@ class Database:
                         conn.execute(statement)
                     log.info("Database %s: applied migration %04d %s", self.path, version, name)
                 done.append((version, name))
-            for statement in schema_statements():
+            for statement in sql_statements(self.schema_file.read_text(encoding="utf-8")):
                 conn.execute(statement)
             if BASELINE not in applied:
                 done.insert(0, (BASELINE, "baseline"))
@@ -322,7 +349,7 @@ SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     applied_at TEXT NOT NULL
 )"""
 
-_live: weakref.WeakSet[Database] = weakref.WeakSet()
+_live: weakref.WeakSet[BaseDatabase] = weakref.WeakSet()
 _inherited: list[sqlite3.Connection] = []  # a parent's connections met in a forked child: never used
 
 
@@ -452,12 +479,17 @@ def schema_statements() -> list[str]:
 # ------------------------------------------------------------------------------ the app's database
 
 
-def open_database(settings: Any) -> Database:
-    """The Database the settings name (DATABASE_PATH; SQLITE_SYNCHRONOUS, SQLITE_BUSY_TIMEOUT)."""
+def open_database(settings: Any) -> BaseDatabase:
+    """The Database the settings name: DATABASE_URL=postgresql://... for PostgreSQL
+    (db_postgres.py), else the SQLite file DATABASE_PATH (SQLITE_SYNCHRONOUS, SQLITE_BUSY_TIMEOUT)."""
+    if settings.database_url:
+        from .db_postgres import PostgresDatabase
+
+        return PostgresDatabase(settings.database_url, settings.database_pool_size)
     return Database(settings.database_path, settings.sqlite_synchronous, float(settings.sqlite_busy_timeout))
 
 
-def database(app: Flask | None = None) -> Database:
+def database(app: Flask | None = None) -> BaseDatabase:
     """The app's (by default the current one's) Database."""
     return (app or current_app).extensions["database"]
 
@@ -480,7 +512,7 @@ def write_transaction(conn: sqlite3.Connection) -> Any:
     return owner.write(conn)
 
 
-def get_db() -> Connection:
+def get_db() -> Any:
     """The request's connection: this thread's, kept from one request to the next."""
     if "db" not in g:
         g.db = database().thread_connection()

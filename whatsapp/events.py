@@ -198,7 +198,7 @@ def still_allowed() -> Callable[[sqlite3.Connection], bool]:
 
 
 def _generate(
-    database: db.Database,
+    database: db.BaseDatabase,
     after: int,
     poll: float,
     heartbeat: float,

@@ -21,7 +21,7 @@ from .store.common import ago
 from .updates import Delivery, MalformedPayload, parse_delivery
 
 if TYPE_CHECKING:
-    from .db import Database
+    from .db import BaseDatabase as Database
 
 log = logging.getLogger(__name__)
 

@@ -133,7 +133,7 @@ class MediaFetcher:
 
     def __init__(self, app: Flask, auto: bool = True) -> None:
         self.settings = app.config["SETTINGS"]
-        self.database: db.Database = app.extensions["database"]
+        self.database: db.BaseDatabase = app.extensions["database"]
         self.client: GraphClient = app.extensions["graph"]
         self.auto = auto
         self._pool: ThreadPoolExecutor | None = None

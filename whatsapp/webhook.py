@@ -88,7 +88,7 @@ def read_body(stream: Any, limit: int) -> bytes:
 def _commit(app: Flask, settings: Settings, body: bytes, payload: Any, unreadable: str | None) -> ingest.Outcome:
     """Journal and process the delivery: through the writer process under gunicorn, else (or when
     it cannot be reached) in this process's own group commit."""
-    if app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE:
+    if app.config.get("WEBHOOK_WRITER") == "process" and writer.AVAILABLE and database(app).engine == "sqlite":
         parsed = None
         if payload is not None:
             try:  # parsed here, so the one writer only stores it
