@@ -22,6 +22,8 @@ from whatsapp.backup import BackupError, backup
 from .helpers import AGENT_KEY, APP_SECRET, post_webhook, sign, text_message, wamid
 from .test_events_gunicorn import free_port
 
+pytestmark = pytest.mark.sqlite_only  # flask backup copies the SQLite file
+
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/whatsapp"
 CUSTOMERS = [f"1415888{n:04d}" for n in range(12)]

@@ -14,6 +14,8 @@ from whatsapp import db
 
 from .helpers import FIXTURES
 
+pytestmark = pytest.mark.sqlite_only  # the SQLite file's migrations (PostgreSQL's: test_migrations_postgres.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

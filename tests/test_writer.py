@@ -20,7 +20,7 @@ import requests
 
 from bench.common import SECRET, Gunicorn, delivery, sign
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]  # the SQLite writer process
 
 WEBHOOK = "/api/whatsapp/webhook"
 INLINE = "Committing a delivery in this worker"
