@@ -118,7 +118,9 @@ def test_two_nodes_share_one_postgresql_through_a_kill_and_lose_nothing(tmp_path
         answer = requests.post(f"{base_a}{API}/webhook", data=body, headers=signed(body), timeout=30)
         assert answer.status_code == 200, answer.text
         with connection_for({"DATABASE_URL": database_url}) as conn:
-            found = conn.execute("SELECT message_id FROM whatsapp_messages WHERE wamid = 'wamid.probe'").fetchone()
+            found = conn.execute(
+                "SELECT message_id FROM whatsapp_messages WHERE whatsapp_message_id = ?", ("wamid.probe",)
+            ).fetchone()
         arrived = stream.arrival(int(found[0]))
         assert arrived is not None, stream.events[-5:]
         assert arrived - sent_at < 1.0, f"seen on the other node after {arrived - sent_at:.2f} s"
@@ -165,7 +167,8 @@ def test_two_nodes_share_one_postgresql_through_a_kill_and_lose_nothing(tmp_path
 
         with connection_for({"DATABASE_URL": database_url}) as conn:
             rows = conn.execute(
-                "SELECT wamid, COUNT(*) FROM whatsapp_messages WHERE wamid LIKE 'wamid.multi.%' GROUP BY wamid"
+                """SELECT whatsapp_message_id, COUNT(*) FROM whatsapp_messages
+                   WHERE whatsapp_message_id LIKE 'wamid.multi.%' GROUP BY whatsapp_message_id"""
             ).fetchall()
             assert {row[0]: row[1] for row in rows} == {wamid: 1 for wamid in acknowledged}  # exactly once
             counts = conn.execute(
