@@ -62,7 +62,9 @@ def register(app: Flask) -> None:
         for line in result.summary():
             click.echo(line)
         if not result.ok:
-            raise click.ClickException(f"The copy in {redacted(url)} does not match {source}: see MISMATCH above")
+            raise click.ClickException(
+                f"The copy in {redacted(url)} did not match {source} (MISMATCH above): rolled back, nothing kept"
+            )
         click.echo(f"Copied {source} into {redacted(url)}: every table and count matches")
 
     @app.cli.command("prune-webhooks")

@@ -9,9 +9,10 @@ themselves), and schema_version is each engine's own.
 The tables' user triggers are disabled during the copy (ALTER TABLE ... DISABLE TRIGGER USER, which
 the tables' owner may do; foreign keys stay checked), so the triggers that keep counts do not count
 the copied rows again: the count tables are copied as they are, and then compared with the source.
-Afterwards each identity sequence is moved past the largest id copied (conversation ids past the
-merged-away ones too, which are never given again), and the copy is verified: rows per table, the
-largest id, every count table row for row, and the unread conversations.
+Then each identity sequence is moved past the largest id copied (conversation ids past the
+merged-away ones too, which are never given again), and the copy is verified in the same transaction,
+against the same snapshot of the source: rows per table, the largest id, every count table row for
+row, the unread conversations. It is committed only if all of it matches, else rolled back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from . import db, pg
 from .db_postgres import WRITE_LOCK, PostgresDatabase, redacted
@@ -71,6 +74,7 @@ class CopyResult:
     tables: list[TableResult] = field(default_factory=list)
     compared: list[tuple[str, bool]] = field(default_factory=list)  # count tables and checks
     skipped: list[str] = field(default_factory=list)  # tables of schema.sql PostgreSQL lacks
+    committed: bool = False  # the copy was kept (everything matched); else it was rolled back
 
     @property
     def ok(self) -> bool:
@@ -180,6 +184,7 @@ def open_target(url: str) -> tuple[PostgresDatabase, pg.PgConnection]:
     """The PostgreSQL database with its schema (created now if need be), or CopyError."""
     target = PostgresDatabase(url, pool_size=2)
     try:
+        pg.connect(url).close()  # fails at once where the pool would keep trying for its timeout
         target.prepare()
         return target, target.open()
     except Exception as exc:  # psycopg's errors, which pg.py also makes sqlite3 ones
@@ -201,7 +206,8 @@ def _refuse_unless_empty(conn: pg.PgConnection, url: str) -> None:
 def copy_to_postgres(
     sqlite_path: str, url: str, batch: int = BATCH, progress: Callable[[str], object] = log.info
 ) -> CopyResult:
-    """Copy the inbox at sqlite_path into the empty PostgreSQL database at url and verify it."""
+    """Copy the inbox at sqlite_path into the empty PostgreSQL database at url and verify it: committed
+    only if everything matches (`result.committed`), else rolled back, the target left as it was."""
     source = open_source(sqlite_path)
     target, conn = None, None
     try:
@@ -210,7 +216,8 @@ def copy_to_postgres(
         present = {
             row[0]
             for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
             )
         }
         result = CopyResult()
@@ -219,11 +226,10 @@ def copy_to_postgres(
             (wanted if name in present else result.skipped).append(name)
         order = dependency_order(conn, wanted)
         try:
-            _copy(source, conn, url, order, batch, progress)
-        except sqlite3.Error as exc:  # psycopg's errors are sqlite3 ones too (pg.py)
+            _copy(source, conn, url, order, batch, progress, result)
+        except (sqlite3.Error, psycopg.Error) as exc:  # most psycopg errors are sqlite3 ones too (pg.py)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CopyError(f"The copy failed and was rolled back: {first}") from None
-        _verify(source, conn, order, result)
         return result
     finally:
         source.close()
@@ -240,8 +246,9 @@ def _copy(
     order: list[str],
     batch: int,
     progress: Callable[[str], object],
+    result: CopyResult,
 ) -> None:
-    source.execute("BEGIN")  # one snapshot of the source, whatever its app writes meanwhile
+    source.execute("BEGIN")  # one snapshot of the source for the copy and its check, whatever its app writes
     try:
         conn.execute("BEGIN")
         try:
@@ -258,11 +265,13 @@ def _copy(
             for table in order:
                 conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
             _move_sequences(conn, order)
+            _verify(source, conn, order, result)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        conn.execute("COMMIT" if result.ok else "ROLLBACK")
+        result.committed = result.ok
     finally:
         source.execute("ROLLBACK")
 
