@@ -30,6 +30,7 @@ from .helpers import agent_key as key_of
 from .postgres import create_database, drop_database
 
 API = "/api/whatsapp"
+MERGED_USER = "US.13491208655302741918"
 SEND_PATH = f"/v26.0/{PHONE_NUMBER_ID}/messages"
 CUSTOMERS = [
     ("14155550101", "María José Núñez", "My parcel never came, where is it?"),
@@ -77,6 +78,9 @@ def filled(app, graph) -> dict[str, str]:
     group["entry"][0]["changes"][0]["value"]["messages"][0].update(id=wamid("grp"), timestamp=str(now_ts() - 3))
     assert post_webhook(client, group).status_code == 200
     assert post_webhook(client, fixture("group_participants_add")).status_code == 200
+    # a thread by user id alone, then a delivery with both ids: merged into Dmitri's, its id never given again
+    customer_writes(client, "Me again, from my username", wa_id=None, user_id=MERGED_USER, username="@dmitri")
+    customer_writes(client, "Both of me", wa_id=CUSTOMERS[3][0], user_id=MERGED_USER)
     conversations = client.get(f"{API}/conversations", query_string={"limit": 50}).get_json()["conversations"]
     by_phone = {c["phone_number"]: c["id"] for c in conversations}
     maria, bob, chloe = (by_phone["+" + wa_id] for wa_id, _, _ in CUSTOMERS[:3])
@@ -148,7 +152,9 @@ def answers(app, keys: dict[str, str]) -> dict[str, object]:
     get("labels", "/labels")
     get("agents", "/agents", headers=bearer(keys["ada"]))
     get("mentions", "/mentions", headers=bearer(keys["bo"]))
-    get("events", "/events", after=0, limit=500)
+    events = get("events", "/events", after=0, limit=500).get("events", [])
+    for merged in sorted({e["merged_from"] for e in events if e["merged_from"]}):
+        get(f"merged away {merged}", "/conversation", conversation_id=merged)  # 404 with merged_into
     get("health", "/health")
     return got
 
@@ -194,8 +200,12 @@ def test_the_copy_moves_every_identity_past_the_ids_it_copied(source, graph, tar
             "WHERE table_schema = 'public' AND is_identity = 'YES'"
         ).fetchall()
         assert len(tables) >= 10
+        merged = conn.execute("SELECT MAX(merged_from) FROM events").fetchone()[0]
         for table, column in tables:
             largest = conn.execute(f"SELECT COALESCE(MAX({column}), 0) FROM {table}").fetchone()[0]
+            if table == "whatsapp_conversations":  # past the merged-away id too, the highest given
+                assert merged > largest
+                largest = merged
             following = conn.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))", (table, column)).fetchone()[0]
             assert following == largest + 1, (table, largest, following)
 
@@ -211,6 +221,25 @@ def test_a_database_that_already_holds_an_inbox_is_refused_and_left_alone(source
     assert "already holds" in line and "empty database only" in line and ":wa@" not in line  # password hidden
     with psycopg.connect(target) as conn:
         assert conn.execute("SELECT COUNT(*) FROM whatsapp_messages").fetchone()[0] == before > 0
+
+
+def test_an_app_that_started_on_the_empty_database_first_does_not_stop_the_copy(source, graph, target, settings):
+    filled(source, graph)
+    early = create_app({**settings, "DATABASE_URL": target})  # its schema, seeded counts, its own secrets
+    early.extensions["media"].stop()
+    early.extensions["away_reply"].stop()
+    early.extensions["database"].close()
+    secrets_of = "SELECT name, value FROM service_secrets ORDER BY name"
+    with psycopg.connect(target) as conn:
+        made_early = conn.execute(secrets_of).fetchall()
+    result = copy(source, target)
+    assert result.exit_code == 0, result.output
+    assert "every table and count matches" in result.output
+    counts = "SELECT total, open, assigned, closed, unread, unread_active, unassigned_active FROM conversation_counts"
+    with source.extensions["database"].connection() as lite, psycopg.connect(target) as conn:
+        assert [tuple(lite.execute(counts).fetchone())] == conn.execute(counts).fetchall()  # counted once
+        kept = conn.execute(secrets_of).fetchall()
+        assert kept == [tuple(row) for row in lite.execute(secrets_of)] and made_early and kept != made_early
 
 
 def test_a_copy_that_does_not_match_is_rolled_back_and_exits_non_zero(source, graph, target):
