@@ -16,6 +16,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
+from whatsapp import events
 
 from .helpers import AGENT_KEY, post_webhook, text_message
 
@@ -36,7 +37,11 @@ def node_b(settings, engine) -> Iterator[int]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    streams = events.open_streams.value
     yield server.server_port
+    deadline = time.monotonic() + STREAM_SECONDS + 5.0  # a stream left open (a failed test) ends by itself
+    while events.open_streams.value > streams and time.monotonic() < deadline:
+        time.sleep(0.05)
     server.shutdown()
     thread.join(timeout=5)
     app.extensions["media"].stop()

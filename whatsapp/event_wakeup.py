@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "wa_events"
 LISTEN_TIMEOUT = 0.5  # seconds the listener blocks before checking whether it should stop
 RECONNECT_SECONDS = 1.0
+READY_SECONDS = 2.0  # at most this long a new stream waits for the listener to connect
 
 
 class Wakeup:
@@ -36,14 +37,20 @@ class Wakeup:
         self._users = 0
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection[Any] | None = None
+        self._listening = threading.Event()  # set once the current listener's LISTEN took effect
 
     def acquire(self) -> None:
-        """A stream opens: listen (from now on) if no stream of this process does yet."""
+        """A stream opens: listen if no stream of this process does yet, and return once listening (or
+        after READY_SECONDS without a connection: the streams poll), so that every event committed
+        after this is notified."""
         with self._changed:
             self._users += 1
             if self._thread is None:
+                self._listening = threading.Event()
                 self._thread = threading.Thread(target=self._listen, name="wa-events-listen", daemon=True)
                 self._thread.start()
+            listening = self._listening
+        listening.wait(READY_SECONDS)
 
     def release(self) -> None:
         """A stream ends: the last one lets the listener stop (within LISTEN_TIMEOUT)."""
@@ -71,18 +78,26 @@ class Wakeup:
 
     def _listen(self) -> None:
         """Listen while a stream of this process is open; reconnect (streams poll meanwhile) on a loss."""
+        failing = False
         while self._wanted():
             try:
                 with psycopg.connect(self.url, autocommit=True) as conn:
                     self._conn = conn
                     conn.execute(f"LISTEN {CHANNEL}")
+                    if failing:
+                        log.info("Event stream listener is back: streams are woken by NOTIFY again")
+                    failing = False
+                    self._listening.set()
                     self._wake()  # what committed before LISTEN took effect is read by the streams now
                     while self._wanted():
                         for _ in conn.notifies(timeout=LISTEN_TIMEOUT, stop_after=1):
                             self._wake()
                     return  # the last stream ended (the next one starts another listener)
             except psycopg.Error as exc:
-                log.warning("Event stream listener lost its PostgreSQL connection (%s); streams poll meanwhile", exc)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                level = logging.DEBUG if failing else logging.WARNING  # once per outage, not every second
+                log.log(level, "Event stream listener has no PostgreSQL connection (%s); streams poll meanwhile", first)
+                failing = True
                 threading.Event().wait(RECONNECT_SECONDS)
             finally:
                 self._conn = None
