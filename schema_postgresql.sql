@@ -221,6 +221,16 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT                  -- a small JSON object, kept as text (the code parses it in Python)
 );
 CREATE INDEX IF NOT EXISTS idx_events_merged_from ON events (merged_from) WHERE merged_from IS NOT NULL;
+-- PostgreSQL only (no schema.sql twin): every node's event streams are woken at COMMIT of an insert
+-- into events, whichever node made it (whatsapp/event_wakeup.py LISTENs). Once per statement, with no
+-- payload: a stream re-reads the table by cursor, so a notification says only "look now".
+CREATE OR REPLACE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wa_events', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
 
 CREATE INDEX IF NOT EXISTS idx_conversations_agent_activity
     ON whatsapp_conversations (assigned_agent_id, last_message_at DESC NULLS LAST, conversation_id DESC);

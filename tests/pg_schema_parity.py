@@ -23,6 +23,8 @@ from whatsapp.db import schema_statements  # noqa: E402
 log = logging.getLogger("pg_schema_parity")
 
 FTS_TABLES = {"messages_fts", "conversations_fts", "phones_fts"}
+# PostgreSQL's own, with nothing to match in SQLite: the NOTIFY that wakes every node's event streams.
+PG_ONLY_TRIGGERS = {"events_notify"}
 PG_CATALOG = """
 SELECT json_build_object(
   'columns', (SELECT json_object_agg(table_name, columns) FROM (
@@ -84,6 +86,8 @@ def differences(lite: dict[str, object], pg: dict[str, object]) -> list[str]:
                 continue  # FTS5's triggers: the PostgreSQL search indexes need none
             found.append(f"{kind[:-1]} {name} is only in schema.sql")
         for name in sorted(pg[kind] - lite[kind]):
+            if kind == "triggers" and name in PG_ONLY_TRIGGERS:
+                continue
             found.append(f"{kind[:-1]} {name} is only in schema_postgresql.sql")
     return found
 

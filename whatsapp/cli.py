@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask --app app init-db`, `replay-webhooks`, `prune-webhooks`, `prune-events`,
-`backfill-reports`, `backup`."""
+`backfill-reports`, `backup`, `copy-to-postgres`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,29 @@ def register(app: Flask) -> None:
             f"{done.messages} messages in {done.conversations} conversations, integrity_check ok, "
             f"in {done.seconds:.1f} s"
         )
+
+    @app.cli.command("copy-to-postgres")
+    @click.argument("url")
+    @click.option("--batch", type=click.IntRange(min=1), default=None, help="Rows per batch (default 5000).")
+    def copy_to_postgres(url: str, batch: int | None) -> None:
+        """Copy this inbox (DATABASE_PATH) into the empty PostgreSQL database at URL, then verify it."""
+        from . import copy_to_postgres as copier
+        from .db_postgres import redacted
+
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise click.ClickException("URL must be a postgresql:// URL")
+        source = app.config["SETTINGS"].database_path
+        try:
+            result = copier.copy_to_postgres(source, url, batch or copier.BATCH, progress=click.echo)
+        except copier.CopyError as exc:
+            raise click.ClickException(str(exc)) from None
+        for line in result.summary():
+            click.echo(line)
+        if not result.ok:
+            raise click.ClickException(
+                f"The copy in {redacted(url)} did not match {source} (MISMATCH above): rolled back, nothing kept"
+            )
+        click.echo(f"Copied {source} into {redacted(url)}: every table and count matches")
 
     @app.cli.command("prune-webhooks")
     @click.option("--days", type=click.IntRange(min=1), default=None, help="Override WEBHOOK_JOURNAL_DAYS.")

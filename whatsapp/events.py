@@ -1,7 +1,9 @@
 """The event log over HTTP: a JSON page for integrations, and Server-Sent Events for the dashboard.
 
 The stream polls the `events` table (every worker writes there in the same transaction as the change)
-so a dashboard hears about a webhook whichever gunicorn worker received it. Each connection lives a
+so a dashboard hears about a webhook whichever gunicorn worker received it. On PostgreSQL it is also
+woken at once by the NOTIFY of an insert into `events` on any node (event_wakeup.py), and still
+re-reads the table by cursor, so a missed notification delays an event by one poll at most. Each connection lives a
 few minutes and then ends; EventSource reconnects by itself with `Last-Event-ID`, so nothing is lost.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
 
-from . import agents, db, store
+from . import agents, db, event_wakeup, store
 from .api_doc import Answer, api_doc, header, query
 from .api_shapes import Error, Event, EventPage
 from .auth import bearer_token, check_agent_access
@@ -211,6 +213,9 @@ def _generate(
     credential is revoked. A resume from before the oldest event kept starts with an `event: gap`."""
     conn = database.connect()
     open_streams.add(1)
+    wakeup = event_wakeup.for_database(database)  # PostgreSQL: woken by NOTIFY from any node
+    if wakeup is not None:
+        wakeup.acquire()
     started = last_sent = checked = time.monotonic()
     try:
         yield f"retry: {RETRY_MS}\n: connected after {after}\n\n"
@@ -223,6 +228,7 @@ def _generate(
                     log.info("Event stream ended: its session or key was revoked")
                     yield "event: revoked\ndata: {}\n\n"
                     return
+            seen = wakeup.generation if wakeup is not None else 0  # before the read: no wake-up is missed
             rows = store.events_after(conn, after, PAGE)
             for row in rows:
                 after = int(row["event_id"])
@@ -234,8 +240,13 @@ def _generate(
             elif time.monotonic() - last_sent >= heartbeat:
                 last_sent = time.monotonic()
                 yield ": keep-alive\n\n"
-            time.sleep(poll)
+            if wakeup is None:
+                time.sleep(poll)
+            else:  # a notification, or the poll that reads what a missed one would have said
+                wakeup.wait(seen, max(0.0, min(poll, lifetime - (time.monotonic() - started))))
         yield ": reconnect\n\n"
     finally:
         open_streams.add(-1)
+        if wakeup is not None:
+            wakeup.release()
         conn.close()
