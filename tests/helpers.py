@@ -236,3 +236,8 @@ def connection_for(settings: dict):
             yield conn
     finally:
         database.close()
+
+
+def app_connection(app):
+    """A connection of its own on this app's database, whichever the engine (closed after `with`)."""
+    return app.extensions["database"].connection()
