@@ -236,3 +236,38 @@ def connection_for(settings: dict):
             yield conn
     finally:
         database.close()
+
+
+def app_connection(app):
+    """A connection of its own on this app's database, whichever the engine (closed after `with`)."""
+    return app.extensions["database"].connection()
+
+
+@contextlib.contextmanager
+def fresh_database(folder: str | Path, name: str = "inbox", postgres: tuple[str, str] | None = None):
+    """Settings naming a new empty database of its own (DATABASE_PATH, DATABASE_URL): a new SQLite file
+    in `folder`, or with `postgres` (the server's URL and the schema template's name: the
+    pg_server_url and pg_template fixtures) a new PostgreSQL database copied from the template,
+    dropped after."""
+    path = str(Path(folder) / f"{name}.sqlite3")
+    if postgres is None:
+        yield {"DATABASE_PATH": path, "DATABASE_URL": ""}
+        return
+    import secrets
+
+    from .postgres import create_database, drop_database
+
+    server, template = postgres
+    database = f"wa_t_{secrets.token_hex(6)}"
+    url = create_database(server, database, template=template)
+    try:
+        yield {"DATABASE_PATH": path, "DATABASE_URL": url}
+    finally:
+        drop_database(server, database)
+
+
+def postgres_server(request) -> tuple[str, str] | None:
+    """(server URL, template name) for fresh_database on a PostgreSQL run; None on SQLite."""
+    if request.config.getoption("--engine") != "postgresql":
+        return None
+    return request.getfixturevalue("pg_server_url"), request.getfixturevalue("pg_template")

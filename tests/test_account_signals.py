@@ -20,6 +20,7 @@ from .helpers import (
     AGENT_KEY,
     PHONE_NUMBER_ID,
     WABA_ID,
+    app_connection,
     envelope,
     fixture,
     now_ts,
@@ -98,7 +99,7 @@ def health(client) -> dict:
 
 
 def events(app, kind: str) -> int:
-    with sqlite3.connect(app.config["SETTINGS"].database_path) as conn:
+    with app_connection(app) as conn:
         return conn.execute("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
 
 
@@ -293,6 +294,7 @@ def test_a_late_retry_of_an_older_resume_does_not_undo_a_stop(client, meta):
     assert send_template(client, "we_miss_you").status_code == 409
 
 
+@pytest.mark.sqlite_only  # an SQLite file made from an older schema.sql, upgraded by SQLite's migrations
 def test_a_database_from_before_marketing_preferences_gains_the_columns(settings, graph, tmp_path):
     """An inbox made before this change: its conversations have no marketing columns; it upgrades,
     its conversations answer `marketing_opt_out: false`, and a stop is stored."""

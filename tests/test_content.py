@@ -4,7 +4,6 @@ sub-type of Meta's webhook reference is posted signed and read back through the 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +12,7 @@ import pytest
 from whatsapp import content, present
 from whatsapp.shapes import keys
 
-from .helpers import customer_writes, fixture, fixture_bytes, post_webhook, send_ok, text_message, wamid
+from .helpers import app_connection, customer_writes, fixture, fixture_bytes, post_webhook, send_ok, text_message, wamid
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 NONE = {"referral": None, "product": None, "errors": []}
@@ -40,8 +39,7 @@ def posted(client, name: str, phone: str | None = None) -> dict:
 
 def stored(app, wamid_: str) -> dict:
     """A reaction, edit or deletion is folded into its target, never listed: its own row, presented."""
-    with sqlite3.connect(app.config["SETTINGS"].database_path) as conn:
-        conn.row_factory = sqlite3.Row
+    with app_connection(app) as conn:
         row = conn.execute("SELECT * FROM whatsapp_messages WHERE whatsapp_message_id = ?", (wamid_,)).fetchone()
     assert row is not None
     return present.message(row)

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from .helpers import customer_writes, post_webhook, text_message
+from .helpers import connection_for, customer_writes, post_webhook, text_message
 
 AGENTS = [1, 2, 3]
 
@@ -36,34 +36,33 @@ FILTERS = [
 ]
 
 
-def brute_force(path: str, agent_id: int) -> dict[str, dict[str, int]]:
-    """What /stats and the tabs must say, counted row by row straight from the file."""
-    with sqlite3.connect(path) as conn:
+def brute_force(conn, agent_id: int) -> dict[str, dict[str, int]]:
+    """What /stats and the tabs must say, counted row by row straight from the database."""
 
-        def count(where: str, *params) -> int:
-            return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]
+    def count(where: str, *params) -> int:
+        return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]
 
-        return {
-            "stats": {
-                "total_conversations": count("1"),
-                "unread_conversations": count("unread_count > 0"),
-                "open_conversations": count("status = 'open'"),
-                "assigned_conversations": count("status = 'assigned'"),
-                "closed_conversations": count("status = 'closed'"),
-            },
-            "tabs": {
-                "open": count("status != 'closed'"),
-                "all": count("status != 'closed'"),
-                "unread": count("status != 'closed' AND unread_count > 0"),
-                "mine": count("status != 'closed' AND assigned_agent_id = ?", agent_id),
-                "unassigned": count("status != 'closed' AND assigned_agent_id IS NULL"),
-                "closed": count("status = 'closed'"),
-                "snoozed": count("status != 'closed' AND snoozed_until IS NOT NULL"),  # nothing snoozes here
-            },
-        }
+    return {
+        "stats": {
+            "total_conversations": count("TRUE"),
+            "unread_conversations": count("unread_count > 0"),
+            "open_conversations": count("status = 'open'"),
+            "assigned_conversations": count("status = 'assigned'"),
+            "closed_conversations": count("status = 'closed'"),
+        },
+        "tabs": {
+            "open": count("status != 'closed'"),
+            "all": count("status != 'closed'"),
+            "unread": count("status != 'closed' AND unread_count > 0"),
+            "mine": count("status != 'closed' AND assigned_agent_id = ?", agent_id),
+            "unassigned": count("status != 'closed' AND assigned_agent_id IS NULL"),
+            "closed": count("status = 'closed'"),
+            "snoozed": count("status != 'closed' AND snoozed_until IS NOT NULL"),  # nothing snoozes here
+        },
+    }
 
 
-def total_by_rows(path: str, query: dict) -> int:
+def total_by_rows(conn, query: dict) -> int:
     """The total for a filter, by paging through the whole list."""
     clauses, params = [], []
     if "status" in query:
@@ -80,11 +79,15 @@ def total_by_rows(path: str, query: dict) -> int:
             clauses.append("assigned_agent_id = ?")
             params.append(int(query["agent_id"]))
         else:
-            tabs = {"open": "1", "all": "1", "unread": "unread_count > 0", "unassigned": "assigned_agent_id IS NULL"}
+            tabs = {
+                "open": "TRUE",
+                "all": "TRUE",
+                "unread": "unread_count > 0",
+                "unassigned": "assigned_agent_id IS NULL",
+            }
             clauses.append(tabs[tab])
-    where = " AND ".join(clauses) or "1"
-    with sqlite3.connect(path) as conn:
-        return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]
+    where = " AND ".join(clauses) or "TRUE"
+    return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]
 
 
 def random_step(client, rng: random.Random, phones: list[str]) -> None:
@@ -111,28 +114,27 @@ def random_step(client, rng: random.Random, phones: list[str]) -> None:
 def test_stats_tabs_and_totals_equal_counting_every_row(client, settings, seed):
     rng = random.Random(seed)
     phones = [f"1415555{n:04d}" for n in range(8)]
-    path = settings["DATABASE_PATH"]
     statuses_seen: set[str] = set()
-    for step in range(60):
-        random_step(client, rng, phones)
-        if step % 10 != 9:
-            continue
-        agent = rng.choice(AGENTS)
-        expected = brute_force(path, agent)
-        with sqlite3.connect(path) as conn:
+    with connection_for(settings) as conn:
+        for step in range(60):
+            random_step(client, rng, phones)
+            if step % 10 != 9:
+                continue
+            agent = rng.choice(AGENTS)
+            expected = brute_force(conn, agent)
             statuses_seen.update(r[0] for r in conn.execute("SELECT status FROM whatsapp_conversations"))
-        stats = client.get("/api/whatsapp/stats").get_json()["stats"]
-        assert {key: stats[key] for key in expected["stats"]} == expected["stats"]
-        listing = client.get(f"/api/whatsapp/conversations?agent_id={agent}").get_json()
-        assert listing["counts"] == expected["tabs"]
-        for query in FILTERS:
-            answer = client.get("/api/whatsapp/conversations", query_string=query).get_json()
-            assert answer["total"] == total_by_rows(path, query), query
-    assert statuses_seen == {"open", "assigned", "closed"}  # the run did what it meant to
-    with sqlite3.connect(path) as conn:
+            stats = client.get("/api/whatsapp/stats").get_json()["stats"]
+            assert {key: stats[key] for key in expected["stats"]} == expected["stats"]
+            listing = client.get(f"/api/whatsapp/conversations?agent_id={agent}").get_json()
+            assert listing["counts"] == expected["tabs"]
+            for query in FILTERS:
+                answer = client.get("/api/whatsapp/conversations", query_string=query).get_json()
+                assert answer["total"] == total_by_rows(conn, query), query
+        assert statuses_seen == {"open", "assigned", "closed"}  # the run did what it meant to
         assert conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'conversation.merged'").fetchone()[0] > 0
 
 
+@pytest.mark.sqlite_only  # an SQLite file from before the counts tables (its backup, user_version, migrations)
 def test_counts_are_rebuilt_from_the_rows_for_a_database_that_predates_them(settings, tmp_path):
     """A database from before the counts tables gets them filled from its rows on first use."""
     from app import create_app

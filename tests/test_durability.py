@@ -5,28 +5,25 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from whatsapp import store, surrogates
 from whatsapp.api_shapes import AccountHealth
-from whatsapp.db import connect
 
-from .helpers import fixture_bytes, post_webhook, text_message
+from .helpers import app_connection, fixture_bytes, post_webhook, text_message
 
 
 def journal(app):
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         rows = conn.execute("SELECT delivery_id, state, error, attempts FROM webhook_deliveries").fetchall()
         return [tuple(r) for r in rows]
-    finally:
-        conn.close()
 
 
 def test_every_verified_delivery_is_journaled_with_its_raw_body(app, client):
     raw = fixture_bytes("text")
     post_webhook(client, raw)
-    conn = sqlite3.connect(app.config["SETTINGS"].database_path)
-    [(body, state)] = conn.execute("SELECT body, state FROM webhook_deliveries").fetchall()
-    conn.close()
+    with app_connection(app) as conn:
+        [(body, state)] = conn.execute("SELECT body, state FROM webhook_deliveries").fetchall()
     assert body == raw and state == "processed"
 
 
@@ -72,6 +69,7 @@ def test_replay_with_nothing_pending_does_nothing(runner, client):
     assert "Replayed 0 deliveries" in result.output
 
 
+@pytest.mark.sqlite_only  # the SQLite file's own catalogue (sqlite_master) and its WAL journal mode
 def test_init_db_creates_the_tables(runner, app):
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0

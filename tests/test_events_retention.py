@@ -9,31 +9,25 @@ import pytest
 from app import create_app
 from whatsapp import ingest
 from whatsapp.config import ConfigError
-from whatsapp.db import connect
+from whatsapp.store.common import ago
 
-from .helpers import customer_writes, post_webhook, text_message
+from .helpers import app_connection, customer_writes, post_webhook, text_message
 
 SSE = {"Accept": "text/event-stream"}
 
 
 def age_events(app, days: float, *, below: int | None = None) -> None:
     """Make every event (or those with an id below `below`) look created `days` days ago."""
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         conn.execute(
-            "UPDATE events SET created_at = datetime('now', ?) WHERE event_id < ?",
-            (f"-{days} days", below if below is not None else 2**62),
+            "UPDATE events SET created_at = ? WHERE event_id < ?",
+            (ago(24 * days), below if below is not None else 2**62),
         )
-    finally:
-        conn.close()
 
 
 def event_rows(app) -> list[tuple[int, str, int | None]]:
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         return [tuple(r) for r in conn.execute("SELECT event_id, kind, merged_from FROM events ORDER BY event_id")]
-    finally:
-        conn.close()
 
 
 def merge_two_threads(client) -> tuple[int, int]:
@@ -58,14 +52,11 @@ def test_pruning_removes_only_old_events_in_bounded_batches_and_keeps_merges_and
     old_plain = [e for e in before if e[0] < recent_from and e[2] is None]
     assert len(old_plain) >= 5
 
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         removed = []
         while n := ingest.prune_events(conn, 30, limit=2):
             assert n <= 2  # a little at a time
             removed.append(n)
-    finally:
-        conn.close()
     assert sum(removed) == len(old_plain) and len(removed) == (len(old_plain) + 1) // 2
 
     after = event_rows(app)

@@ -6,7 +6,6 @@ counted."""
 from __future__ import annotations
 
 import pickle
-import sqlite3
 from dataclasses import dataclass
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from whatsapp import updates, writer
 from whatsapp.store import inbound
 
-from .helpers import envelope, post_webhook
+from .helpers import app_connection, envelope, post_webhook
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def probe_field(monkeypatch):
 
 
 def stored_probe(app) -> str | None:
-    with sqlite3.connect(app.config["SETTINGS"].database_path) as conn:
+    with app_connection(app) as conn:
         row = conn.execute("SELECT value FROM service_secrets WHERE name = 'probe'").fetchone()
     return row[0] if row else None
 
@@ -61,7 +60,7 @@ def test_a_parse_with_an_update_without_applier_is_refused_not_lost(client, app,
     monkeypatch.setitem(updates.FIELD_PARSERS, "probe_field", lambda value, where, d: d.updates.append(Probe("x")))
     assert post_webhook(client, envelope({"text": "x"}, field="probe_field")).status_code == 200
     assert stored_probe(app) is None
-    with sqlite3.connect(app.config["SETTINGS"].database_path) as conn:
+    with app_connection(app) as conn:
         (state, error) = conn.execute("SELECT state, error FROM webhook_deliveries").fetchone()
     assert state == "failed" and "no applier for Probe" in error  # kept, for a replay once the code is fixed
 

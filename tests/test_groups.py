@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 
 import pytest
 from werkzeug import Response
@@ -15,7 +14,7 @@ from werkzeug import Response
 from whatsapp import standin_groups, updates
 from whatsapp.updates_groups import GroupLifecycle, GroupParticipantsChanged, GroupSubjectChanged, GroupSuspension
 
-from .helpers import customer_writes, fixture, meta_calls, now_ts, post_webhook, wamid
+from .helpers import app_connection, customer_writes, fixture, meta_calls, now_ts, post_webhook, wamid
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 GROUP = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD"
@@ -302,7 +301,7 @@ def test_a_group_item_without_its_group_id_is_a_problem_not_a_failure(client, ap
     del body["entry"][0]["changes"][0]["value"]["groups"][0]["group_id"]
     assert post_webhook(client, body).status_code == 200
     assert client.get("/api/whatsapp/conversations").get_json()["conversations"] == []
-    with sqlite3.connect(app.config["SETTINGS"].database_path) as conn:
+    with app_connection(app) as conn:
         assert conn.execute("SELECT state FROM webhook_deliveries").fetchone()[0] == "processed"
 
 

@@ -257,9 +257,11 @@ SESSION_SECRET = "sk-5ecret-session-signing"
 SECRETS = (VERIFY_SECRET, APP_SECRET_VALUE, ACCESS_SECRET, AGENT_SECRET, SESSION_SECRET)
 
 
-def secret_app(tmp_path, **overrides):
+def secret_app(tmp_path, database_url: str = "", **overrides):
+    """An app with these secrets over a new SQLite file, or the test's PostgreSQL database (`database_url`)."""
     config = {
         "DATABASE_PATH": str(tmp_path / "secrets.sqlite3"),
+        "DATABASE_URL": database_url,
         "MEDIA_DIR": str(tmp_path / "media"),
         "WHATSAPP_VERIFY_TOKEN": VERIFY_SECRET,
         "WHATSAPP_APP_SECRET": APP_SECRET_VALUE,
@@ -280,13 +282,13 @@ def logged_text(caplog) -> str:
     return "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
 
 
-def test_neither_the_verify_token_nor_the_app_secret_is_ever_logged(tmp_path, caplog):
+def test_neither_the_verify_token_nor_the_app_secret_is_ever_logged(tmp_path, caplog, database_url):
     caplog.set_level(logging.DEBUG)
     # Start-up, with every gap the start-up warnings talk about.
-    secret_app(tmp_path / "a", WHATSAPP_APP_SECRET=None)
-    secret_app(tmp_path / "b", WHATSAPP_APP_SECRET=None, WEBHOOK_ALLOW_UNSIGNED="true")
-    secret_app(tmp_path / "c", WHATSAPP_VERIFY_TOKEN=None)
-    app = secret_app(tmp_path / "d")
+    secret_app(tmp_path / "a", database_url, WHATSAPP_APP_SECRET=None)
+    secret_app(tmp_path / "b", database_url, WHATSAPP_APP_SECRET=None, WEBHOOK_ALLOW_UNSIGNED="true")
+    secret_app(tmp_path / "c", database_url, WHATSAPP_VERIFY_TOKEN=None)
+    app = secret_app(tmp_path / "d", database_url)
     client = app.test_client()
 
     # Verification: wrong token, a prefix of the right one, the wrong mode, and success.
@@ -323,9 +325,9 @@ def test_neither_the_verify_token_nor_the_app_secret_is_ever_logged(tmp_path, ca
     assert sign(body, APP_SECRET_VALUE)[7:] not in text  # nor a valid signature derived from it
 
 
-def test_the_verify_token_stays_out_of_the_access_log_of_a_real_server(tmp_path, caplog):
+def test_the_verify_token_stays_out_of_the_access_log_of_a_real_server(tmp_path, caplog, database_url):
     caplog.set_level(logging.INFO)
-    server = make_server("127.0.0.1", 0, secret_app(tmp_path), threaded=True)
+    server = make_server("127.0.0.1", 0, secret_app(tmp_path, database_url), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -10,9 +10,9 @@ from app import create_app
 from bench import plans
 from whatsapp import ingest, store
 from whatsapp.config import ConfigError
-from whatsapp.db import connect
+from whatsapp.store.common import ago
 
-from .helpers import AGENT_KEY, post_webhook, text_message
+from .helpers import AGENT_KEY, app_connection, post_webhook, text_message
 
 
 def deliver(client, count: int) -> list[int]:
@@ -26,23 +26,17 @@ def deliver(client, count: int) -> list[int]:
 
 def age(app, delivery_ids: list[int], days: float, state: str = "processed") -> None:
     """Make deliveries look processed (or failed) `days` days ago."""
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         for delivery_id in delivery_ids:
             conn.execute(
-                "UPDATE webhook_deliveries SET processed_at = datetime('now', ?), state = ? WHERE delivery_id = ?",
-                (f"-{days} days", state, delivery_id),
+                "UPDATE webhook_deliveries SET processed_at = ?, state = ? WHERE delivery_id = ?",
+                (ago(24 * days), state, delivery_id),
             )
-    finally:
-        conn.close()
 
 
 def journal_ids(app) -> list[int]:
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         return [row[0] for row in conn.execute("SELECT delivery_id FROM webhook_deliveries ORDER BY delivery_id")]
-    finally:
-        conn.close()
 
 
 def test_prune_removes_only_bodies_processed_before_the_cutoff(app, client, runner):
@@ -56,11 +50,8 @@ def test_prune_removes_only_bodies_processed_before_the_cutoff(app, client, runn
     assert "Pruned 2 bodies" in result.output
     assert journal_ids(app) == failed + recent
     # The messages those bodies carried are still in the inbox.
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         assert conn.execute("SELECT COUNT(*) FROM whatsapp_messages").fetchone()[0] == 5
-    finally:
-        conn.close()
 
     assert "Pruned 1 bodies" in runner.invoke(args=["prune-webhooks", "--days", "7"]).output
     assert journal_ids(app) == failed + recent[1:]
@@ -69,14 +60,11 @@ def test_prune_removes_only_bodies_processed_before_the_cutoff(app, client, runn
 def test_prune_works_in_bounded_chunks(app, client):
     ids = deliver(client, 5)
     age(app, ids, 40)
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         assert ingest.prune(conn, 30, limit=2) == 2
         assert ingest.prune(conn, 30, limit=2) == 2
         assert ingest.prune(conn, 30, limit=2) == 1
         assert ingest.prune(conn, 30, limit=2) == 0
-    finally:
-        conn.close()
     assert journal_ids(app) == []
 
 
@@ -112,12 +100,9 @@ def test_a_negative_retention_is_refused(settings):
 
 
 def brute_force_counts(app) -> dict[str, int]:
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         rows = conn.execute("SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state ORDER BY state")
         return dict(rows.fetchall())
-    finally:
-        conn.close()
 
 
 def test_health_counts_deliveries_by_state_as_they_are_journaled_failed_replayed_and_pruned(
@@ -146,19 +131,18 @@ def test_health_counts_deliveries_by_state_as_they_are_journaled_failed_replayed
     assert health_counts() == brute_force_counts(app) == {"processed": 2}
 
 
+@pytest.mark.sqlite_only  # an SQLite file from before the counts table (user_version, SQLite's migrations)
 def test_an_older_database_gets_its_delivery_counts_from_the_journal(settings, client, app):
     deliver(client, 3)
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         conn.execute("DROP TABLE webhook_delivery_counts")
         conn.execute("PRAGMA user_version = 0")  # as a database from before that table would say
-    finally:
-        conn.close()
     reopened = create_app(settings).test_client()
     reopened.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
     assert reopened.get("/api/whatsapp/health").get_json()["health"]["deliveries"] == {"processed": 3}
 
 
+@pytest.mark.sqlite_only  # SQLite's EXPLAIN QUERY PLAN (bench/plans.py)
 def test_no_health_query_reads_a_whole_table(app, client):
     deliver(client, 3)
     database = Path(app.config["SETTINGS"].database_path)

@@ -596,9 +596,8 @@ def test_search_matches_word_beginnings_after_whole_words_and_marks_them_in_the_
     assert client.get("/api/whatsapp/conversations?q=ca").get_json()["conversations"] == []
 
 
-def test_search_by_number_follows_number_changes_and_merges(client, settings):
-    import sqlite3
-
+def search_by_number_through_changes_and_merges(client) -> None:
+    """A number change and a merge, searching by number after each (the assertions hold on both engines)."""
     from .helpers import fixture_bytes
 
     def by_number(digits):
@@ -614,7 +613,18 @@ def test_search_by_number_follows_number_changes_and_merges(client, settings):
     post_webhook(client, text_message("by user id", wa_id=None, user_id="US.777"))
     post_webhook(client, text_message("both", wa_id="14155550177", user_id="US.777"))
     assert by_number("0177") == ["+14155550177"]
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:  # the index holds exactly the live numbers
+
+
+def test_search_by_number_follows_number_changes_and_merges(client):
+    search_by_number_through_changes_and_merges(client)
+
+
+@pytest.mark.sqlite_only  # SQLite's FTS5 table phones_fts (on PostgreSQL the index is on the column itself)
+def test_the_number_index_holds_exactly_the_live_numbers(client, settings):
+    import sqlite3
+
+    search_by_number_through_changes_and_merges(client)
+    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
         indexed = conn.execute("SELECT rowid, phone_number FROM phones_fts ORDER BY rowid").fetchall()
         live = conn.execute(
             "SELECT conversation_id, phone_number FROM whatsapp_conversations WHERE phone_number IS NOT NULL"
@@ -622,6 +632,7 @@ def test_search_by_number_follows_number_changes_and_merges(client, settings):
     assert indexed == live
 
 
+@pytest.mark.sqlite_only  # an SQLite file from before the FTS5 number index (user_version, SQLite's migrations)
 def test_a_database_from_before_the_number_index_gets_it_filled(client, settings):
     import sqlite3
 
@@ -672,8 +683,10 @@ def test_search_reads_matches_in_chunks_with_the_same_result_as_reading_them_all
     import random
 
     from whatsapp import store
-    from whatsapp.db import connect
+    from whatsapp.store.engine import postgres
     from whatsapp.store.queries import match_expression
+
+    from .helpers import app_connection
 
     rng = random.Random(5)
     customers = [f"1415555{n:04d}" for n in range(9)]
@@ -681,24 +694,30 @@ def test_search_reads_matches_in_chunks_with_the_same_result_as_reading_them_all
         words = rng.choice(["apple pie", "applesauce", "pear", "apple", "appletini now"])
         post_webhook(client, text_message(f"{words} {n}", wa_id=rng.choice(customers), name=None))
 
-    def reference(conn, query: str, limit: int) -> list[int]:
+    def matches(conn, query: str, prefix: bool, wanted: int) -> list[int]:
+        """Every match at once, newest first (SQLite's FTS5 table; PostgreSQL's search functions)."""
+        if postgres(conn):
+            newest = """SELECT message_id FROM whatsapp_messages
+                        WHERE wa_search_vector(message_text) @@ wa_search_query(?, ?)
+                        ORDER BY message_id DESC LIMIT ?"""
+            return [r[0] for r in conn.execute(newest, (query, prefix, wanted))]
         newest = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+        return [r[0] for r in conn.execute(newest, (match_expression(query, prefix=prefix), wanted))]
+
+    def reference(conn, query: str, limit: int) -> list[int]:
         exact = match_expression(query, prefix=False)
         prefix = match_expression(query, prefix=True)
         wanted = limit * 5
-        ids = [r[0] for r in conn.execute(newest, (exact, wanted))]
+        ids = matches(conn, query, False, wanted)
         if len(ids) < wanted and prefix != exact:
-            ids += [r[0] for r in conn.execute(newest, (prefix, wanted)) if r[0] not in ids][: wanted - len(ids)]
+            ids += [r for r in matches(conn, query, True, wanted) if r not in ids][: wanted - len(ids)]
         found: dict[int, int] = {}
         for message_id in ids:
             owner = conn.execute("SELECT conversation_id FROM whatsapp_messages WHERE message_id = ?", (message_id,))
             found.setdefault(owner.fetchone()[0], message_id)
         return list(found.items())[:limit]
 
-    conn = connect(app.config["SETTINGS"].database_path)
-    try:
+    with app_connection(app) as conn:
         for query in ("apple", "app", "applesauce", "pear", "apple pie"):
             for limit in (1, 2, 3, 4, 8, 20):
                 assert list(store.search(conn, query, limit).items()) == reference(conn, query, limit), (query, limit)
-    finally:
-        conn.close()

@@ -18,7 +18,17 @@ from hypothesis import strategies as st
 from app import create_app
 from whatsapp import db
 
-from .helpers import AGENT_KEY, APP_SECRET, FIXTURES, PHONE_NUMBER_ID, VERIFY_TOKEN, envelope, post_webhook
+from .helpers import (
+    AGENT_KEY,
+    APP_SECRET,
+    FIXTURES,
+    PHONE_NUMBER_ID,
+    VERIFY_TOKEN,
+    envelope,
+    fresh_database,
+    post_webhook,
+    postgres_server,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WEBHOOK_FIXTURES = sorted(
@@ -26,13 +36,25 @@ WEBHOOK_FIXTURES = sorted(
 )
 
 
+ENGINE: dict[str, tuple[str, str] | None] = {"postgres": None}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _engine(request):
+    """On a PostgreSQL run, each example's database is a new one copied from the schema template
+    (module scope: hypothesis examples cannot use function-scoped fixtures)."""
+    ENGINE["postgres"] = postgres_server(request)
+    yield
+    ENGINE["postgres"] = None
+
+
 @contextlib.contextmanager
 def fresh_client() -> Iterator[Any]:
-    """An app over its own new SQLite file (Meta unreachable: nothing here calls it)."""
-    with tempfile.TemporaryDirectory() as folder:
+    """An app over its own new database, of the run's engine (Meta unreachable: nothing here calls it)."""
+    with tempfile.TemporaryDirectory() as folder, fresh_database(folder, postgres=ENGINE["postgres"]) as database:
         app = create_app(
             {
-                "DATABASE_PATH": str(Path(folder) / "inbox.sqlite3"),
+                **database,
                 "MEDIA_DIR": str(Path(folder) / "media"),
                 "WHATSAPP_APP_SECRET": APP_SECRET,
                 "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
@@ -46,7 +68,10 @@ def fresh_client() -> Iterator[Any]:
         db.database(app).synchronous = "OFF"  # no fsync per example: durability is tested elsewhere
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
-        yield client
+        try:
+            yield client
+        finally:
+            db.database(app).close()  # its connections go before its database does
 
 
 def assert_handled(answer) -> None:

@@ -11,7 +11,7 @@ from app import create_app
 from whatsapp.request_body import GuardBody
 from whatsapp.webhook import WebhookPost
 
-from .helpers import sign, text_message
+from .helpers import fresh_database, postgres_server, sign, text_message
 
 WEBHOOK = "/api/whatsapp/webhook"
 
@@ -52,9 +52,12 @@ def answers(app) -> list[tuple[str, int, dict, dict]]:
     return found
 
 
-def test_the_middleware_answers_as_the_flask_route_does(settings, tmp_path):
-    fast = answers(create_app({**settings, "DATABASE_PATH": str(tmp_path / "fast.sqlite3")}))
-    route = answers(flask_route_only(create_app({**settings, "DATABASE_PATH": str(tmp_path / "route.sqlite3")})))
+def test_the_middleware_answers_as_the_flask_route_does(settings, tmp_path, request):
+    fast = answers(create_app(settings))
+    with fresh_database(tmp_path, "route", postgres_server(request)) as other:
+        route_app = flask_route_only(create_app({**settings, **other}))
+        route = answers(route_app)
+        route_app.extensions["database"].close()
     assert [(n, s, body) for n, s, body, _ in fast] == [(n, s, body) for n, s, body, _ in route]
     statuses = {name: status for name, status, _, _ in fast}
     assert statuses == {
@@ -133,10 +136,15 @@ def test_a_malformed_content_length_is_a_400(app, length):
     assert status == 400 and answer == {"success": False, "error": "Invalid Content-Length"}
 
 
-def test_the_answer_bytes_are_the_flask_routes(settings, tmp_path):
+def test_the_answer_bytes_are_the_flask_routes(settings, tmp_path, request):
     body = json.dumps(text_message("same bytes", message_id="wamid.BYTES==")).encode()
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)}
-    fast = create_app({**settings, "DATABASE_PATH": str(tmp_path / "a.sqlite3")}).test_client()
-    route = flask_route_only(create_app({**settings, "DATABASE_PATH": str(tmp_path / "b.sqlite3")})).test_client()
-    a, b = fast.post(WEBHOOK, data=body, headers=headers), route.post(WEBHOOK, data=body, headers=headers)
+    fast = create_app(settings).test_client()
+    with fresh_database(tmp_path, "route", postgres_server(request)) as other:
+        route_app = flask_route_only(create_app({**settings, **other}))
+        a, b = (
+            fast.post(WEBHOOK, data=body, headers=headers),
+            route_app.test_client().post(WEBHOOK, data=body, headers=headers),
+        )
+        route_app.extensions["database"].close()
     assert a.data == b.data and a.headers["Content-Length"] == b.headers["Content-Length"]

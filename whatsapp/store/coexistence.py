@@ -42,7 +42,8 @@ def _insert(
             timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at,
             media_error, sent_at, origin)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (whatsapp_message_id) DO NOTHING""",
+           ON CONFLICT (whatsapp_message_id) DO NOTHING
+           RETURNING message_id""",
         (
             conversation_id,
             message.wamid,
@@ -68,7 +69,8 @@ def _insert(
             origin,
         ),
     )
-    return int(cur.lastrowid) if cur.rowcount == 1 else None
+    inserted = cur.fetchone()
+    return int(inserted[0]) if inserted is not None else None
 
 
 def _seen(conn: sqlite3.Connection, wamid: str) -> sqlite3.Row | None:
@@ -161,9 +163,10 @@ def _record_chunk(conn: sqlite3.Connection, chunk: HistoryChunk) -> None:
         """INSERT INTO history_chunks (phase, chunk_order, progress, messages, error_code, error_title, received_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (phase, chunk_order) DO UPDATE SET
-             progress = MAX(COALESCE(history_chunks.progress, excluded.progress),
-                            COALESCE(excluded.progress, history_chunks.progress)),
-             messages = MAX(history_chunks.messages, excluded.messages),
+             progress = CASE WHEN history_chunks.progress >= COALESCE(excluded.progress, history_chunks.progress)
+                             THEN history_chunks.progress ELSE excluded.progress END,
+             messages = CASE WHEN history_chunks.messages >= excluded.messages
+                             THEN history_chunks.messages ELSE excluded.messages END,
              error_code = COALESCE(excluded.error_code, history_chunks.error_code),
              error_title = COALESCE(excluded.error_title, history_chunks.error_title)""",
         (phase, order, chunk.progress, len(chunk.messages), chunk.error_code, chunk.error_title, now()),
@@ -181,7 +184,7 @@ def _catch_up(conn: sqlite3.Connection, conversation_id: int, message: InboundMe
                                  THEN :summary ELSE last_message END,
              last_message_type = CASE WHEN last_message_at IS NULL OR :ts > last_message_at
                                  THEN :type ELSE last_message_type END,
-             last_message_at = MAX(COALESCE(last_message_at, :ts), :ts)
+             last_message_at = CASE WHEN last_message_at > :ts THEN last_message_at ELSE :ts END
            WHERE conversation_id = :id""",
         {
             "ts": message.timestamp,

@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import phones
 from .common import emit, now, one
+from .engine import postgres
 from .labels import move_labels
 from .notes import move_notes
 from .reports import merged as merge_reports
@@ -47,18 +48,25 @@ def resolve_conversation(
     row = by_user or by_phone
     stamp = now()
     if row is None:
-        # A new id past every id ever given, merged-away ones included: SQLite would reuse the highest
-        # after a merge deleted it, and whoever still held that id would see another customer.
-        cur = conn.execute(
+        conversation_id = new_conversation_id(conn)
+        conn.execute(
             """INSERT INTO whatsapp_conversations
                (conversation_id, phone_number, user_id, username, contact_name, contact_profile_name,
                 created_at, updated_at)
-               VALUES (1 + MAX(COALESCE((SELECT MAX(conversation_id) FROM whatsapp_conversations), 0),
-                               COALESCE((SELECT MAX(merged_from) FROM events WHERE merged_from IS NOT NULL), 0)),
-                       ?, ?, ?, ?, ?, ?, ?)""",
-            (phone_number, user_id, username, owner_name(conn, phone_number) or name, name, stamp, stamp),
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                conversation_id,
+                phone_number,
+                user_id,
+                username,
+                owner_name(conn, phone_number) or name,
+                name,
+                stamp,
+                stamp,
+            ),
         )
-        return int(cur.lastrowid)
+        conversation_taken(conn, conversation_id)
+        return conversation_id
     conversation_id = int(row["conversation_id"])
     changes: dict[str, Any] = {}
     if phone_number and row["phone_number"] != phone_number:
@@ -74,6 +82,27 @@ def resolve_conversation(
     if changes:
         update_conversation(conn, conversation_id, changes)
     return conversation_id
+
+
+def new_conversation_id(conn: sqlite3.Connection) -> int:
+    """A new conversation id past every id ever given, merged-away ones included: SQLite would reuse
+    the highest after a merge deleted it, and whoever still held that id would see another customer.
+    Call inside a write transaction (writers take turns on both engines, so read-then-insert is safe)."""
+    row = conn.execute(
+        """SELECT COALESCE((SELECT MAX(conversation_id) FROM whatsapp_conversations), 0),
+                  COALESCE((SELECT MAX(merged_from) FROM events WHERE merged_from IS NOT NULL), 0)"""
+    ).fetchone()
+    return 1 + max(int(row[0]), int(row[1]))
+
+
+def conversation_taken(conn: sqlite3.Connection, conversation_id: int) -> None:
+    """After inserting an explicit conversation id: on PostgreSQL, move the identity's sequence to it,
+    so that an insert leaving the id to the database never gets a taken (or merged-away) one."""
+    if postgres(conn):
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('whatsapp_conversations', 'conversation_id'), ?)",
+            (conversation_id,),
+        )
 
 
 def owner_name(conn: sqlite3.Connection, phone_number: str | None) -> str | None:
@@ -129,17 +158,21 @@ def merge(conn: sqlite3.Connection, keep: int, drop: int) -> None:
                                  THEN :last_message ELSE last_message END,
              last_message_type = CASE WHEN last_message_at IS NULL OR :last_at > last_message_at
                                  THEN :last_type ELSE last_message_type END,
-             last_message_at = MAX(COALESCE(last_message_at, :last_at), COALESCE(:last_at, last_message_at)),
-             last_inbound_at = MAX(COALESCE(last_inbound_at, :inbound_at), COALESCE(:inbound_at, last_inbound_at)),
+             last_message_at = CASE WHEN last_message_at >= COALESCE(:last_at, last_message_at)
+                               THEN last_message_at ELSE :last_at END,
+             last_inbound_at = CASE WHEN last_inbound_at >= COALESCE(:inbound_at, last_inbound_at)
+                               THEN last_inbound_at ELSE :inbound_at END,
              assigned_agent_id = COALESCE(assigned_agent_id, :agent),
              blocked_at = COALESCE(blocked_at, :blocked_at),
-             free_entry_until = MAX(COALESCE(free_entry_until, :entry), COALESCE(:entry, free_entry_until)),
+             free_entry_until = CASE WHEN free_entry_until >= COALESCE(:entry, free_entry_until)
+                                THEN free_entry_until ELSE :entry END,
              -- the customer's latest marketing choice (user_preferences) of the two threads
              marketing_opt_out = CASE WHEN :preference_at > COALESCE(marketing_preference_at, '')
                                       THEN :opt_out ELSE marketing_opt_out END,
              marketing_preference_at = CASE WHEN :preference_at > COALESCE(marketing_preference_at, '')
                                             THEN :preference_at ELSE marketing_preference_at END,
-             created_at = MIN(created_at, :created_at),
+             created_at = CASE WHEN created_at <= COALESCE(:created_at, created_at) THEN created_at
+                               ELSE COALESCE(:created_at, created_at) END,
              updated_at = :now
            WHERE conversation_id = :keep""",
         {
@@ -225,14 +258,14 @@ def touch_conversation(
                                  THEN :summary ELSE last_message END,
              last_message_type = CASE WHEN last_message_at IS NULL OR :ts >= last_message_at
                                  THEN :type ELSE last_message_type END,
-             last_message_at = MAX(COALESCE(last_message_at, :ts), :ts),
-             last_inbound_at = CASE WHEN :opens THEN MAX(COALESCE(last_inbound_at, :ts), :ts)
+             last_message_at = CASE WHEN last_message_at > :ts THEN last_message_at ELSE :ts END,
+             last_inbound_at = CASE WHEN :opens = 1 AND (last_inbound_at IS NULL OR last_inbound_at < :ts) THEN :ts
                                     ELSE last_inbound_at END,
-             status = CASE WHEN :inbound AND status = 'closed'
+             status = CASE WHEN :inbound = 1 AND status = 'closed'
                            THEN (CASE WHEN assigned_agent_id IS NULL THEN 'open' ELSE 'assigned' END)
                            ELSE status END,
              -- the customer writing wakes a snoozed conversation at once
-             snoozed_until = CASE WHEN :inbound THEN NULL ELSE snoozed_until END,
+             snoozed_until = CASE WHEN :inbound = 1 THEN NULL ELSE snoozed_until END,
              updated_at = :now
            WHERE conversation_id = :id""",
         {
@@ -314,7 +347,8 @@ def assign(conn: sqlite3.Connection, conversation_id: int, agent_id: int | None)
     """Assign (status 'assigned') or, with None, unassign (back to 'open')."""
     conn.execute(
         """UPDATE whatsapp_conversations SET assigned_agent_id = ?,
-             status = CASE WHEN status = 'closed' THEN 'closed' WHEN ? IS NULL THEN 'open' ELSE 'assigned' END,
+             status = CASE WHEN status = 'closed' THEN 'closed' WHEN CAST(? AS BIGINT) IS NULL THEN 'open'
+                           ELSE 'assigned' END,
              updated_at = ?
            WHERE conversation_id = ?""",
         (agent_id, agent_id, now(), conversation_id),

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 from .common import emit, now, one, preview
-from .customers import touch_conversation, update_conversation
+from .customers import conversation_taken, new_conversation_id, touch_conversation, update_conversation
 
 SYSTEM_PREFIX = "group."  # the id of a line the inbox writes for a group event (never Meta's wamid)
 
@@ -20,15 +20,13 @@ def resolve_group(conn: sqlite3.Connection, group_id: str, subject: str | None =
         return int(row["conversation_id"])
     stamp = now()
     # The same id rule as customers.resolve_conversation: past every id ever given, merged ones too.
-    cur = conn.execute(
-        """INSERT INTO whatsapp_conversations
-           (conversation_id, kind, group_id, contact_name, created_at, updated_at)
-           VALUES (1 + MAX(COALESCE((SELECT MAX(conversation_id) FROM whatsapp_conversations), 0),
-                           COALESCE((SELECT MAX(merged_from) FROM events WHERE merged_from IS NOT NULL), 0)),
-                   'group', ?, ?, ?, ?)""",
-        (group_id, subject, stamp, stamp),
+    conversation_id = new_conversation_id(conn)
+    conn.execute(
+        """INSERT INTO whatsapp_conversations (conversation_id, kind, group_id, contact_name, created_at, updated_at)
+           VALUES (?, 'group', ?, ?, ?, ?)""",
+        (conversation_id, group_id, subject, stamp, stamp),
     )
-    conversation_id = int(cur.lastrowid)
+    conversation_taken(conn, conversation_id)
     emit(conn, "conversation.updated", conversation_id)
     return conversation_id
 
@@ -126,12 +124,14 @@ def system_line(
            (conversation_id, whatsapp_message_id, direction, message_type, message_text, status, timestamp,
             created_at, raw_json, group_id)
            VALUES (?, ?, 'inbound', 'system', ?, 'received', ?, ?, ?, ?)
-           ON CONFLICT (whatsapp_message_id) DO NOTHING""",
+           ON CONFLICT (whatsapp_message_id) DO NOTHING
+           RETURNING message_id""",
         (conversation_id, SYSTEM_PREFIX + key, body, timestamp, now(), json.dumps(raw, ensure_ascii=False), group_id),
     )
-    if cur.rowcount != 1:
+    inserted = cur.fetchone()
+    if inserted is None:
         return False
-    emit(conn, "message.created", conversation_id, int(cur.lastrowid))
+    emit(conn, "message.created", conversation_id, int(inserted[0]))
     touch_conversation(conn, conversation_id, timestamp, preview("system", body), "system")
     return True
 
@@ -140,6 +140,6 @@ def participants(conn: sqlite3.Connection, conversation_id: int) -> list[sqlite3
     """A group's members, current ones first, by name."""
     return conn.execute(
         """SELECT * FROM group_participants WHERE conversation_id = ?
-           ORDER BY CASE state WHEN 'member' THEN 0 ELSE 1 END, COALESCE(name, phone_number, user_id)""",
+           ORDER BY CASE state WHEN 'member' THEN 0 ELSE 1 END, COALESCE(name, phone_number, user_id) NULLS FIRST""",
         (conversation_id,),
     ).fetchall()

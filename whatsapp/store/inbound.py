@@ -91,7 +91,8 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage, result: Ing
             timestamp, created_at, context_message_id, raw_json, media_state, media_next_attempt_at,
             media_error, error_code, error_title, error_details, group_id, sender_name)
            VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (whatsapp_message_id) DO NOTHING""",
+           ON CONFLICT (whatsapp_message_id) DO NOTHING
+           RETURNING message_id""",
         (
             conversation_id,
             message.wamid,
@@ -117,9 +118,10 @@ def store_inbound(conn: sqlite3.Connection, message: InboundMessage, result: Ing
             (contact.name if contact else None) if message.group_id else None,
         ),
     )
-    if cur.rowcount != 1:
+    inserted = cur.fetchone()
+    if inserted is None:
         return None
-    message_id = int(cur.lastrowid)
+    message_id = int(inserted[0])
     if message.is_annotation:
         annotated(conn, message.reaction_to)
         return message_id

@@ -15,10 +15,11 @@ def journal_insert(conn: sqlite3.Connection, body: bytes, state: str = "pending"
     at = now()
     cur = conn.execute(
         """INSERT INTO webhook_deliveries (received_at, body, state, error, attempts, processed_at)
-           VALUES (?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?)
+           RETURNING delivery_id""",
         (at, body, state, error, int(state != "pending"), at if state == "processed" else None),
     )
-    return int(cur.lastrowid)
+    return int(cur.fetchone()[0])
 
 
 def journal_finish(conn: sqlite3.Connection, delivery_id: int, state: str, error: str | None) -> None:
@@ -65,12 +66,12 @@ def delivery_health(conn: sqlite3.Connection) -> dict[str, Any]:
         """SELECT MAX(at) FROM (
                SELECT received_at AS at FROM webhook_deliveries
                WHERE delivery_id = (SELECT MAX(delivery_id) FROM webhook_deliveries)
-               UNION ALL SELECT MAX(last_received_at) FROM webhook_fields)"""
+               UNION ALL SELECT MAX(last_received_at) FROM webhook_fields) AS latest"""
     ).fetchone()[0]
     parked = conn.execute("SELECT COUNT(*) FROM parked_statuses").fetchone()[0]
     media = conn.execute(
-        """SELECT COALESCE(SUM(media_state IN ('pending', 'downloading')), 0),
-                  COALESCE(SUM(media_state = 'failed'), 0)
+        """SELECT COUNT(*) FILTER (WHERE media_state IN ('pending', 'downloading')),
+                  COUNT(*) FILTER (WHERE media_state = 'failed')
            FROM whatsapp_messages WHERE media_state IN ('pending', 'downloading', 'failed')"""
     ).fetchone()
     # An expired token (190) or a blocked account fails every send: show Meta's latest refusal.

@@ -97,7 +97,7 @@ def billable_by_category(conn: sqlite3.Connection, since_day: str) -> dict[str, 
 def set_blocked(conn: sqlite3.Connection, conversation_id: int, blocked: bool) -> None:
     """Record that Meta blocked (or unblocked) this customer."""
     conn.execute(
-        """UPDATE whatsapp_conversations SET blocked_at = CASE WHEN ? THEN COALESCE(blocked_at, ?) END,
+        """UPDATE whatsapp_conversations SET blocked_at = CASE WHEN ? = 1 THEN COALESCE(blocked_at, ?) END,
              updated_at = ? WHERE conversation_id = ?""",
         (1 if blocked else 0, now(), now(), conversation_id),
     )

@@ -42,7 +42,7 @@ def apply_template_status(conn: sqlite3.Connection, update: TemplateStatusChange
     cur = conn.execute(
         """INSERT INTO template_states (name, language, template_id, status, status_event, status_reason,
                                         status_detail, status_at, category, category_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? IS NULL THEN NULL ELSE ? END)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL ELSE ? END)
            ON CONFLICT (name, language) DO UPDATE SET
                template_id = COALESCE(excluded.template_id, template_states.template_id),
                status = excluded.status, status_event = excluded.status_event,
@@ -231,8 +231,8 @@ def reported_errors(conn: sqlite3.Connection, limit_codes: tuple[int, ...]) -> d
     since = ago(24)
     marks = ",".join("?" * len(limit_codes))
     counts = conn.execute(
-        f"""SELECT COUNT(*), COALESCE(SUM(received_at >= ?), 0),
-                   COALESCE(SUM(received_at >= ? AND code IN ({marks})), 0)
+        f"""SELECT COUNT(*), COUNT(*) FILTER (WHERE received_at >= ?),
+                   COUNT(*) FILTER (WHERE received_at >= ? AND code IN ({marks}))
             FROM webhook_value_errors""",
         (since, since, *limit_codes),
     ).fetchone()
@@ -263,7 +263,7 @@ def failed_sends_with(conn: sqlite3.Connection, codes: tuple[int, ...]) -> int:
 def other_number_changes(conn: sqlite3.Connection) -> dict[str, Any]:
     since = ago(24)
     counts = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(received_at >= ?), 0) FROM other_number_changes", (since,)
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE received_at >= ?) FROM other_number_changes", (since,)
     ).fetchone()
     numbers = [
         row[0]
