@@ -289,3 +289,13 @@ def test_the_pool_reuses_a_returned_connection_rolled_back(conn, pg_url):  # noq
         assert pool.stats()["pool_size"] == 1
     finally:
         pool.close()
+
+
+def test_text_holding_nul_comes_back_exactly_as_written(conn):
+    """PostgreSQL's text cannot hold U+0000: it is escaped on the way in and back on the way out, so
+    what a customer wrote is stored and read verbatim, as on SQLite (the escape itself round-trips)."""
+    written = ["a\x00b", "\x00", "\U0010ffff", "\U0010ffff0", "\U0010ffff\U0010ffff\x00", "plain", ""]
+    for n, text in enumerate(written):
+        conn.execute("INSERT INTO items (id, k, note) VALUES (?, ?, ?)", (n + 1, f"k{n}", text))
+    assert [row["note"] for row in conn.execute("SELECT note FROM items ORDER BY id")] == written
+    assert conn.execute("SELECT COUNT(*) FROM items WHERE note = ?", ("a\x00b",)).fetchone()[0] == 1

@@ -24,7 +24,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.adapt import AdaptersMap, Loader
 from psycopg.pq import TransactionStatus
-from psycopg.types.string import TextLoader
+from psycopg.types.string import StrDumperUnknown, TextLoader
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -208,7 +208,38 @@ def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
     description = cursor.description
     if description is None:
         return tuple
-    return _row_class(tuple(column.name for column in description))
+    row_class = _row_class(tuple(column.name for column in description))
+
+    def make_row(values: Sequence[Any]) -> Row:
+        for value in values:
+            if value.__class__ is str and NUL_ESCAPE in value:
+                return row_class(unescape_nul(v) if v.__class__ is str else v for v in values)
+        return row_class(values)
+
+    return make_row
+
+
+# PostgreSQL's text cannot hold U+0000, which SQLite's does and a customer may send ("\u0000" in
+# JSON): every str parameter holding one is escaped reversibly, and every row read is unescaped, so
+# the text comes back exactly as it was written. The escape is U+10FFFF, a noncharacter (never in
+# text that is interchanged), doubled when the text holds it itself.
+NUL_ESCAPE = "\U0010ffff"
+_ESCAPED = re.compile(NUL_ESCAPE + "(.)", re.S)
+
+
+def escape_nul(text: str) -> str:
+    if "\x00" in text or NUL_ESCAPE in text:
+        return text.replace(NUL_ESCAPE, NUL_ESCAPE * 2).replace("\x00", NUL_ESCAPE + "0")
+    return text
+
+
+def unescape_nul(text: str) -> str:
+    return _ESCAPED.sub(lambda found: NUL_ESCAPE if found[1] == NUL_ESCAPE else "\x00", text)
+
+
+class _NulEscapingDumper(StrDumperUnknown):
+    def dump(self, obj: str) -> Any:
+        return super().dump(escape_nul(obj))
 
 
 class _NumericLoader(Loader):
@@ -227,6 +258,7 @@ ADAPTERS = AdaptersMap(psycopg.adapters)
 ADAPTERS.register_loader("numeric", _NumericLoader)
 ADAPTERS.register_loader("json", TextLoader)
 ADAPTERS.register_loader("jsonb", TextLoader)
+ADAPTERS.register_dumper(str, _NulEscapingDumper)
 
 _CONNECT_KWARGS: dict[str, Any] = {
     "autocommit": True,  # as sqlite3's isolation_level=None: transactions are the statements we send
