@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import pytest
 
 from app import create_app
 
-from .helpers import AGENT_KEY, customer_writes, send_ok
+from .helpers import AGENT_KEY, connection_for, customer_writes, send_ok
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 # What a browser adds to a post from the sign-in page (the test client's host is localhost).
@@ -38,7 +37,8 @@ def ana_key(runner) -> str:
 def test_create_agent_prints_a_key_once_and_stores_only_its_hash(app, runner, settings):
     key = create_agent(runner, "Ana Souza")
     assert key.startswith("wak_") and len(key) > 40
-    rows = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT * FROM agents").fetchall()
+    with connection_for(settings) as conn:
+        rows = [tuple(row) for row in conn.execute("SELECT * FROM agents")]
     assert len(rows) == 1
     assert hashlib.sha256(key.encode()).hexdigest() in rows[0]
     assert not any(key in str(value) for value in rows[0])
@@ -185,7 +185,8 @@ def test_deactivating_an_agent_ends_every_session_of_theirs_on_the_server(app, r
     bruno, _ = sign_in(app, bruno_key)
     thief = copy_of_cookie(app, ana)
     assert runner.invoke(args=["deactivate-agent", "1"]).exit_code == 0
-    sessions = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT agent_id FROM agent_sessions").fetchall()
+    with connection_for(settings) as conn:
+        sessions = [tuple(row) for row in conn.execute("SELECT agent_id FROM agent_sessions")]
     assert sessions == [(2,)]
     assert thief.get("/api/whatsapp/me").status_code == 401
     assert bruno.get("/api/whatsapp/me").get_json()["agent"]["name"] == "Bruno Lima"
@@ -209,7 +210,8 @@ def test_only_a_hash_of_the_session_id_is_stored(app, settings, ana_key):
     browser, _ = sign_in(app, ana_key)
     cookie = browser.get_cookie("wa_inbox_session").value
     session_id = app.session_interface.get_signing_serializer(app).loads(cookie)["sid"]
-    rows = sqlite3.connect(settings["DATABASE_PATH"]).execute("SELECT * FROM agent_sessions").fetchall()
+    with connection_for(settings) as conn:
+        rows = [tuple(row) for row in conn.execute("SELECT * FROM agent_sessions")]
     assert len(rows) == 1 and rows[0][0] == hashlib.sha256(session_id.encode()).hexdigest()
     assert not any(session_id in str(value) for value in rows[0])
 

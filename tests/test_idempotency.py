@@ -17,9 +17,11 @@ from werkzeug import Response
 
 from app import create_app
 from whatsapp import agents, db
+from whatsapp.store.common import ago
 
 from .helpers import (
     AGENT_KEY,
+    connection_for,
     customer_writes,
     fixture,
     post_webhook,
@@ -65,11 +67,8 @@ def fresh_wamid(request) -> Response:
 
 
 def agent_key(settings, name):
-    conn = db.connect(settings["DATABASE_PATH"])
-    try:
+    with connection_for(settings) as conn:
         return agents.create(conn, name)[1]
-    finally:
-        conn.close()
 
 
 # --- item 6: a key belongs to one credential and one request ------------------------------------
@@ -132,6 +131,7 @@ def old_schema() -> str:
     return re.sub(r"CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_idempotency.*?;\n", "", text, flags=re.S)
 
 
+@pytest.mark.sqlite_only  # an SQLite file of an older schema, upgraded by ADDED_COLUMNS (PRAGMA table_info)
 def test_a_database_from_before_scoped_keys_gains_the_columns_and_keeps_its_keys(settings, graph, tmp_path):
     """An inbox made before this change: its messages table has none of the new columns, and a
     key it stored (globally, without a request hash) still replays instead of sending again."""
@@ -173,6 +173,32 @@ def test_a_database_from_before_scoped_keys_gains_the_columns_and_keeps_its_keys
     ana = agent_key({**settings, "DATABASE_PATH": path}, "Ana")
     assert send(client, "new-key", headers={"Authorization": f"Bearer {ana}"}).status_code == 200
     assert len(sends(graph)) == 3
+
+
+def test_a_key_stored_before_keys_were_scoped_replays_for_a_day_and_is_then_forgotten(client, graph, settings):
+    """A message stored under an unscoped key (client_message_id, no request hash): a repeat of the key
+    within 24 hours replays it whatever the request says; after that, the key is a new send."""
+    [conv] = [
+        c for c in client.get("/api/whatsapp/conversations").get_json()["conversations"] if c["phone_number"] == MARIA
+    ]
+    with connection_for(settings) as conn:
+        conn.execute(
+            """INSERT INTO whatsapp_messages (conversation_id, whatsapp_message_id, phone_number, direction,
+               message_type, message_text, status, timestamp, created_at, local_id, client_message_id)
+               VALUES (?, 'wamid.LEGACY', ?, 'outbound', 'text', 'old', 'sent', ?, ?, 'local.legacy', 'legacy-key')""",
+            (conv["id"], MARIA, ago(1), ago(1)),
+        )
+    replay = send(client, "legacy-key", message="anything")
+    assert replay.status_code == 200 and replay.get_json()["message_id"] == "wamid.LEGACY"
+    assert replay.get_json()["idempotent_replay"] is True
+    assert sends(graph) == []
+    with connection_for(settings) as conn:
+        conn.execute("UPDATE whatsapp_messages SET created_at = ? WHERE local_id = 'local.legacy'", (ago(25),))
+    graph.expect_request(SEND_PATH, method="POST").respond_with_handler(fresh_wamid)
+    reused = send(client, "legacy-key", message="a new order")
+    assert reused.status_code == 200 and reused.get_json()["message_id"] != "wamid.LEGACY"
+    assert "idempotent_replay" not in reused.get_json()
+    assert len(sends(graph)) == 1
 
 
 # --- item 7: an unknown outcome is never replayed as a success ----------------------------------
@@ -229,8 +255,8 @@ def test_a_retry_after_a_dropped_connection_is_a_409_until_a_status_settles_it(s
     assert sends(graph) == [] and len(dropping.requests) == 1
     assert outbound(client)[0]["outcome_unknown"] is True
     # Meta had sent it: its status (echoing our id) settles the message, and the retry now gets it.
-    with sqlite3.connect(settings["DATABASE_PATH"]) as raw:
-        [local_id] = raw.execute(
+    with connection_for(settings) as conn:
+        [local_id] = conn.execute(
             "SELECT local_id FROM whatsapp_messages WHERE message_id = ?", (pending["id"],)
         ).fetchone()
     assert post_webhook(client, status_update("wamid.SETTLED", "delivered", callback=local_id)).status_code == 200
@@ -246,8 +272,8 @@ def test_a_retry_while_a_crashed_send_is_still_pending_is_a_409(client, graph, s
     """The service wrote the pending row and died before Meta answered: no reason was recorded."""
     graph.expect_request(SEND_PATH, method="POST").respond_with_json(send_ok(message_id="wamid.X"))
     assert send(client, "order-8").status_code == 200
-    with sqlite3.connect(settings["DATABASE_PATH"]) as raw:  # as if Meta's answer was never written
-        raw.execute(
+    with connection_for(settings) as conn:  # as if Meta's answer was never written
+        conn.execute(
             "UPDATE whatsapp_messages SET status = 'pending', whatsapp_message_id = local_id, sent_at = NULL "
             "WHERE direction = 'outbound'"
         )
@@ -340,10 +366,8 @@ def test_a_resend_counts_as_a_fresh_attempt_for_the_stale_pending_check(client, 
         meta_error({"error": {"message": "(#131000) Something went wrong", "code": 131000}}, 500)
     )
     assert send(client, "order-11").status_code == 502
-    with sqlite3.connect(settings["DATABASE_PATH"]) as raw:  # the first attempt was 11 minutes ago
-        raw.execute(
-            "UPDATE whatsapp_messages SET timestamp = datetime('now', '-11 minutes') WHERE direction = 'outbound'"
-        )
+    with connection_for(settings) as conn:  # the first attempt was 11 minutes ago
+        conn.execute("UPDATE whatsapp_messages SET timestamp = ? WHERE direction = 'outbound'", (ago(11 / 60),))
     graph.clear()
     graph.expect_request(SEND_PATH, method="POST").respond_with_json({"messaging_product": "whatsapp"})
     assert send(client, "order-11").status_code == 504  # this attempt's answer had no message id

@@ -114,11 +114,8 @@ def test_a_file_that_does_not_match_meta_sha256_is_refused_and_can_be_retried(ap
     message = only_message(client)
     assert message["media_state"] == "failed"
     # Meta's hex sha256 from the media endpoint is used when the webhook sent none.
-    from whatsapp.db import connect
-
-    conn = connect(app.config["SETTINGS"].database_path)
-    conn.execute("UPDATE whatsapp_messages SET media_sha256 = NULL")
-    conn.close()
+    with app.extensions["database"].connection() as conn:
+        conn.execute("UPDATE whatsapp_messages SET media_sha256 = NULL")
     retried = client.post(f"/api/whatsapp/media/{message['id']}/retry")
     assert retried.status_code == 200
     assert retried.get_json()["media_state"] == "ready"
@@ -178,11 +175,9 @@ def test_a_failed_download_is_scheduled_again_with_backoff(client, graph):
     message = only_message(client)
     assert message["media_state"] == "failed"
     from whatsapp import store
-    from whatsapp.db import connect
 
-    conn = connect(client.application.config["SETTINGS"].database_path)
-    row = store.get_message(conn, message["id"])
-    conn.close()
+    with client.application.extensions["database"].connection() as conn:
+        row = store.get_message(conn, message["id"])
     assert row["media_attempts"] == 1 and row["media_next_attempt_at"] is not None
     assert row["media_error"]
 

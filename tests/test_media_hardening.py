@@ -21,7 +21,6 @@ from werkzeug import Request, Response
 from werkzeug.http import parse_options_header
 
 from app import create_app
-from whatsapp.db import connect
 from whatsapp.graph import GraphError
 
 from .helpers import AGENT_KEY, customer_writes, post_webhook, send_ok, text_message
@@ -38,19 +37,13 @@ def client_for(settings, **overrides):
 
 
 def sql(client, statement, *args):
-    conn = connect(client.application.config["SETTINGS"].database_path)
-    try:
+    with client.application.extensions["database"].connection() as conn:
         conn.execute(statement, args)
-    finally:
-        conn.close()
 
 
 def media_row(client, message_id):
-    conn = connect(client.application.config["SETTINGS"].database_path)
-    try:
+    with client.application.extensions["database"].connection() as conn:
         return dict(conn.execute("SELECT * FROM whatsapp_messages WHERE message_id = ?", (message_id,)).fetchone())
-    finally:
-        conn.close()
 
 
 def lookups(graph, media_id="555001"):
@@ -508,7 +501,7 @@ def test_an_animated_sticker_up_to_500_kb_is_sent(client, graph):
     assert send_sticker(client, webp(90 * 1024, animated=False)).status_code == 200  # small static: fine
 
 
-def test_the_simulator_setup_downloads_media_from_its_stand_in(tmp_path):
+def test_the_simulator_setup_downloads_media_from_its_stand_in(tmp_path, database_url):
     """`python3 -m whatsapp.simulate --fake-graph-port` with the README's .env still shows photos."""
     from whatsapp import simulate
 
@@ -516,6 +509,7 @@ def test_the_simulator_setup_downloads_media_from_its_stand_in(tmp_path):
     try:
         settings = {
             "DATABASE_PATH": str(tmp_path / "inbox.sqlite3"),
+            "DATABASE_URL": database_url,
             "MEDIA_DIR": str(tmp_path / "media"),
             "WHATSAPP_APP_SECRET": "sim-secret",
             "WHATSAPP_PHONE_NUMBER_ID": simulate.DEFAULT_PHONE_NUMBER_ID,

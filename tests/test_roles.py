@@ -50,6 +50,7 @@ def test_set_agent_role_promotes_and_demotes(app, anon, runner, manage):
     assert "1\tBo\tagent\tactive" in runner.invoke(args=["list-agents"]).output
 
 
+@pytest.mark.sqlite_only  # an SQLite file made before roles, upgraded by ADDED_COLUMNS (PRAGMA table_info)
 def test_an_agents_table_from_before_roles_gains_the_column(tmp_path):
     from whatsapp import db
 

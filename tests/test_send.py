@@ -12,7 +12,7 @@ from werkzeug import Request, Response
 
 from app import create_app
 
-from .helpers import customer_writes, fixture, meta_calls, post_webhook, send_ok, status_update, wamid
+from .helpers import connection_for, customer_writes, fixture, meta_calls, post_webhook, send_ok, status_update, wamid
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 
@@ -280,25 +280,26 @@ def test_a_send_with_a_non_json_body_is_refused(client, graph):
 
 def test_a_send_cut_off_by_a_crash_says_so_and_a_later_status_settles_it(client, settings):
     """The process wrote the pending row, then died before Meta answered (or before it was called)."""
-    import sqlite3
-
     from whatsapp import db, store
+    from whatsapp.store.common import ago
 
     customer_writes(client)
     [conv] = client.get("/api/whatsapp/conversations").get_json()["conversations"]
-    conn = db.connect(settings["DATABASE_PATH"])
-    with db.write_transaction(conn):  # the first step of a send, as sending.py does it
-        local_id = store.new_local_id()
-        message_id = store.create_outbound(
-            conn, conv["id"], message_type="text", text="sent just before the crash", agent_id=None, local_id=local_id
-        )
-    conn.close()
-    [fresh] = thread(client)
-    assert fresh["status"] == "pending" and fresh["error"] is None  # a send in flight is not an error yet
-    with sqlite3.connect(settings["DATABASE_PATH"]) as raw:  # ...eleven minutes later
-        raw.execute(
-            "UPDATE whatsapp_messages SET timestamp = datetime('now', '-11 minutes') WHERE message_id = ?",
-            (message_id,),
+    with connection_for(settings) as conn:
+        with db.write_transaction(conn):  # the first step of a send, as sending.py does it
+            local_id = store.new_local_id()
+            message_id = store.create_outbound(
+                conn,
+                conv["id"],
+                message_type="text",
+                text="sent just before the crash",
+                agent_id=None,
+                local_id=local_id,
+            )
+        [fresh] = thread(client)
+        assert fresh["status"] == "pending" and fresh["error"] is None  # a send in flight is not an error yet
+        conn.execute(  # ...eleven minutes later
+            "UPDATE whatsapp_messages SET timestamp = ? WHERE message_id = ?", (ago(11 / 60), message_id)
         )
     [stale] = thread(client)
     assert stale["status"] == "pending" and "may or may not have been sent" in stale["error"]["title"]

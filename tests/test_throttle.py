@@ -4,7 +4,6 @@ with 429 and Retry-After, on the API's bearer keys and on /login alike."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +12,7 @@ import pytest
 from app import create_app
 from whatsapp import throttle
 
-from .helpers import AGENT_KEY, bearer
+from .helpers import AGENT_KEY, bearer, connection_for
 from .test_auth import OUR_PAGE, create_agent
 from .test_openapi import DOC_URL, conforms
 
@@ -139,8 +138,8 @@ def test_successful_requests_write_nothing_to_the_failure_table(strict, settings
     client = strict.test_client()
     for _ in range(5):
         assert client.get(ME, headers=bearer(AGENT_KEY)).status_code == 200
-    conn = sqlite3.connect(settings["DATABASE_PATH"])
-    assert conn.execute("SELECT COUNT(*) FROM auth_failures").fetchone() == (0,)
+    with connection_for(settings) as conn:
+        assert tuple(conn.execute("SELECT COUNT(*) FROM auth_failures").fetchone()) == (0,)
 
 
 def test_a_forwarded_address_is_ignored_unless_the_proxy_is_trusted(strict):

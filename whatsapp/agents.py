@@ -56,10 +56,10 @@ def create(conn: sqlite3.Connection, name: str, role: str = "agent") -> tuple[sq
     key = new_key()
     with write_transaction(conn):
         cur = conn.execute(
-            "INSERT INTO agents (name, key_hash, created_at, active, role) VALUES (?, ?, ?, 1, ?)",
+            "INSERT INTO agents (name, key_hash, created_at, active, role) VALUES (?, ?, ?, 1, ?) RETURNING *",
             (name, hash_key(key), now(), role),
         )
-        row = conn.execute("SELECT * FROM agents WHERE agent_id = ?", (cur.lastrowid,)).fetchone()
+        row = cur.fetchone()
     return row, key
 
 
@@ -70,7 +70,7 @@ def by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
 
 def list_all(conn: sqlite3.Connection, include_inactive: bool = False) -> list[sqlite3.Row]:
     where = "" if include_inactive else "WHERE active = 1"
-    return conn.execute(f"SELECT * FROM agents {where} ORDER BY name COLLATE NOCASE, agent_id").fetchall()
+    return conn.execute(f"SELECT * FROM agents {where} ORDER BY lower(name), agent_id").fetchall()
 
 
 def set_role(conn: sqlite3.Connection, agent_id: int, role: str) -> bool:

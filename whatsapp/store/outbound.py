@@ -70,7 +70,8 @@ def create_outbound(
             message_text, media_url, media_type, media_id, media_filename, status, timestamp,
             created_at, agent_id, context_message_id, local_id, raw_json,
             media_path, media_size, media_state, idempotency_scope, idempotency_key, request_hash, group_id)
-           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           RETURNING message_id""",
         (
             conversation_id,
             local_id,
@@ -97,12 +98,13 @@ def create_outbound(
             conv["group_id"],
         ),
     )
+    message_id = int(cur.fetchone()[0])
     if message_type in ANNOTATION_TYPES:
         annotated(conn, context_message_id)
     else:
         touch_conversation(conn, conversation_id, stamp, preview(message_type, text), message_type)
-        emit(conn, "message.created", conversation_id, int(cur.lastrowid))
-    return int(cur.lastrowid)
+        emit(conn, "message.created", conversation_id, message_id)
+    return message_id
 
 
 def mark_accepted(
