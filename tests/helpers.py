@@ -271,3 +271,41 @@ def postgres_server(request) -> tuple[str, str] | None:
     if request.config.getoption("--engine") != "postgresql":
         return None
     return request.getfixturevalue("pg_server_url"), request.getfixturevalue("pg_template")
+
+
+def statement_as_run(conn, sql: str, params=()) -> str:
+    """A PostgreSQL statement with its parameters filled in, as SQLite's trace callback shows one."""
+    import re
+
+    from psycopg import sql as pgsql
+
+    from whatsapp import pg
+
+    translation = pg.translate(sql)
+    values = pg.bind(translation, params) or []
+    return re.sub(r"\$(\d+)", lambda m: pgsql.Literal(values[int(m.group(1)) - 1]).as_string(conn.raw), translation.sql)
+
+
+@contextlib.contextmanager
+def statements_seen(app):
+    """Every statement the app's Database runs meanwhile, its parameters filled in: SQLite's trace
+    callback (Database.tracing), or on PostgreSQL each execute of a connection, seen as it passes."""
+    seen: list[str] = []
+    database = app.extensions["database"]
+    if database.engine != "postgresql":
+        with database.tracing(seen.append):
+            yield seen
+        return
+    from whatsapp import pg
+
+    original = pg.PgConnection.execute
+
+    def execute(self, sql, params=()):
+        seen.append(statement_as_run(self, sql, params))
+        return original(self, sql, params)
+
+    pg.PgConnection.execute = execute
+    try:
+        yield seen
+    finally:
+        pg.PgConnection.execute = original

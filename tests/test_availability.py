@@ -36,9 +36,10 @@ def free_port() -> int:
 
 
 class Service:
-    """gunicorn -c gunicorn.conf.py wsgi:app over a SQLite file of the test's, in its own process group."""
+    """gunicorn -c gunicorn.conf.py wsgi:app over a SQLite file of the test's (or the test's PostgreSQL
+    database, under --engine postgresql), in its own process group."""
 
-    def __init__(self, tmp_path: Path, workers: int) -> None:
+    def __init__(self, tmp_path: Path, workers: int, database_url: str = "") -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.database = tmp_path / "inbox.sqlite3"
@@ -55,6 +56,7 @@ class Service:
             "AGENT_API_KEY": AGENT_KEY,
             "MEDIA_AUTO_DOWNLOAD": "false",
             "SQLITE_BUSY_TIMEOUT": BUSY_TIMEOUT,
+            "DATABASE_URL": database_url,
         }
         self.process: subprocess.Popen | None = None
 
@@ -121,11 +123,11 @@ class Service:
 
 
 @pytest.fixture
-def service(tmp_path):
+def service(tmp_path, database_url):
     started: list[Service] = []
 
     def start(workers: int) -> Service:
-        service = Service(tmp_path, workers)
+        service = Service(tmp_path, workers, database_url)
         started.append(service)
         return service
 
@@ -146,6 +148,7 @@ def exclusive_lock(database: Path) -> sqlite3.Connection:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # SQLite's file lock held by another process (BEGIN EXCLUSIVE)
 def test_a_worker_replaced_while_the_database_is_locked_boots_and_the_master_stays_up(service):
     gunicorn = service(workers=2)
     gunicorn.start()
@@ -176,6 +179,7 @@ def test_a_worker_replaced_while_the_database_is_locked_boots_and_the_master_sta
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # SQLite's file lock held by another process (BEGIN EXCLUSIVE)
 def test_workers_that_must_create_the_tables_wait_for_the_lock_and_then_serve(service):
     gunicorn = service(workers=2)
     lock = exclusive_lock(gunicorn.database)  # a new, empty file: the workers have tables to create

@@ -131,6 +131,7 @@ def test_a_merge_names_the_conversation_folded_in(client):
     assert kept.get_json()["conversation"]["user_id"] == "US.4242"
 
 
+@pytest.mark.sqlite_only  # an SQLite file from before the column (db.ADDED_COLUMNS); PostgreSQL's schema began with it
 def test_an_event_log_from_before_merged_from_gains_the_column(settings):
     import sqlite3
 
@@ -169,17 +170,13 @@ def test_a_conversation_merged_twice_answers_404_with_where_it_finally_went(clie
     assert never.status_code == 404 and "merged_into" not in never.get_json()
 
     # The kept thread is later folded into a third: the first id now leads there.
-    from whatsapp.db import connect, write_transaction
+    from whatsapp.db import write_transaction
     from whatsapp.store.customers import merge
 
     third = thread_of(wa_id="15550008888", user_id=None)
     assert third > max(first, second)  # the merged-away id is never given to another customer
-    conn = connect(client.application.config["SETTINGS"].database_path)
-    try:
-        with write_transaction(conn):
-            merge(conn, keep=third, drop=kept)
-    finally:
-        conn.close()
+    with client.application.extensions["database"].connection() as conn, write_transaction(conn):
+        merge(conn, keep=third, drop=kept)
     answer = client.get("/api/whatsapp/conversation", query_string={"conversation_id": dropped})
     assert answer.get_json()["merged_into"] == third
 

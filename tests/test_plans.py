@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.plans import full_scans
+
+# SQLite's EXPLAIN QUERY PLAN and PRAGMA index_list on the SQLite file; PostgreSQL's plans: test_plans_postgres.py.
+pytestmark = pytest.mark.sqlite_only
 
 PARTIAL = {"idx_messages_media_due"}
 

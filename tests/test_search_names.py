@@ -3,29 +3,36 @@ prefix merges every word it starts, so its cost grows with the inbox; issue 12).
 
 from __future__ import annotations
 
-from whatsapp import store
-from whatsapp.db import connect
+import pytest
 
-from .helpers import customer_writes
+from whatsapp import store
+
+from .helpers import customer_writes, statements_seen
+
+# How each engine's statements read the names (FTS5's table, the GIN index's expression) and ask
+# for 'refund' as a word beginning (FTS5's prefix query, wa_search_query's prefix flag).
+NAMES = {"sqlite": "conversations_fts", "postgresql": "wa_names_vector("}
+REFUND_PREFIX = {"sqlite": '"refund"*', "postgresql": "wa_search_query('refund', true)"}
+
+
+@pytest.fixture
+def refund_prefix(engine) -> str:
+    return REFUND_PREFIX[engine]
 
 
 def names_searched(app, query: str, limit: int) -> tuple[list[int], list[str]]:
-    conn = connect(app.config["SETTINGS"].database_path)
-    seen: list[str] = []
-    conn.set_trace_callback(seen.append)
-    try:
+    database = app.extensions["database"]
+    with statements_seen(app) as seen, database.connection() as conn:
         found = list(store.search(conn, query, limit=limit))
-    finally:
-        conn.close()
-    return found, [s for s in seen if "conversations_fts" in s]
+    return found, [s for s in seen if NAMES[database.engine] in s]
 
 
-def test_whole_word_names_that_fill_the_list_need_no_prefix_scan(app, client):
+def test_whole_word_names_that_fill_the_list_need_no_prefix_scan(app, client, refund_prefix):
     for n, name in enumerate(("Ana Refund", "Bea Refund", "Caro Refunds")):
         customer_writes(client, "hello", wa_id=f"1555000000{n}", name=name)
     found, statements = names_searched(app, "refund", limit=2)
     assert len(found) == 2
-    assert statements and not any('"refund"*' in s for s in statements)  # whole words sufficed
+    assert statements and not any(refund_prefix in s for s in statements)  # whole words sufficed
 
 
 def test_a_name_is_still_found_by_its_beginning_when_whole_words_are_too_few(client):

@@ -10,6 +10,7 @@ from typing import Any
 from ..updates import ANNOTATION_TYPES, SQLITE_MAX_INT
 from .actions import snoozed_counts
 from .common import ago, now, one
+from .engine import postgres
 from .pricing import billable_by_category
 
 # The dashboard's tabs. "open" is every conversation not closed; "all" is its older name, still accepted
@@ -38,10 +39,17 @@ def list_conversations(
     if ids == []:
         return []
     walk = label_id is not None and ids is None and _label_size(conn, label_id) > LABEL_WALK_FROM
-    clauses, params = conversation_filters(status, unread_only, tab, agent_id, ids, label_id, walk=walk)
+    clauses, params = conversation_filters(
+        status, unread_only, tab, agent_id, ids, label_id, walk=walk and not postgres(conn)
+    )
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    # Snoozed ones come in the order they wake up, read straight from idx_conversations_snoozed.
-    order = "snoozed_until, conversation_id" if tab == "snoozed" else "last_message_at DESC, conversation_id DESC"
+    # Snoozed ones come in the order they wake up, read straight from idx_conversations_snoozed. A
+    # conversation with no message yet comes last (SQLite's order; PostgreSQL needs it said, and its
+    # activity indexes are declared so).
+    nulls = " NULLS LAST" if postgres(conn) else ""
+    order = (
+        "snoozed_until, conversation_id" if tab == "snoozed" else f"last_message_at DESC{nulls}, conversation_id DESC"
+    )
     return conn.execute(
         f"""SELECT * FROM whatsapp_conversations {where}
             ORDER BY {order} LIMIT ? OFFSET ?""",
@@ -123,7 +131,8 @@ def conversation_filters(
     walk: bool = False,
 ) -> tuple[list[str], list[Any]]:
     """WHERE clauses of a list or count. `walk`: the label is a filter only (`+` keeps SQLite from
-    driving the query by the label's rows), so a page walks the activity index and stops at the limit."""
+    driving the query by the label's rows), so a page walks the activity index and stops at the limit
+    (SQLite only: PostgreSQL's planner chooses from its statistics, and a `+` would mean nothing)."""
     clauses: list[str] = []
     params: list[Any] = []
     if status:
@@ -149,7 +158,7 @@ def conversation_filters(
         clauses.extend(("status != 'closed'", "snoozed_until > ?"))
         params.append(now())
     if ids is not None:
-        clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "0")
+        clauses.append(f"conversation_id IN ({','.join('?' * len(ids))})" if ids else "FALSE")
         params.extend(ids)
     if label_id is not None:  # through conversation_labels' index by label
         column = "+conversation_id" if walk else "conversation_id"
@@ -166,14 +175,15 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
     come first; when they are too few, words of three letters or more also match as prefixes
     ('caf' finds 'Café'). FTS5 walks its index newest first and stops at the limit, so the cost
     does not grow with the inbox (a prefix is dearer: it merges every word it starts, hence second).
+    On PostgreSQL the same queries go through the GIN indexes of schema_postgresql.sql ("Search").
     """
     found: dict[int, int | None] = {}
-    exact, prefix = match_expression(query, prefix=False), match_expression(query, prefix=True)
-    if exact is None:  # no words: prefix is None too
+    matches = _matches(conn, query)
+    if not matches:  # no words
         return found
     # Matching messages newest first, a chunk at a time: most searches fill the list from the first
     # chunk, so only its messages are looked up (at most limit * 5 are, as a cap on rare words' cost).
-    for ids in _matching_messages(conn, exact, prefix, wanted=limit * 5, chunk=limit + limit // 4):
+    for ids in _matching_messages(conn, matches, wanted=limit * 5, chunk=limit + limit // 4):
         marks = ",".join("?" * len(ids))
         owners = dict(
             conn.execute(
@@ -188,31 +198,67 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
     # Names the same way: whole words, newest first (FTS5 stops at the limit), then word beginnings
     # only when those are too few (a prefix merges every word it starts: its cost follows the inbox).
     # What is found past the limit is cut below, so once the list is full nothing else is looked up.
-    for match in (exact,) if prefix == exact else (exact, prefix):
+    for match in matches:
         if len(found) >= limit:
             break
-        for (rowid,) in conn.execute(
-            "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-            (match, limit),
-        ):
-            found.setdefault(int(rowid), None)
+        for (conversation_id,) in conn.execute(_NAMES[postgres(conn)], (*match, limit)):
+            found.setdefault(int(conversation_id), None)
     digits = re.sub(r"\D", "", query)
     if len(digits) >= 4 and len(found) < limit:  # any run of the number's digits, through the trigram index
-        for row in conn.execute(
-            "SELECT rowid FROM phones_fts WHERE phone_number LIKE ? ORDER BY rowid DESC LIMIT ?",
-            (f"%{digits}%", limit),
-        ):
-            found.setdefault(int(row["rowid"]), None)
+        for (conversation_id,) in conn.execute(_PHONES[postgres(conn)], (f"%{digits}%", limit)):
+            found.setdefault(int(conversation_id), None)
     return dict(list(found.items())[:limit])
 
 
+# Each search statement for SQLite's FTS5 tables (False) and PostgreSQL's GIN indexes (True); a match
+# is ('"w1" "w2"*',) for FTS5 and (query, prefix) for wa_search_query (see `_matches`).
+_NAMES = {
+    False: "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+    True: """SELECT conversation_id FROM whatsapp_conversations
+             WHERE wa_names_vector(contact_name, contact_profile_name, username) @@ wa_search_query(?, ?)
+             ORDER BY conversation_id DESC LIMIT ?""",
+}
+_PHONES = {
+    False: "SELECT rowid FROM phones_fts WHERE phone_number LIKE ? ORDER BY rowid DESC LIMIT ?",
+    True: """SELECT conversation_id FROM whatsapp_conversations WHERE phone_number LIKE ?
+             ORDER BY conversation_id DESC LIMIT ?""",
+}
+_MESSAGES = {
+    False: "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+    True: """SELECT message_id FROM whatsapp_messages
+             WHERE wa_search_vector(message_text) @@ wa_search_query(?, ?) AND message_id < ?
+             ORDER BY message_id DESC LIMIT ?""",
+}
+_SNIPPETS = {
+    # `+rowid IN` filters without steering FTS5 (an IN it would serve by one lookup per id).
+    False: """SELECT rowid, snippet(messages_fts, 0, '**', '**', '…', 12) FROM messages_fts
+              WHERE messages_fts MATCH ? AND rowid BETWEEN ? AND ? AND +rowid IN ({marks})""",
+    True: """SELECT message_id, ts_headline('wa_search', message_text, wa_search_query(?, ?),
+                 'StartSel=**, StopSel=**, MaxWords=12, MinWords=6, MaxFragments=1, FragmentDelimiter=…')
+             FROM whatsapp_messages
+             WHERE wa_search_vector(message_text) @@ wa_search_query(?, ?) AND message_id IN ({marks})""",
+}
+
+
+def _matches(conn: sqlite3.Connection, query: str) -> list[tuple[Any, ...]]:
+    """The passes of a search, as parameters of its statements: whole words, then (unless that is the
+    same: no word of 3+ letters) word beginnings. Empty when the query has no word."""
+    exact, prefix = match_expression(query, prefix=False), match_expression(query, prefix=True)
+    if exact is None:  # no words: prefix is None too
+        return []
+    passes = [(exact, False)] if prefix == exact else [(exact, False), (prefix, True)]
+    if postgres(conn):  # wa_search_query splits, unaccents and marks prefixes itself
+        return [(query, is_prefix) for _, is_prefix in passes]
+    return [(expression,) for expression, _ in passes]
+
+
 def _matching_messages(
-    conn: sqlite3.Connection, exact: str, prefix: str, *, wanted: int, chunk: int
+    conn: sqlite3.Connection, matches: list[tuple[Any, ...]], *, wanted: int, chunk: int
 ) -> Iterator[list[int]]:
     """Ids of matching messages in chunks, newest first: whole words, then (while fewer than `wanted`
     were found) word beginnings not matched already; `wanted` in all at most."""
     seen: set[int] = set()
-    for match in (exact,) if prefix == exact else (exact, prefix):
+    for match in matches:
         examined, before = 0, None
         while examined < wanted and len(seen) < wanted:
             size = min(chunk, wanted - examined)
@@ -227,12 +273,12 @@ def _matching_messages(
             before = rows[-1]
 
 
-def _newest_matches(conn: sqlite3.Connection, match: str, limit: int, before: int | None = None) -> list[int]:
-    """Newest first: FTS5 walks its index backwards from `before` and stops at the limit."""
-    rows = conn.execute(
-        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
-        (match, before if before is not None else SQLITE_MAX_INT, limit),
-    )
+def _newest_matches(
+    conn: sqlite3.Connection, match: tuple[Any, ...], limit: int, before: int | None = None
+) -> list[int]:
+    """Newest first: FTS5 walks its index backwards from `before` and stops at the limit (PostgreSQL:
+    the planner's choice of the GIN index or the primary key backwards)."""
+    rows = conn.execute(_MESSAGES[postgres(conn)], (*match, before if before is not None else SQLITE_MAX_INT, limit))
     return [int(r[0]) for r in rows]
 
 
@@ -251,18 +297,15 @@ def snippets(conn: sqlite3.Connection, query: str, message_ids: list[int]) -> di
     lookup), whole words first, then prefixes for the messages whole words did not match.
     """
     found: dict[int, str] = {}
-    for match in (match_expression(query, prefix=False), match_expression(query, prefix=True)):
-        wanted = set(message_ids) - set(found)
-        if match is None or not wanted:
+    pg = postgres(conn)
+    for match in _matches(conn, query):
+        wanted = sorted(set(message_ids) - set(found))
+        if not wanted:
             break
-        marks = ",".join("?" * len(wanted))
-        # `+rowid IN` filters without steering FTS5 (an IN it would serve by one lookup per id).
-        for rowid, snippet in conn.execute(
-            f"""SELECT rowid, snippet(messages_fts, 0, '**', '**', '…', 12) FROM messages_fts
-                WHERE messages_fts MATCH ? AND rowid BETWEEN ? AND ? AND +rowid IN ({marks})""",
-            (match, min(wanted), max(wanted), *wanted),
-        ):
-            found[int(rowid)] = snippet
+        sql = _SNIPPETS[pg].format(marks=",".join("?" * len(wanted)))
+        params = (*match, *match, *wanted) if pg else (*match, wanted[0], wanted[-1], *wanted)
+        for message_id, snippet in conn.execute(sql, params):
+            found[int(message_id)] = snippet
     return found
 
 
