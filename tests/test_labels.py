@@ -3,12 +3,11 @@ them, shows them and counts them with the tabs; merges keep both threads' labels
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .helpers import AGENT_KEY, bearer, post_webhook, text_message
+from .helpers import AGENT_KEY, bearer, connection_for, post_webhook, text_message
 from .helpers import agent_key as key_of
 
 API = "/api/whatsapp"
@@ -250,10 +249,10 @@ def test_the_label_counts_equal_counting_the_rows_after_many_changes(client, adm
     for route, index, label in steps:
         body = {"conversation_id": ids[index], **({"label": label} if label else {})}
         assert client.post(f"{API}/{route}", json=body).status_code == 200
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         counted = dict(
             conn.execute(
-                """SELECT cl.label_id, SUM(c.status != 'closed') FROM conversation_labels cl
+                """SELECT cl.label_id, SUM(CASE WHEN c.status != 'closed' THEN 1 ELSE 0 END) FROM conversation_labels cl
                    JOIN whatsapp_conversations c USING (conversation_id) GROUP BY cl.label_id"""
             ).fetchall()
         )
