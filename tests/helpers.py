@@ -236,3 +236,34 @@ def connection_for(settings: dict):
             yield conn
     finally:
         database.close()
+
+
+def capture_statements(app, paths: dict[str, str], key: str) -> dict[str, list[str]]:
+    """bench.plans.capture on either engine: the statements each GET runs. PostgresDatabase does not
+    honour Database.tracing (yet), so on PostgreSQL a spy on PgConnection.execute records them (it
+    only listens: every statement still runs)."""
+    from bench.plans import SKIP, capture
+
+    if getattr(app.extensions["database"], "engine", "sqlite") != "postgresql":
+        return capture(app, paths, key)
+    from whatsapp.pg import PgConnection
+
+    seen: list[str] = []
+    original = PgConnection.execute
+
+    def execute(self, sql, params=()):
+        seen.append(sql)
+        return original(self, sql, params)
+
+    PgConnection.execute = execute
+    try:
+        client = app.test_client()
+        statements: dict[str, list[str]] = {}
+        for name, path in paths.items():
+            seen.clear()
+            answer = client.get(path, headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 200, (path, answer.get_data(as_text=True))
+            statements[name] = [s for s in seen if not SKIP.match(s)]
+        return statements
+    finally:
+        PgConnection.execute = original

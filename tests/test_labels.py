@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .helpers import AGENT_KEY, bearer, connection_for, post_webhook, text_message
+from .helpers import AGENT_KEY, bearer, capture_statements, connection_for, post_webhook, text_message
 from .helpers import agent_key as key_of
 
 API = "/api/whatsapp"
@@ -224,13 +224,11 @@ def test_counts_per_label_come_with_the_tabs_and_follow_close_reopen_and_delete(
 
 
 def test_the_labels_of_a_page_are_fetched_in_one_query_whatever_its_size(app, client, admin, settings):
-    from bench.plans import capture
-
     ids = [customer(client, f"141555504{i:02d}", name=f"P{i}") for i in range(12)]
     make_label(admin, "VIP")
     for cid in ids:
         client.post(f"{API}/add-label", json={"conversation_id": cid, "label": "VIP"})
-    statements = capture(
+    statements = capture_statements(
         app, {"small": "/api/whatsapp/conversations?limit=2", "big": "/api/whatsapp/conversations"}, AGENT_KEY
     )
     for name in ("small", "big"):
