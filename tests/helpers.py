@@ -238,32 +238,39 @@ def connection_for(settings: dict):
         database.close()
 
 
-def capture_statements(app, paths: dict[str, str], key: str) -> dict[str, list[str]]:
-    """bench.plans.capture on either engine: the statements each GET runs. PostgresDatabase does not
-    honour Database.tracing (yet), so on PostgreSQL a spy on PgConnection.execute records them (it
-    only listens: every statement still runs)."""
-    from bench.plans import SKIP, capture
+def statement_as_run(conn, sql: str, params=()) -> str:
+    """A PostgreSQL statement with its parameters filled in, as SQLite's trace callback shows one."""
+    import re
 
-    if getattr(app.extensions["database"], "engine", "sqlite") != "postgresql":
-        return capture(app, paths, key)
-    from whatsapp.pg import PgConnection
+    from psycopg import sql as pgsql
 
+    from whatsapp import pg
+
+    translation = pg.translate(sql)
+    values = pg.bind(translation, params) or []
+    return re.sub(r"\$(\d+)", lambda m: pgsql.Literal(values[int(m.group(1)) - 1]).as_string(conn.raw), translation.sql)
+
+
+@contextlib.contextmanager
+def statements_seen(app):
+    """Every statement the app's Database runs meanwhile, its parameters filled in: SQLite's trace
+    callback (Database.tracing), or on PostgreSQL each execute of a connection, seen as it passes."""
     seen: list[str] = []
-    original = PgConnection.execute
+    database = app.extensions["database"]
+    if database.engine != "postgresql":
+        with database.tracing(seen.append):
+            yield seen
+        return
+    from whatsapp import pg
+
+    original = pg.PgConnection.execute
 
     def execute(self, sql, params=()):
-        seen.append(sql)
+        seen.append(statement_as_run(self, sql, params))
         return original(self, sql, params)
 
-    PgConnection.execute = execute
+    pg.PgConnection.execute = execute
     try:
-        client = app.test_client()
-        statements: dict[str, list[str]] = {}
-        for name, path in paths.items():
-            seen.clear()
-            answer = client.get(path, headers={"Authorization": f"Bearer {key}"})
-            assert answer.status_code == 200, (path, answer.get_data(as_text=True))
-            statements[name] = [s for s in seen if not SKIP.match(s)]
-        return statements
+        yield seen
     finally:
-        PgConnection.execute = original
+        pg.PgConnection.execute = original
