@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from werkzeug import Response
 
-from .helpers import customer_writes, fixture, post_webhook, send_ok, status_update
+from .helpers import connection_for, customer_writes, fixture, post_webhook, send_ok, status_update
 
 SEND_PATH = "/v26.0/110293847561029/messages"
 PHONE = "+14155550123"
@@ -52,7 +52,7 @@ def later(**delta) -> str:
 
 def in_file(settings, sql: str, *params) -> None:
     """Change the database file directly (time passing: what no request can do)."""
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         conn.execute(sql, params)
 
 
@@ -364,7 +364,7 @@ def test_bulk_changes_happen_in_one_transaction(client, settings):
     """Every conversation's change is written together: their events come in one unbroken run."""
     three_customers(client)
     client.post("/api/whatsapp/bulk", json={"conversation_ids": [3, 1, 2], "action": "close"})
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         rows = conn.execute("SELECT conversation_id, created_at FROM events ORDER BY event_id DESC LIMIT 3").fetchall()
     assert [r[0] for r in rows] == [2, 1, 3]
 
@@ -395,10 +395,10 @@ def test_a_malformed_bulk_request_is_a_400_and_changes_nothing(client, body, err
 AGENTS = [1, 2]
 
 
-def brute_force_tabs(path: str, agent_id: int) -> dict[str, int]:
+def brute_force_tabs(settings: dict, agent_id: int) -> dict[str, int]:
     moment = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     awake = f"(snoozed_until IS NULL OR snoozed_until <= '{moment}')"
-    with sqlite3.connect(path) as conn:
+    with connection_for(settings) as conn:
 
         def count(where: str, *params) -> int:
             return conn.execute(f"SELECT COUNT(*) FROM whatsapp_conversations WHERE {where}", params).fetchone()[0]
@@ -440,7 +440,7 @@ def test_tab_counts_equal_counting_every_row_through_snoozes_unreads_and_bulk_ch
             client.post("/api/whatsapp/bulk", json={"conversation_ids": picked, "action": "close"})
         if step % 6 == 5:
             agent = rng.choice(AGENTS)
-            expected = brute_force_tabs(settings["DATABASE_PATH"], agent)
+            expected = brute_force_tabs(settings, agent)
             answer = listing(client, agent_id=agent)
             assert answer["counts"] == expected
             for tab in expected:
@@ -462,6 +462,7 @@ def agents_for_bulk(request, app):
             assert cli.invoke(args=["create-agent", name]).exit_code == 0
 
 
+@pytest.mark.sqlite_only  # SQLite's own migration: ADDED_COLUMNS, PRAGMA table_info and user_version
 def test_a_database_from_before_snoozes_and_retries_gains_their_columns(client, settings, tmp_path):
     from whatsapp import db
 

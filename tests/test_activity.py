@@ -3,12 +3,11 @@ and an activity.updated event goes out only when an agent's state there changes.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .helpers import agent_key, bearer, customer_writes
+from .helpers import agent_key, bearer, connection_for, customer_writes
 
 ACTIVITY = "/api/whatsapp/activity"
 
@@ -53,7 +52,7 @@ def test_viewing_typing_and_leaving_are_events_only_when_the_state_changes(clien
 def test_a_state_not_renewed_expires_and_coming_back_is_a_change(client, agents, settings):
     ana, bruno = agents
     say(client, ana, "typing")
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:  # 30 s passed without a renewal
+    with connection_for(settings) as conn:  # 30 s passed without a renewal
         gone = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
         conn.execute("UPDATE conversation_activity SET until = ?", (gone,))
     assert client.get(ACTIVITY, query_string={"conversation_id": 1}, headers=bruno).get_json()["activity"] == []

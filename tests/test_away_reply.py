@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from .helpers import (
     PHONE_NUMBER_ID,
     agent_key,
     bearer,
+    connection_for,
     customer_writes,
     fixture,
     now_ts,
@@ -125,7 +125,7 @@ def test_once_per_conversation_per_period(app, client, graph, settings):
     assert len(sends(graph)) == 1
     # the period passes (the last automatic reply was 3 hours ago): the next message is answered again
     moment = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S")
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         conn.execute("UPDATE whatsapp_conversations SET away_replied_at = ?", (moment,))
     customer_writes(client, "Anyone there now?")
     assert len(settled(client)) == 2
@@ -217,7 +217,7 @@ def test_reactions_and_old_redeliveries_get_no_reply(client, graph):
 def test_a_blocked_customer_gets_no_reply(client, graph, settings):
     configure(client, closed_now(), {"enabled": False, "text": AWAY_TEXT, "period_hours": 24})
     customer_writes(client)  # the reply is off: the thread exists, then its customer is blocked
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         conn.execute("UPDATE whatsapp_conversations SET blocked_at = '2026-01-01 00:00:00'")
     configure(client, None)  # the reply switched on
     customer_writes(client, "Still writing")
@@ -287,7 +287,7 @@ def test_a_reply_whose_sender_died_mid_send_is_never_sent_twice(app, client, gra
     app.extensions["away_reply"].stop()
     customer_writes(client)
     # a worker claimed it and died while Meta was being called: the outcome is unknown
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         conn.execute("UPDATE away_reply_queue SET state = 'sending', claimed_at = '2026-01-01 00:00:00'")
     restarted = create_app(settings)
     try:
@@ -298,7 +298,7 @@ def test_a_reply_whose_sender_died_mid_send_is_never_sent_twice(app, client, gra
     assert reply["status"] == "pending" and reply["outcome_unknown"] is True
     assert "may or may not have been sent" in reply["error"]["title"]
     assert sends(graph) == []
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         assert conn.execute("SELECT COUNT(*) FROM away_reply_queue").fetchone()[0] == 0
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,8 @@ import requests
 
 from bench.common import KEY, SECRET, Gunicorn, delivery, sign
 
+from .helpers import connection_for
+
 pytestmark = pytest.mark.slow
 
 WEBHOOK = "/api/whatsapp/webhook"
@@ -23,7 +24,7 @@ SENDS = re.compile(r"^/v[0-9.]+/1/messages$")
 ALL_DAY = {day: [{"open": "00:00", "close": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
-def test_simultaneous_deliveries_through_the_writer_process_send_one_reply_per_customer(tmp_path, graph):
+def test_simultaneous_deliveries_through_the_writer_process_send_one_reply_per_customer(tmp_path, graph, database_url):
     graph.expect_request(SENDS, method="POST").respond_with_json(
         {"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": "wamid.A"}]}
     )
@@ -38,6 +39,7 @@ def test_simultaneous_deliveries_through_the_writer_process_send_one_reply_per_c
         "WEB_CONCURRENCY": "2",
         "WHATSAPP_API_URL": graph.url_for("").rstrip("/"),
         "WHATSAPP_ACCESS_TOKEN": "gunicorn-test-token",
+        "DATABASE_URL": database_url,  # on PostgreSQL each worker commits its own deliveries (no writer process)
     }
     with Gunicorn("wsgi:app", tmp_path, env) as server:
         auth = {"Authorization": f"Bearer {KEY}"}
@@ -55,7 +57,7 @@ def test_simultaneous_deliveries_through_the_writer_process_send_one_reply_per_c
         database = tmp_path / "inbox.sqlite3"
         deadline = time.monotonic() + 30
         while True:
-            with sqlite3.connect(database) as conn:
+            with connection_for({"DATABASE_PATH": str(database), "DATABASE_URL": database_url}) as conn:
                 rows = conn.execute(
                     "SELECT conversation_id, status, error_title FROM whatsapp_messages WHERE automatic = 1"
                 ).fetchall()

@@ -199,6 +199,7 @@ def test_notes_follow_their_conversation_when_it_is_merged(client):
     ]
 
 
+@pytest.mark.sqlite_only  # SQLite's own migration of an old file (ADDED_COLUMNS on a table made by hand)
 def test_an_event_log_from_before_notes_gains_their_columns(settings):
     from app import create_app
 

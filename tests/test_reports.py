@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from .helpers import (
     agent_key,
     bearer,
+    connection_for,
     customer_writes,
     fixture,
     post_webhook,
@@ -333,7 +333,7 @@ def test_the_list_shows_when_the_first_response_falls_due(client, graph, runner,
     [row] = client.get("/api/whatsapp/conversations").get_json()["conversations"]
     assert row["first_response_due_at"] is None  # no target yet
     assert client.put("/api/whatsapp/response-target", json={"minutes": 15}).status_code == 200
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         [(customer_at,)] = conn.execute("SELECT customer_at FROM response_waits").fetchall()
     expected = (datetime.strptime(customer_at, "%Y-%m-%d %H:%M:%S") + timedelta(minutes=15)).strftime(
         "%Y-%m-%d %H:%M:%S"
@@ -380,7 +380,7 @@ def test_backfill_derives_the_waits_and_message_counts_from_stored_messages(clie
     writes(client, "A", "2026-11-03 10:00")  # still waiting
     period = {"from": "2026-11-02", "to": "2026-11-03"}
     before = report(client, **period)
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         for table in ("response_waits", "conversation_resolutions", "report_daily"):
             conn.execute(f"DELETE FROM {table}")
     assert report(client, **period)["totals"]["messages_in"] == 0

@@ -4,7 +4,6 @@ first, business hours holding assignment back, the events and their reasons, adm
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,7 +40,7 @@ class Team:
 
     def stale(self, name: str) -> None:
         """The agent's last heartbeat is older than the timeout (their dashboard closed a while ago)."""
-        with sqlite3.connect(self.anon.application.config["SETTINGS"].database_path) as conn:
+        with self.anon.application.extensions["database"].connection() as conn:
             conn.execute(
                 "UPDATE agent_presence SET online_until = '2000-01-01 00:00:00' WHERE agent_id = ?",
                 (self.ids[name],),
@@ -149,10 +148,9 @@ def test_the_service_key_has_no_presence_and_bad_bodies_are_400(client, team):
     assert junk.status_code == 400
 
 
-def _conn(client) -> sqlite3.Connection:
-    conn = sqlite3.connect(client.application.config["SETTINGS"].database_path)
-    conn.row_factory = sqlite3.Row
-    return conn
+def _conn(client):
+    """The app's connection of this thread (whichever the engine), closed with the app."""
+    return client.application.extensions["database"].thread_connection()
 
 
 # --- the rules -------------------------------------------------------------------------------------

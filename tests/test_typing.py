@@ -5,7 +5,6 @@ real SQLite file, with the stand-in Graph API checking each read call as Meta do
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from .helpers import (
     AGENT_KEY,
     agent_key,
     bearer,
+    connection_for,
     customer_writes,
     fixture,
     now_ts,
@@ -60,7 +60,7 @@ def typing(client, conversation_id: int = 1) -> dict:
 
 
 def set_sent_at(settings, seconds_ago: int) -> None:
-    with sqlite3.connect(settings["DATABASE_PATH"]) as conn:
+    with connection_for(settings) as conn:
         conn.execute(
             "UPDATE typing_indicators SET typing_sent_at = ?",
             (stamp(datetime.now(UTC) - timedelta(seconds=seconds_ago)),),

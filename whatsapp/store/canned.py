@@ -44,12 +44,12 @@ def canned_count(conn: sqlite3.Connection) -> int:
 def create_canned(conn: sqlite3.Connection, code: str, title: str, body: str, agent_id: int | None) -> int | None:
     """The new reply's id, or None when the code is taken."""
     stamp = now()
-    cur = conn.execute(
+    row = conn.execute(
         """INSERT INTO canned_replies (code, title, body, created_by, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING""",
+           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING RETURNING canned_reply_id""",
         (code, title, body, agent_id, stamp, stamp),
-    )
-    return int(cur.lastrowid) if cur.rowcount == 1 else None
+    ).fetchone()
+    return int(row[0]) if row is not None else None
 
 
 def code_taken(conn: sqlite3.Connection, code: str, other_than: int) -> bool:

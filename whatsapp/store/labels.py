@@ -50,11 +50,12 @@ def create_label(conn: sqlite3.Connection, name: str, colour: str) -> int:
     """Add a label; LabelExists when its name is taken. Call inside a write transaction."""
     if one(conn, "SELECT 1 FROM labels WHERE name_key = ?", name_key(name)):
         raise LabelExists(name)
-    cur = conn.execute(
-        "INSERT INTO labels (name, name_key, colour, created_at) VALUES (?, ?, ?, ?)",
-        (name, name_key(name), colour, now()),
+    label_id = int(
+        conn.execute(
+            "INSERT INTO labels (name, name_key, colour, created_at) VALUES (?, ?, ?, ?) RETURNING label_id",
+            (name, name_key(name), colour, now()),
+        ).fetchone()[0]
     )
-    label_id = int(cur.lastrowid)
     conn.execute("INSERT INTO label_counts (label_id, active, closed) VALUES (?, 0, 0)", (label_id,))
     emit(conn, "labels.updated", None)
     return label_id

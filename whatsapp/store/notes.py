@@ -21,11 +21,12 @@ def add_note(
     """Store a note and a mention for each agent named in it; emit note.created and a mention.created
     for each of those agents. Returns the note's id."""
     stamp = now()
-    cur = conn.execute(
-        "INSERT INTO notes (conversation_id, agent_id, body, created_at) VALUES (?, ?, ?, ?)",
-        (conversation_id, agent_id, body, stamp),
+    note_id = int(
+        conn.execute(
+            "INSERT INTO notes (conversation_id, agent_id, body, created_at) VALUES (?, ?, ?, ?) RETURNING note_id",
+            (conversation_id, agent_id, body, stamp),
+        ).fetchone()[0]
     )
-    note_id = int(cur.lastrowid or 0)
     _event(conn, "note.created", conversation_id, note_id, agent_id)
     for mentioned_id in mentioned:
         added = conn.execute(

@@ -21,7 +21,7 @@ def record_heartbeat(
         """INSERT INTO agent_presence (agent_id, away, last_seen_at, online_until) VALUES (?, ?, ?, ?)
            ON CONFLICT (agent_id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
              online_until = excluded.online_until,
-             away = CASE WHEN ? IS NULL THEN agent_presence.away ELSE excluded.away END""",
+             away = CASE WHEN CAST(? AS INTEGER) IS NULL THEN agent_presence.away ELSE excluded.away END""",
         (agent_id, 1 if away else 0, seen_at, online_until, None if away is None else 1),
     )
 
