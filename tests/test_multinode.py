@@ -85,9 +85,11 @@ class Stream(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
-        with requests.get(f"{self.base}{API}/events/stream", headers=SERVICE, stream=True, timeout=60) as answer:
+        headers = {**SERVICE, "Accept": "text/event-stream"}
+        with requests.get(f"{self.base}{API}/events/stream", headers=headers, stream=True, timeout=60) as answer:
+            assert answer.status_code == 200, answer.text
             self.ready.set()
-            for line in answer.iter_lines(decode_unicode=True):
+            for line in answer.iter_lines(chunk_size=1, decode_unicode=True):
                 if line and line.startswith("data: "):
                     self.events.append((time.monotonic(), json.loads(line[6:])))
 

@@ -233,8 +233,14 @@ _SNIPPETS = {
     # `+rowid IN` filters without steering FTS5 (an IN it would serve by one lookup per id).
     False: """SELECT rowid, snippet(messages_fts, 0, '**', '**', '…', 12) FROM messages_fts
               WHERE messages_fts MATCH ? AND rowid BETWEEN ? AND ? AND +rowid IN ({marks})""",
-    True: """SELECT message_id, ts_headline('wa_search', message_text, wa_search_query(?, ?),
-                 'StartSel=**, StopSel=**, MaxWords=12, MinWords=6, MaxFragments=1, FragmentDelimiter=…')
+    # A text of up to 12 words is shown whole, as FTS5's snippet shows it; a longer one, its fragment.
+    True: """SELECT message_id, CASE
+                 WHEN array_length(regexp_split_to_array(btrim(message_text), '[[:space:]]+'), 1) <= 12
+                 THEN ts_headline('wa_search', message_text, wa_search_query(?, ?),
+                      'StartSel=**, StopSel=**, HighlightAll=true')
+                 ELSE ts_headline('wa_search', message_text, wa_search_query(?, ?),
+                      'StartSel=**, StopSel=**, MaxWords=12, MinWords=6, MaxFragments=1, FragmentDelimiter=…')
+             END
              FROM whatsapp_messages
              WHERE wa_search_vector(message_text) @@ wa_search_query(?, ?) AND message_id IN ({marks})""",
 }
@@ -303,7 +309,7 @@ def snippets(conn: sqlite3.Connection, query: str, message_ids: list[int]) -> di
         if not wanted:
             break
         sql = _SNIPPETS[pg].format(marks=",".join("?" * len(wanted)))
-        params = (*match, *match, *wanted) if pg else (*match, wanted[0], wanted[-1], *wanted)
+        params = (*match, *match, *match, *wanted) if pg else (*match, wanted[0], wanted[-1], *wanted)
         for message_id, snippet in conn.execute(sql, params):
             found[int(message_id)] = snippet
     return found
