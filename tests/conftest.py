@@ -8,7 +8,6 @@ file's writer process, its backups, its migrations) are left to the SQLite run."
 from __future__ import annotations
 
 import os
-import secrets
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -16,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from app import create_app
 
 from .helpers import AGENT_KEY, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
-from .postgres import create_database, drop_database, pg_server_url, pg_template  # noqa: F401 (fixtures)
+from .postgres import pg_reusable, pg_server_url, pg_template  # noqa: F401 (fixtures)
 
 # Markers whose tests are slow by nature (real browsers, gunicorn under load): `pytest -m "not slow"`
 # leaves them out of the everyday loop; the README's command runs everything.
@@ -57,14 +56,11 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, engine: str):
-    """A fresh PostgreSQL database for the test (copied from the schema's template), or '' on SQLite."""
+    """An empty PostgreSQL database of the current schema for the test (the run's one database,
+    emptied before each test: tests/postgres.py Reusable), or '' on SQLite."""
     if engine != "postgresql":
-        yield ""
-        return
-    server = request.getfixturevalue("pg_server_url")
-    name = f"wa_t_{secrets.token_hex(6)}"
-    yield create_database(server, name, template=request.getfixturevalue("pg_template"))
-    drop_database(server, name)
+        return ""
+    return request.getfixturevalue("pg_reusable").reset()
 
 
 @pytest.fixture

@@ -179,9 +179,7 @@ def test_an_inbox_copied_to_postgresql_answers_as_it_did_on_sqlite(source, graph
     try:
         after = answers(copied, keys)
         differing = sorted(name for name in before if before[name] != after.get(name))
-        assert differing == [], "\n".join(
-            f"{name}: {before[name]!r} != {after.get(name)!r}" for name in differing
-        )
+        assert differing == [], "\n".join(f"{name}: {before[name]!r} != {after.get(name)!r}" for name in differing)
         # and it goes on: a new customer gets a new conversation and message id past the copied ones
         client = copied.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {AGENT_KEY}"
