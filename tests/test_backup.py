@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import requests
 from app import create_app
 from whatsapp.backup import BackupError, backup
 
+from .gunicorn import start_gunicorn, stop_gunicorn
 from .helpers import AGENT_KEY, APP_SECRET, post_webhook, sign, text_message, wamid
-from .test_events_gunicorn import free_port
 
 pytestmark = pytest.mark.sqlite_only  # flask backup copies the SQLite file
 
@@ -228,37 +227,9 @@ def test_a_file_that_appears_at_the_path_during_the_copy_is_kept_without_force(a
 # --- under load: gunicorn, deliveries from threads, `flask backup` in a subprocess ------------
 
 
-def start_gunicorn(tmp_path: Path, database: Path) -> tuple[subprocess.Popen, str]:
+def start_service(tmp_path: Path, database: Path) -> tuple[subprocess.Popen, str]:
     """gunicorn with two workers (and its webhook writer) over `database`, ready to serve."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "DATABASE_PATH": str(database),
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "AGENT_API_KEY": AGENT_KEY,
-        "MEDIA_AUTO_DOWNLOAD": "false",
-    }
-    with open(tmp_path / "gunicorn.log", "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{base}{API}/openapi.json", timeout=1)
-            return process, base
-        except requests.RequestException:
-            assert time.monotonic() < deadline and process.poll() is None, "gunicorn did not start"
-            time.sleep(0.2)
+    return start_gunicorn(tmp_path, {"WEB_CONCURRENCY": "2", "DATABASE_PATH": str(database)})
 
 
 class Senders:
@@ -318,7 +289,7 @@ def test_a_backup_taken_under_load_restores_every_delivery_acknowledged_before_i
     database = tmp_path / "inbox.sqlite3"
     target = tmp_path / "backups" / "inbox-under-load.sqlite3"
     target.parent.mkdir()
-    process, base = start_gunicorn(tmp_path, database)
+    process, base = start_service(tmp_path, database)
     # A reader holding a snapshot from before the first delivery, as Litestream holds one: no checkpoint
     # can move the deliveries into the database file, so they are in its WAL only and a copy of the file
     # alone would miss every one of them.
@@ -337,8 +308,7 @@ def test_a_backup_taken_under_load_restores_every_delivery_acknowledged_before_i
         sent = set(senders.sent)
     finally:
         pinned.close()
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_gunicorn(process)
 
     assert ran.returncode == 0, ran.stderr
     assert "integrity_check ok" in ran.stdout

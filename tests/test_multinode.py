@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from .helpers import AGENT_KEY, APP_SECRET, PHONE_NUMBER_ID, connection_for, sign, text_message
-from .test_events_gunicorn import free_port
+from .gunicorn import start_gunicorn, stop_gunicorn
+from .helpers import AGENT_KEY, PHONE_NUMBER_ID, connection_for, sign, text_message
 
 pytestmark = pytest.mark.slow
 
@@ -33,46 +32,15 @@ CUSTOMERS = 40
 
 
 def start_node(tmp_path: Path, name: str, database_url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "8",
         "DATABASE_URL": database_url,
         "DATABASE_PATH": str(tmp_path / f"{name}-unused.sqlite3"),
         "DATABASE_POOL_SIZE": "12",
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "AGENT_API_KEY": AGENT_KEY,
-        "MEDIA_AUTO_DOWNLOAD": "false",
     }
-    with open(tmp_path / f"{name}.log", "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{base}{API}/health", headers=SERVICE, timeout=1).status_code == 200:
-                return process, base
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline and process.poll() is None, (tmp_path / f"{name}.log").read_text()[-3000:]
-        time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    return start_gunicorn(tmp_path, env, log_name=name)
 
 
 class Stream(threading.Thread):
@@ -184,8 +152,8 @@ def test_two_nodes_share_one_postgresql_through_a_kill_and_lose_nothing(tmp_path
         listed = requests.get(f"{base_b}{API}/conversations?limit=100", headers=SERVICE, timeout=30).json()
         assert sum(c["unread_count"] for c in listed["conversations"]) == DELIVERIES + 1
     finally:
-        stop(node_a)
-        stop(node_b)
+        stop_gunicorn(node_a)
+        stop_gunicorn(node_b)
 
 
 def signed(body: bytes) -> dict[str, str]:

@@ -5,10 +5,7 @@ capacity, exactly the room there is gets filled, the rest waits, and round-robin
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +16,8 @@ import requests
 
 from app import create_app
 
+from .gunicorn import start_gunicorn, stop_gunicorn
 from .helpers import AGENT_KEY, APP_SECRET, sign, text_message
-from .test_events_gunicorn import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -29,38 +26,14 @@ API = "/api/whatsapp"
 SERVICE = {"Authorization": f"Bearer {AGENT_KEY}"}
 
 
-def start_gunicorn(tmp_path: Path, database: Path, writer: str, database_url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_service(tmp_path: Path, database: Path, writer: str, database_url: str) -> tuple[subprocess.Popen, str]:
     env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "3",
         "DATABASE_PATH": str(database),
         "DATABASE_URL": database_url,
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "AGENT_API_KEY": AGENT_KEY,
-        "MEDIA_AUTO_DOWNLOAD": "false",
         "WEBHOOK_WRITER": writer,
     }
-    with open(tmp_path / "gunicorn.log", "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{base}{API}/openapi.json", timeout=1)
-            return process, base
-        except requests.RequestException:
-            assert time.monotonic() < deadline and process.poll() is None, "gunicorn did not start"
-            time.sleep(0.2)
+    return start_gunicorn(tmp_path, env)
 
 
 def create_agents(tmp_path: Path, database: Path, names: list[str], database_url: str) -> list[str]:
@@ -114,7 +87,7 @@ def auto_assignments(base: str) -> Counter:
 def test_parallel_new_customers_never_overfill_an_agent_and_round_robin_stays_even(tmp_path, writer, database_url):
     database = tmp_path / "inbox.sqlite3"
     keys = create_agents(tmp_path, database, ["Ada", "Bo", "Cy"], database_url)
-    process, base = start_gunicorn(tmp_path, database, writer, database_url)
+    process, base = start_service(tmp_path, database, writer, database_url)
     try:
         ids = []
         for key in keys:
@@ -145,5 +118,4 @@ def test_parallel_new_customers_never_overfill_an_agent_and_round_robin_stays_ev
         held = Counter(c["assigned_agent_id"] for c in listed)
         assert max(held.values()) - min(held.values()) <= 1, held
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_gunicorn(process)
