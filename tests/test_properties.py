@@ -25,10 +25,10 @@ from .helpers import (
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     envelope,
-    fresh_database,
     post_webhook,
     postgres_server,
 )
+from .postgres import Reusable
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WEBHOOK_FIXTURES = sorted(
@@ -36,22 +36,31 @@ WEBHOOK_FIXTURES = sorted(
 )
 
 
-ENGINE: dict[str, tuple[str, str] | None] = {"postgres": None}
+ENGINE: dict[str, Reusable | None] = {"postgres": None}
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _engine(request):
-    """On a PostgreSQL run, each example's database is a new one copied from the schema template
+    """On a PostgreSQL run, the examples' database: one of their own, emptied before each example
     (module scope: hypothesis examples cannot use function-scoped fixtures)."""
-    ENGINE["postgres"] = postgres_server(request)
+    server = postgres_server(request)
+    if server is not None:
+        ENGINE["postgres"] = Reusable(*server)
     yield
+    if ENGINE["postgres"] is not None:
+        ENGINE["postgres"].drop()
     ENGINE["postgres"] = None
 
 
 @contextlib.contextmanager
 def fresh_client() -> Iterator[Any]:
     """An app over its own new database, of the run's engine (Meta unreachable: nothing here calls it)."""
-    with tempfile.TemporaryDirectory() as folder, fresh_database(folder, postgres=ENGINE["postgres"]) as database:
+    reusable = ENGINE["postgres"]
+    with tempfile.TemporaryDirectory() as folder:
+        database = {
+            "DATABASE_PATH": str(Path(folder) / "inbox.sqlite3"),
+            "DATABASE_URL": reusable.reset() if reusable is not None else "",
+        }
         app = create_app(
             {
                 **database,
