@@ -4,8 +4,11 @@
   its writer process; PostgreSQL: every worker commits), interleaved in repeats at 16 and 64
   connections; then PostgreSQL with 1 worker and with 2. Every delivery answered 200 is counted back.
 - Reads: the inboxes of bench/reads.py (10 thousand and 1 million messages) copied into PostgreSQL
-  with `flask copy-to-postgres`, then the same agent reads measured against both sizes, interleaved:
-  the ratio of the large inbox to the small one on PostgreSQL, as BENCHMARKS.md gives it for SQLite.
+  with `flask copy-to-postgres`, then the same agent reads measured against both sizes at once,
+  interleaved, on PostgreSQL and then on SQLite over the same inboxes: each engine's ratio of the
+  large inbox to the small one, and the two engines' times side by side.
+- Ingest by size: the ingest at 16 connections into a copy of each of those inboxes, on each engine,
+  interleaved: the ratio of the 1 million inbox's rate to the 10 thousand one's.
 
 The PostgreSQL server is scripts/pg-test-server's (started if it is not up).
 """
@@ -17,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +30,7 @@ from typing import Any
 
 from . import reads
 from .common import KEY, ROOT, Gunicorn, median
-from .ingest import SERVICE_COUNT, WrkResult, all_stored, run_wrk, write_bodies
+from .ingest import WrkResult, all_stored, measure, write_bodies
 
 log = logging.getLogger("bench.engines")
 
@@ -43,39 +47,6 @@ def create_database(server: str, name: str) -> str:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'")
     return server.rsplit("/", 1)[0] + "/" + name
-
-
-def count_postgres(url: str, prefix: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        return conn.execute(SERVICE_COUNT.replace("?", "%s"), (f"wamid.{prefix}%",)).fetchone()[0]
-
-
-def measure(
-    label: str, workdir: Path, bodies: Path, warmup: Path, *, seconds: int, connections: int, env: dict, prefix: str
-) -> WrkResult:
-    workdir.mkdir(parents=True, exist_ok=True)
-    with Gunicorn("wsgi:app", workdir, env) as server:
-        run_wrk(server.base, warmup, seconds=2, connections=connections)
-        raw = run_wrk(server.base, bodies, seconds=seconds, connections=connections)
-    result = WrkResult(
-        label=label,
-        requests=raw["requests"],
-        seconds=raw["duration_us"] / 1e6,
-        status_errors=raw["status_errors"],
-        socket_errors=raw["socket_errors"],
-        timeouts=raw["timeouts"],
-        p50_ms=raw["p50_us"] / 1000,
-        p99_ms=raw["p99_us"] / 1000,
-    )
-    if "DATABASE_URL" in env:
-        result.stored = count_postgres(env["DATABASE_URL"], prefix)
-    else:
-        with sqlite3.connect(workdir / "inbox.sqlite3") as conn:
-            result.stored = conn.execute(SERVICE_COUNT, (f"wamid.{prefix}%",)).fetchone()[0]
-    log.info("%s: %.0f deliveries/s, p50 %.1f ms, p99 %.1f ms", label, result.per_second, result.p50_ms, result.p99_ms)
-    return result
 
 
 def _summary(results: list[WrkResult]) -> dict[str, Any]:
@@ -103,13 +74,14 @@ def ingest(workdir: Path, server: str, *, seconds: int, bodies: int, repeats: in
                 runs[engine].append(
                     measure(
                         f"{engine}, {connections} connections, repeat {repeat + 1}",
+                        "wsgi:app",
                         workdir / f"{engine}-{connections}-{repeat}",
                         body_file,
                         warmup_file,
                         seconds=seconds,
                         connections=connections,
                         env=env,
-                        prefix="ENG",
+                        count_prefix="ENG",
                     )
                 )
         ratios = [p.per_second / s.per_second for s, p in zip(runs["sqlite"], runs["postgresql"], strict=True)]
@@ -126,13 +98,14 @@ def ingest(workdir: Path, server: str, *, seconds: int, bodies: int, repeats: in
             scaling[workers].append(
                 measure(
                     f"postgresql, {workers} worker(s), 16 connections, repeat {repeat + 1}",
+                    "wsgi:app",
                     workdir / f"pg-workers-{workers}-{repeat}",
                     body_file,
                     warmup_file,
                     seconds=seconds,
                     connections=16,
                     env={"DATABASE_URL": url, "WEB_CONCURRENCY": workers},
-                    prefix="ENG",
+                    count_prefix="ENG",
                 )
             )
     ratios = [two.per_second / one.per_second for one, two in zip(scaling["1"], scaling["2"], strict=True)]
@@ -166,7 +139,9 @@ def copied(server: str, source: Path, name: str) -> str:
     return url
 
 
-def reads_on_postgres(workdir: Path, server: str, sizes: dict[str, Any]) -> dict[str, Any]:
+def reads_on_both(workdir: Path, server: str, sizes: dict[str, Any]) -> dict[str, Any]:
+    """The reads of bench/reads.py on each engine: both sizes served at once and measured interleaved
+    (PostgreSQL first, then SQLite over the same inboxes)."""
     runs = {size: reads.prepare(workdir / size, sizes[size]) for size in ("small", "large")}
     urls = {size: copied(server, workdir / size / "inbox.sqlite3", f"wa_reads_{size}") for size in runs}
     conversation_ids = {}
@@ -174,18 +149,93 @@ def reads_on_postgres(workdir: Path, server: str, sizes: dict[str, Any]) -> dict
         with sqlite3.connect(workdir / size / "inbox.sqlite3") as conn:
             conversation_ids[size] = [r[0] for r in conn.execute("SELECT conversation_id FROM whatsapp_conversations")]
     patient = {"GUNICORN_TIMEOUT": "600"}
-    with (
-        Gunicorn("wsgi:app", workdir / "small", env={**patient, "DATABASE_URL": urls["small"]}) as small,
-        Gunicorn("wsgi:app", workdir / "large", env={**patient, "DATABASE_URL": urls["large"]}) as large,
-    ):
-        return reads.measure(
-            {"small": small, "large": large},
-            conversation_ids,
-            rounds=sizes["rounds"],
-            requests_per_round=sizes["requests_per_round"],
-            clients=sizes["clients"],
-            requests_per_client=sizes["requests_per_client"],
-        )
+    figures: dict[str, Any] = {"sizes": runs}
+    for engine in ("postgresql", "sqlite"):
+        env = {size: {**patient, "DATABASE_URL": urls[size] if engine == "postgresql" else ""} for size in runs}
+        with (
+            Gunicorn("wsgi:app", workdir / "small", env=env["small"]) as small,
+            Gunicorn("wsgi:app", workdir / "large", env=env["large"]) as large,
+        ):
+            figures[engine] = reads.measure(
+                {"small": small, "large": large},
+                conversation_ids,
+                rounds=sizes["rounds"],
+                requests_per_round=sizes["requests_per_round"],
+                clients=sizes["clients"],
+                requests_per_client=sizes["requests_per_client"],
+            )
+        for name, ratio in figures[engine]["sequential"]["p50_ratio_large_to_small"].items():
+            seq = figures[engine]["sequential"]
+            log.info(
+                "%s %-20s p50 %6.2f -> %6.2f ms (x%.2f)",
+                engine,
+                name,
+                seq["small"][name]["p50_ms"],
+                seq["large"][name]["p50_ms"],
+                ratio["median"],
+            )
+    return figures
+
+
+def ingest_by_size(
+    workdir: Path, reads_data: Path, server: str, *, seconds: int, bodies: int, repeats: int
+) -> dict[str, Any]:
+    """Ingest into a copy of each reads inbox (10 thousand and 1 million messages) on each engine, 16
+    connections, interleaved: does the write path slow down as the inbox grows?"""
+    import psycopg
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    body_file, warmup_file = workdir / "bodies.txt", workdir / "warmup.txt"
+    write_bodies(body_file, bodies, "SIZ", bsuid=True)
+    write_bodies(warmup_file, 5_000, "WRM", bsuid=True)
+    admin_url = server
+    runs: dict[str, dict[str, list[WrkResult]]] = {e: {"small": [], "large": []} for e in ("sqlite", "postgresql")}
+    for repeat in range(repeats):
+        order = ("small", "large") if repeat % 2 == 0 else ("large", "small")
+        for size in order:
+            for engine in ("sqlite", "postgresql"):
+                run_dir = workdir / f"{engine}-{size}-{repeat}"
+                run_dir.mkdir(parents=True, exist_ok=True)
+                env: dict[str, str] = {"SQLITE_SYNCHRONOUS": "FULL"}
+                name = f"wa_size_{secrets.token_hex(4)}"
+                if engine == "postgresql":
+                    with psycopg.connect(admin_url, autocommit=True) as admin:
+                        admin.execute(f"CREATE DATABASE {name} TEMPLATE wa_reads_{size}")
+                    env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/" + name
+                else:
+                    shutil.copyfile(reads_data / size / "inbox.sqlite3", run_dir / "inbox.sqlite3")
+                try:
+                    runs[engine][size].append(
+                        measure(
+                            f"{engine}, inbox of the {size} size, repeat {repeat + 1}",
+                            "wsgi:app",
+                            run_dir,
+                            body_file,
+                            warmup_file,
+                            seconds=seconds,
+                            connections=16,
+                            env=env,
+                            count_prefix="SIZ",
+                        )
+                    )
+                finally:
+                    if engine == "postgresql":
+                        with psycopg.connect(admin_url, autocommit=True) as admin:
+                            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    else:
+                        for left in run_dir.glob("inbox.sqlite3*"):
+                            left.unlink()
+    figures: dict[str, Any] = {}
+    for engine, by_size in runs.items():
+        pairs = zip(by_size["small"], by_size["large"], strict=True)
+        ratios = [big.per_second / small.per_second for small, big in pairs]
+        figures[engine] = {
+            **{size: _summary(results) for size, results in by_size.items()},
+            "ratio_large_to_small": round(median(ratios), 3),
+            "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "every_delivery_stored": all_stored(by_size["small"] + by_size["large"], 16),
+        }
+    return figures
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -221,7 +271,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             repeats=1 if args.smoke else 3,
         )
     if not args.ingest_only:
-        results["reads_postgresql"] = reads_on_postgres(args.reads_data or workdir / "reads", server, sizes)
+        reads_data = args.reads_data or workdir / "reads"
+        results["reads"] = reads_on_both(reads_data, server, sizes)
+        results["ingest_by_size"] = ingest_by_size(
+            workdir / "ingest-by-size",
+            reads_data,
+            server,
+            seconds=2 if args.smoke else 10,
+            bodies=5_000 if args.smoke else 60_000,
+            repeats=1 if args.smoke else 3,
+        )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     log.info("figures written to %s", args.out)
     return results

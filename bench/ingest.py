@@ -112,8 +112,7 @@ def measure(
             p99_ms=raw["p99_us"] / 1000,
         )
         if count_prefix is not None:
-            with sqlite3.connect(server.env["DATABASE_PATH"]) as conn:
-                result.stored = conn.execute(count_sql, (f"wamid.{count_prefix}%",)).fetchone()[0]
+            result.stored = count_stored(server.env, count_sql, f"wamid.{count_prefix}%")
     log.info(
         "%s: %.0f deliveries/s, p50 %.1f ms, p99 %.1f ms (%d requests, %d non-2xx, %d socket errors)%s",
         label,
@@ -126,6 +125,17 @@ def measure(
         f", {result.stored} stored" if result.stored is not None else "",
     )
     return result
+
+
+def count_stored(env: dict[str, str], sql: str, pattern: str) -> int:
+    """The rows matching `pattern` in the server's database: PostgreSQL's when env has a DATABASE_URL."""
+    if env.get("DATABASE_URL"):
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"]) as conn:
+            return conn.execute(sql.replace("?", "%s"), (pattern,)).fetchone()[0]
+    with sqlite3.connect(env["DATABASE_PATH"]) as conn:
+        return conn.execute(sql, (pattern,)).fetchone()[0]
 
 
 def all_stored(results: list[WrkResult], connections: int) -> bool:

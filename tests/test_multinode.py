@@ -57,9 +57,12 @@ class Stream(threading.Thread):
         with requests.get(f"{self.base}{API}/events/stream", headers=headers, stream=True, timeout=60) as answer:
             assert answer.status_code == 200, answer.text
             self.ready.set()
-            for line in answer.iter_lines(chunk_size=1, decode_unicode=True):
-                if line and line.startswith("data: "):
-                    self.events.append((time.monotonic(), json.loads(line[6:])))
+            try:
+                for line in answer.iter_lines(chunk_size=1, decode_unicode=True):
+                    if line and line.startswith("data: "):
+                        self.events.append((time.monotonic(), json.loads(line[6:])))
+            except requests.exceptions.ChunkedEncodingError:
+                pass  # the node was stopped under the open stream, at the end of the test
 
     def arrival(self, message_id: int, timeout: float = 10) -> float | None:
         deadline = time.monotonic() + timeout

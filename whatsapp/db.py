@@ -71,6 +71,7 @@ class Connection(sqlite3.Connection):
 
     database: Database
     path = ""
+    settings_read: dict[str, Any] | None = None  # the settings read in this write transaction (store/settings.py)
 
 
 class WriteLock:
@@ -140,6 +141,32 @@ class BaseDatabase:
 
     def apply_schema(self, conn: Any) -> list[int]:
         raise NotImplementedError
+
+    def migrate(self, conn: Any, fresh: bool, run_script: Callable[[str], object]) -> list[int]:
+        """The versioned part of apply_schema, inside its transaction: the schema_version table, each
+        migration not applied yet, in order (none on a new database: the schema file makes it whole),
+        then the schema file's statements (all idempotent), and a row for each version applied now;
+        their numbers. `run_script` runs a file's statements."""
+        run_script(SCHEMA_VERSION_TABLE)
+        applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        done = []
+        for version, name, path in migration_files(self.migrations):
+            if version in applied:
+                continue
+            if not fresh:
+                run_script(path.read_text(encoding="utf-8"))
+                log.info("Database %s: applied migration %04d %s", self.path, version, name)
+            done.append((version, name))
+        run_script(self.schema_file.read_text(encoding="utf-8"))
+        if BASELINE not in applied:
+            done.insert(0, (BASELINE, "baseline"))
+        for version, name in done:
+            conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (version, name, now),
+            )
+        return [version for version, _ in done]
 
     def connect(self) -> Any:
         """A new connection, the schema made current first; the caller closes it."""
@@ -288,11 +315,14 @@ class Database(BaseDatabase):
         """One unit of work: the file's write lock, then BEGIN IMMEDIATE, so read-then-write is safe."""
         with self.lock:
             conn.execute("BEGIN IMMEDIATE")
+            conn.settings_read = {}
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                conn.settings_read = None
             conn.execute("COMMIT")
 
     def _forget(self) -> None:
@@ -314,33 +344,18 @@ class Database(BaseDatabase):
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         fingerprint = self.schema_fingerprint()
-        steps = migration_files(self.migrations)
         with self.write(conn):
             fresh = not _has_table(conn, "whatsapp_messages")
             for table, column, kind in ADDED_COLUMNS:  # before the statements, which may use them
                 add_column(conn, table, column, kind)
-            conn.execute(SCHEMA_VERSION_TABLE)
-            applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
-            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            done = []
-            for version, name, path in steps:
-                if version in applied:
-                    continue
-                if not fresh:  # a new database is made whole by schema.sql
-                    for statement in sql_statements(path.read_text(encoding="utf-8")):
-                        conn.execute(statement)
-                    log.info("Database %s: applied migration %04d %s", self.path, version, name)
-                done.append((version, name))
-            for statement in sql_statements(self.schema_file.read_text(encoding="utf-8")):
-                conn.execute(statement)
-            if BASELINE not in applied:
-                done.insert(0, (BASELINE, "baseline"))
-            conn.executemany(
-                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [(version, name, now) for version, name in done],
-            )
+
+            def run_script(text: str) -> None:
+                for statement in sql_statements(text):
+                    conn.execute(statement)
+
+            applied = self.migrate(conn, fresh, run_script)
             conn.execute(f"PRAGMA user_version = {fingerprint}")
-        return [version for version, _ in done]
+        return applied
 
 
 SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -21,7 +21,6 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from . import db, pg
@@ -75,11 +74,14 @@ class PostgresDatabase(db.BaseDatabase):
         conn.execute("BEGIN")
         try:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+            conn.settings_read = {}
             yield conn
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            conn.settings_read = None
         conn.execute("COMMIT")
 
     def close(self) -> None:
@@ -109,7 +111,6 @@ class PostgresDatabase(db.BaseDatabase):
         one through each migration not applied yet, then the schema file (idempotent), in one
         transaction under the schema lock; the versions applied now."""
         fingerprint = self.schema_fingerprint()
-        steps = db.migration_files(self.migrations)
         conn.execute("BEGIN")
         try:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
@@ -117,29 +118,11 @@ class PostgresDatabase(db.BaseDatabase):
                 conn.execute("COMMIT")
                 return []
             fresh = conn.execute("SELECT to_regclass('whatsapp_messages') IS NULL").fetchone()[0]
-            conn.executescript(db.SCHEMA_VERSION_TABLE)
-            applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
-            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            done = []
-            for version, name, path in steps:
-                if version in applied:
-                    continue
-                if not fresh:
-                    conn.executescript(path.read_text(encoding="utf-8"))
-                    log.info("Database %s: applied migration %04d %s", self.path, version, name)
-                done.append((version, name))
-            conn.executescript(self.schema_file.read_text(encoding="utf-8"))
-            if db.BASELINE not in applied:
-                done.insert(0, (db.BASELINE, "baseline"))
-            for version, name in done:
-                conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    (version, name, now),
-                )
+            applied = self.migrate(conn, fresh, conn.executescript)
             conn.executescript(f"COMMENT ON TABLE schema_version IS '{fingerprint}'")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return [version for version, _ in done]
+        return applied

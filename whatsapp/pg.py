@@ -316,6 +316,7 @@ class PgConnection:
         self._closed = False
         self._opened_by_savepoint = ""  # a SAVEPOINT outside a transaction began one (as in SQLite)
         self.database: Any = None  # set by whatsapp.db's Database
+        self.settings_read: dict[str, Any] | None = None  # as db.Connection's
 
     @property
     def in_transaction(self) -> bool:
