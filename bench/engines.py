@@ -139,11 +139,16 @@ def copied(server: str, source: Path, name: str) -> str:
     return url
 
 
+def reads_database(messages: int) -> str:
+    """The name of the PostgreSQL copy of the reads inbox of this many messages."""
+    return f"wa_reads_{messages}"
+
+
 def reads_on_both(workdir: Path, server: str, sizes: dict[str, Any]) -> dict[str, Any]:
     """The reads of bench/reads.py on each engine: both sizes served at once and measured interleaved
     (PostgreSQL first, then SQLite over the same inboxes)."""
     runs = {size: reads.prepare(workdir / size, sizes[size]) for size in ("small", "large")}
-    urls = {size: copied(server, workdir / size / "inbox.sqlite3", f"wa_reads_{size}") for size in runs}
+    urls = {size: copied(server, workdir / size / "inbox.sqlite3", reads_database(sizes[size])) for size in runs}
     conversation_ids = {}
     for size in runs:
         with sqlite3.connect(workdir / size / "inbox.sqlite3") as conn:
@@ -178,7 +183,7 @@ def reads_on_both(workdir: Path, server: str, sizes: dict[str, Any]) -> dict[str
 
 
 def ingest_by_size(
-    workdir: Path, reads_data: Path, server: str, *, seconds: int, bodies: int, repeats: int
+    workdir: Path, reads_data: Path, server: str, sizes: dict[str, Any], *, seconds: int, bodies: int, repeats: int
 ) -> dict[str, Any]:
     """Ingest into a copy of each reads inbox (10 thousand and 1 million messages) on each engine, 16
     connections, interleaved: does the write path slow down as the inbox grows?"""
@@ -200,7 +205,7 @@ def ingest_by_size(
                 name = f"wa_size_{secrets.token_hex(4)}"
                 if engine == "postgresql":
                     with psycopg.connect(admin_url, autocommit=True) as admin:
-                        admin.execute(f"CREATE DATABASE {name} TEMPLATE wa_reads_{size}")
+                        admin.execute(f"CREATE DATABASE {name} TEMPLATE {reads_database(sizes[size])}")
                     env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/" + name
                 else:
                     shutil.copyfile(reads_data / size / "inbox.sqlite3", run_dir / "inbox.sqlite3")
@@ -277,6 +282,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             workdir / "ingest-by-size",
             reads_data,
             server,
+            sizes,
             seconds=2 if args.smoke else 10,
             bodies=5_000 if args.smoke else 60_000,
             repeats=1 if args.smoke else 3,

@@ -23,7 +23,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.adapt import AdaptersMap, Loader
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.types.string import StrDumperUnknown, TextLoader
 
 Params = Sequence[Any] | Mapping[str, Any]
@@ -204,11 +204,24 @@ def _row_class(names: tuple[str, ...]) -> type[Row]:
     return type("Row", (Row,), {"__slots__": (), "_names": names, "_index": index})
 
 
+def _has_rows(cursor: psycopg.Cursor[Any]) -> bool:
+    """cursor.description is not None, without building its Column objects (a statement's cost here)."""
+    res = cursor.pgresult
+    return res is not None and (res.nfields > 0 or res.status in _ROW_STATUSES)
+
+
+_ROW_STATUSES = frozenset({ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK})
+
+
 def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
-    description = cursor.description
-    if description is None:
+    res = cursor.pgresult
+    if res is None or not _has_rows(cursor):
         return tuple
-    row_class = _row_class(tuple(column.name for column in description))
+    names = []
+    for index in range(res.nfields):
+        name = res.fname(index)
+        names.append(name.decode() if name else f"column_{index + 1}")  # COPY's columns have no name
+    row_class = _row_class(tuple(names))
 
     def make_row(values: Sequence[Any]) -> Row:
         for value in values:
@@ -274,22 +287,23 @@ _CONNECT_KWARGS: dict[str, Any] = {
 class PgCursor:
     """The result of one execute, read as a sqlite3 cursor is read."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_rows")
 
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
+        self._rows = _has_rows(cursor)  # sqlite3 gives no rows (not an error) for an INSERT
 
     def fetchone(self) -> Any:
-        return self._cursor.fetchone() if self._cursor.description is not None else None
+        return self._cursor.fetchone() if self._rows else None
 
     def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall() if self._cursor.description is not None else []
+        return self._cursor.fetchall() if self._rows else []
 
     def fetchmany(self, size: int = 1) -> list[Any]:
-        return self._cursor.fetchmany(size) if self._cursor.description is not None else []
+        return self._cursor.fetchmany(size) if self._rows else []
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._cursor) if self._cursor.description is not None else iter(())
+        return iter(self._cursor) if self._rows else iter(())
 
     @property
     def rowcount(self) -> int:
