@@ -135,3 +135,38 @@ def test_the_cli_refuses_a_second_agent_of_the_same_name(runner):
 def test_include_inactive_must_be_a_boolean(anon, admin):
     answer = anon.get(BASE, query_string={"include_inactive": "maybe"}, headers=bearer(admin))
     assert answer.status_code == 400
+
+
+def test_a_name_taken_between_the_check_and_the_create_is_refused(app):
+    from whatsapp import agents
+
+    from .helpers import app_connection
+
+    with app_connection(app) as conn:
+        name = agents.checked_name(conn, "Dee")
+        agents.create(conn, "DEE")  # another request, after this one checked the name
+        with pytest.raises(agents.NameTaken):
+            agents.create(conn, name)
+        assert [row["name"] for row in conn.execute("SELECT name FROM agents")] == ["DEE"]
+
+
+def test_admins_creating_the_same_name_at_once_get_one_agent_and_409s(app, admin):
+    import threading
+
+    barrier = threading.Barrier(6)
+    statuses: list[int] = []
+
+    def create() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post(BASE, json={"name": "Eve"}, headers=bearer(admin)).status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 409, 409, 409, 409, 409]
+    client = app.test_client()
+    listed = client.get(BASE, headers=bearer(admin)).get_json()["agents"]
+    assert [a["name"] for a in listed].count("Eve") == 1

@@ -43,18 +43,25 @@ def checked_name(conn: sqlite3.Connection, value: str) -> str:
         raise ValueError(f"name is longer than {MAX_NAME} characters")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name) or "@" in name:
         raise ValueError("name must be plain text (no control or invisible characters, no @)")
-    for row in conn.execute("SELECT name FROM agents WHERE active = 1"):
-        if " ".join(unicodedata.normalize("NFC", row["name"]).split()).casefold() == name.casefold():
-            raise NameTaken(f"An active agent is already named {row['name']!r}; choose another name")
+    refuse_taken(conn, name)
     return name
 
 
+def refuse_taken(conn: sqlite3.Connection, name: str) -> None:
+    """NameTaken if an active agent already has this (tidied) name, letter case aside."""
+    for row in conn.execute("SELECT name FROM agents WHERE active = 1"):
+        if " ".join(unicodedata.normalize("NFC", row["name"]).split()).casefold() == name.casefold():
+            raise NameTaken(f"An active agent is already named {row['name']!r}; choose another name")
+
+
 def create(conn: sqlite3.Connection, name: str, role: str = "agent") -> tuple[sqlite3.Row, str]:
-    """Add an agent; returns its row and the key, which exists nowhere else afterwards."""
+    """Add an agent (its name from checked_name); returns its row and the key, which exists nowhere
+    else afterwards. NameTaken if another agent took the name since it was checked."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     key = new_key()
     with write_transaction(conn):
+        refuse_taken(conn, name)  # again under the write lock: two requests may have checked at once
         cur = conn.execute(
             "INSERT INTO agents (name, key_hash, created_at, active, role) VALUES (?, ?, ?, 1, ?) RETURNING *",
             (name, hash_key(key), now(), role),

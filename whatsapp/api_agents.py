@@ -77,11 +77,11 @@ def create_agent() -> tuple[Response, int]:
     role = role_param(data.get("role"), "agent")
     try:
         name = agents.checked_name(get_db(), name)
+        row, key = agents.create(get_db(), name, role)
     except agents.NameTaken as exc:
         raise APIError(409, str(exc)) from None
     except ValueError as exc:
         raise APIError(400, str(exc)) from None
-    row, key = agents.create(get_db(), name, role)
     log.info("Agent %s (%s) created through the API", row["agent_id"], role)
     return answer(int(row["agent_id"]), key, 201)
 

@@ -291,9 +291,9 @@ def register_commands(app: Flask) -> None:
         with db.database(app).connection() as conn:
             try:
                 name = agents.checked_name(conn, name)
+                row, key = agents.create(conn, name, role="admin" if admin else "agent")
             except ValueError as exc:
                 raise click.BadParameter(str(exc)) from None
-            row, key = agents.create(conn, name, role="admin" if admin else "agent")
         role = "an admin" if admin else "an agent"
         click.echo(f"Agent {row['agent_id']} ({row['name']}, {role}) created. Their key, shown only this once:")
         click.echo(key)
