@@ -215,6 +215,15 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON whatsapp_messag
 WHEN new.message_text IS NOT NULL BEGIN
     INSERT INTO messages_fts (rowid, message_text) VALUES (new.message_id, new.message_text);
 END;
+-- A text changed in place (a history media placeholder filled in by its media and caption): the
+-- words it was indexed under out (an external-content table is told the old values), the new ones in.
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF message_text ON whatsapp_messages
+WHEN old.message_text IS NOT new.message_text BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, message_text)
+        SELECT 'delete', old.message_id, old.message_text WHERE old.message_text IS NOT NULL;
+    INSERT INTO messages_fts (rowid, message_text)
+        SELECT new.message_id, new.message_text WHERE new.message_text IS NOT NULL;
+END;
 
 CREATE VIRTUAL TABLE IF NOT EXISTS conversations_fts USING fts5(
     names,

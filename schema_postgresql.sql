@@ -280,10 +280,8 @@ BEGIN
     END IF;
 END $$;
 
--- Messages' text (FTS5 messages_fts, external content, filled by messages_fts_insert): an index of
--- the expression instead, so nothing has to keep it. One difference: FTS5 indexed a message's text
--- once, when inserted (an edited history message, store/coexistence.py, kept its old words in the
--- index); this index always follows the column.
+-- Messages' text (FTS5 messages_fts, external content, kept by messages_fts_insert and
+-- messages_fts_update): an index of the expression instead, so nothing has to keep it.
 CREATE INDEX IF NOT EXISTS messages_fts ON whatsapp_messages USING gin (wa_search_vector(message_text));
 
 -- Customers' names (FTS5 conversations_fts and its three triggers): the same expression of the three

@@ -341,3 +341,22 @@ def test_the_webhook_writer_process_takes_the_coexistence_updates():
         delivery = updates.parse_delivery(fixture(name), "110293847561029")
         assert delivery.updates and not delivery.problems
         assert writer._load_parse(pickle.dumps(delivery)).updates == delivery.updates
+
+
+def test_a_filled_placeholder_is_found_by_its_caption_and_not_by_what_it_was(client):
+    deliver(client, "history_phase0_chunk1")
+    assert searched(client, "quokka") == []
+    media = fixture("history_media")
+    [message] = media["entry"][0]["changes"][0]["value"]["history"][0]["threads"][0]["messages"]
+    message["image"]["caption"] = "the quokka receipt"
+    deliver(client, media)
+    image = messages(client)[-1]
+    assert image["type"] == "image" and image["text"] == "the quokka receipt"
+    assert searched(client, "quokka") == [MARIA]
+    assert searched(client, "receipt") == [MARIA]
+
+
+def searched(client, q: str) -> list[str]:
+    answer = client.get("/api/whatsapp/conversations", query_string={"q": q})
+    assert answer.status_code == 200, answer.get_json()
+    return [c["phone_number"] for c in answer.get_json()["conversations"]]

@@ -73,6 +73,34 @@ def test_a_database_from_before_versions_is_upgraded_to_the_schema_of_a_new_one(
         assert conn.execute("SELECT phone_number FROM whatsapp_conversations").fetchall() == [("+14155550100",)]
 
 
+def test_version_2_indexes_the_captions_that_version_1_left_out_of_search(tmp_path):
+    """Version 1 had no update trigger: a history placeholder filled in by its captioned media kept
+    no search entry. The upgrade rebuilds the index, and from then on a changed text is re-indexed."""
+    from whatsapp import store
+
+    path = tmp_path / "old.sqlite3"
+    baseline_database(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO whatsapp_messages (conversation_id, whatsapp_message_id, phone_number, direction, "
+            "message_type, message_text, status, timestamp, created_at) VALUES (1, 'wamid.H1', '+14155550100', "
+            "'inbound', 'media_placeholder', NULL, 'received', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        conn.execute("UPDATE whatsapp_messages SET message_type = 'image', message_text = 'the quokka receipt'")
+        assert conn.execute("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'quokka'").fetchone() == (0,)
+    database = db.Database(str(path))
+    database.prepare()
+    with database.connection() as conn:
+        [message_id] = [row[0] for row in conn.execute("SELECT message_id FROM whatsapp_messages")]
+        assert store.search(conn, "quokka") == {1: message_id}
+        with database.write(conn):
+            conn.execute("UPDATE whatsapp_messages SET message_text = 'a wombat receipt'")
+        assert store.search(conn, "quokka") == {}
+        assert store.search(conn, "wombat") == store.search(conn, "receipt") == {1: message_id}
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")  # raises if not
+    database.close()
+
+
 def test_each_migration_runs_once_in_order_and_a_new_database_only_records_them(tmp_path):
     folder = tmp_path / "migrations"
     migration(folder, "0003_fill_nickname.sql", "UPDATE agents SET nickname = 'the ' || name;\n")
