@@ -304,7 +304,7 @@ CREATE INDEX IF NOT EXISTS phones_fts ON whatsapp_conversations USING gin (phone
 --                     ORDER BY rowid DESC LIMIT ?
 --     -> SELECT message_id FROM whatsapp_messages
 --        WHERE wa_search_vector(message_text) @@ :m AND message_id < :before
---        ORDER BY message_id DESC LIMIT :limit
+--        ORDER BY message_id + 0 DESC LIMIT :limit   (+ 0: through the GIN index, store/queries.py)
 --        (no "SQLITE_MAX_INT" sentinel needed: leave the `message_id <` out on the first chunk.)
 --   search, names:    SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?
 --                     ORDER BY rowid DESC LIMIT ?

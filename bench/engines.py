@@ -25,8 +25,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from . import reads
 from .common import KEY, ROOT, Gunicorn, median
@@ -169,6 +172,7 @@ def reads_on_both(workdir: Path, server: str, sizes: dict[str, Any]) -> dict[str
                 clients=sizes["clients"],
                 requests_per_client=sizes["requests_per_client"],
             )
+            figures[engine]["search_once"] = search_once({"small": small, "large": large})
         for name, ratio in figures[engine]["sequential"]["p50_ratio_large_to_small"].items():
             seq = figures[engine]["sequential"]
             log.info(
@@ -180,6 +184,25 @@ def reads_on_both(workdir: Path, server: str, sizes: dict[str, Any]) -> dict[str
                 ratio["median"],
             )
     return figures
+
+
+def search_once(servers: dict[str, Gunicorn], timeout: float = 180) -> dict[str, dict[str, float | None]]:
+    """Each search of bench/reads.py once against each size, one at a time (seconds; None past the
+    timeout): the rounds mix the five words, whose costs differ on PostgreSQL (BENCHMARKS.md)."""
+    session = reads.new_session()
+    times: dict[str, dict[str, float | None]] = {}
+    for size, server in servers.items():
+        times[size] = {}
+        for word in reads.SEARCHES:
+            started = time.perf_counter()
+            try:
+                answer = session.get(f"{server.base}/api/whatsapp/conversations", params={"q": word}, timeout=timeout)
+                answer.raise_for_status()
+                times[size][word] = round(time.perf_counter() - started, 4)
+            except requests.RequestException:
+                times[size][word] = None
+            log.info("search %r at the %s size: %s s", word, size, times[size][word])
+    return times
 
 
 def ingest_by_size(
@@ -249,6 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-engines.json")
     parser.add_argument("--ingest-only", action="store_true")
     parser.add_argument("--reads-only", action="store_true")
+    parser.add_argument("--no-ingest-by-size", action="store_true", help="leave out the ingest into each reads inbox")
     parser.add_argument("--reads-data", type=Path, help="the reads' SQLite inboxes (bench.run's --reads-data)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -278,6 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.ingest_only:
         reads_data = args.reads_data or workdir / "reads"
         results["reads"] = reads_on_both(reads_data, server, sizes)
+    if not args.ingest_only and not args.no_ingest_by_size:
         results["ingest_by_size"] = ingest_by_size(
             workdir / "ingest-by-size",
             reads_data,

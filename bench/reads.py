@@ -225,13 +225,18 @@ def measure(
     clients: int,
     requests_per_client: int,
     seed: int = 11,
+    leave_out: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The reads against both inboxes, interleaved: in each round, each read is measured against one
     inbox and right after against the other (the order swapped every round), first by one client
-    (sequentially), then by `clients` at once, so the machine's drift falls on both sizes alike."""
+    (sequentially), then by `clients` at once, so the machine's drift falls on both sizes alike.
+    The reads named in `leave_out` are not measured."""
     rng = random.Random(seed)
     sizes = list(servers)
-    paths = {size: calls(rng, conversation_ids[size]) for size in sizes}
+    paths = {
+        size: {name: path for name, path in calls(rng, conversation_ids[size]).items() if name not in leave_out}
+        for size in sizes
+    }
     reads = list(paths[sizes[0]])
     session = new_session()
     pool = Clients(clients)

@@ -212,11 +212,17 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 200) -> dict[int, 
 
 # Each search statement for SQLite's FTS5 tables (False) and PostgreSQL's GIN indexes (True); a match
 # is ('"w1" "w2"*',) for FTS5 and (query, prefix) for wa_search_query (see `_matches`).
+# PostgreSQL's `ORDER BY id + 0`: the planner cannot know how rare a word is (a lexeme outside its
+# statistics is estimated at 0.5 % of the rows), so with a plain ORDER BY id it walks the primary
+# key newest first, computing each row's vector, and a word found in a few messages, or none, costs
+# a walk of the whole table (37 s at a million messages). Ordering by an expression sends it to the
+# GIN index instead, whose cost follows the matches (8 ms for a rare word there, under a second for
+# one in 15 % of the messages; BENCHMARKS.md).
 _NAMES = {
     False: "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
     True: """SELECT conversation_id FROM whatsapp_conversations
              WHERE wa_names_vector(contact_name, contact_profile_name, username) @@ wa_search_query(?, ?)
-             ORDER BY conversation_id DESC LIMIT ?""",
+             ORDER BY conversation_id + 0 DESC LIMIT ?""",
 }
 _PHONES = {
     False: "SELECT rowid FROM phones_fts WHERE phone_number LIKE ? ORDER BY rowid DESC LIMIT ?",
@@ -227,7 +233,7 @@ _MESSAGES = {
     False: "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
     True: """SELECT message_id FROM whatsapp_messages
              WHERE wa_search_vector(message_text) @@ wa_search_query(?, ?) AND message_id < ?
-             ORDER BY message_id DESC LIMIT ?""",
+             ORDER BY message_id + 0 DESC LIMIT ?""",
 }
 _SNIPPETS = {
     # `+rowid IN` filters without steering FTS5 (an IN it would serve by one lookup per id).
