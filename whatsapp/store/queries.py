@@ -289,7 +289,7 @@ def _newest_matches(
     conn: sqlite3.Connection, match: tuple[Any, ...], limit: int, before: int | None = None
 ) -> list[int]:
     """Newest first: FTS5 walks its index backwards from `before` and stops at the limit (PostgreSQL:
-    the planner's choice of the GIN index or the primary key backwards)."""
+    the GIN index gives every match, sorted then; see _MESSAGES)."""
     rows = conn.execute(_MESSAGES[postgres(conn)], (*match, before if before is not None else SQLITE_MAX_INT, limit))
     return [int(r[0]) for r in rows]
 
