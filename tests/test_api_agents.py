@@ -143,7 +143,7 @@ def test_a_name_taken_between_the_check_and_the_create_is_refused(app):
     from .helpers import app_connection
 
     with app_connection(app) as conn:
-        name = agents.checked_name(conn, "Dee")
+        name = agents.checked_name("Dee")
         agents.create(conn, "DEE")  # another request, after this one checked the name
         with pytest.raises(agents.NameTaken):
             agents.create(conn, name)

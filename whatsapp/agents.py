@@ -33,9 +33,9 @@ class NameTaken(ValueError):
     """Another active agent has this name (whatever its case): @mentions could not tell them apart."""
 
 
-def checked_name(conn: sqlite3.Connection, value: str) -> str:
-    """A new agent's name, spaces tidied: plain text, at most MAX_NAME characters, not an active agent's
-    name already (ValueError, or NameTaken for a duplicate)."""
+def checked_name(value: str) -> str:
+    """A new agent's name, spaces tidied: plain text, at most MAX_NAME characters (ValueError). Whether
+    an active agent has it already, `create` checks under its write lock (NameTaken)."""
     name = " ".join(unicodedata.normalize("NFC", value).split())
     if not name:
         raise ValueError("name is required")
@@ -43,7 +43,6 @@ def checked_name(conn: sqlite3.Connection, value: str) -> str:
         raise ValueError(f"name is longer than {MAX_NAME} characters")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name) or "@" in name:
         raise ValueError("name must be plain text (no control or invisible characters, no @)")
-    refuse_taken(conn, name)
     return name
 
 

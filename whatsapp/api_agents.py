@@ -76,7 +76,7 @@ def create_agent() -> tuple[Response, int]:
         raise APIError(400, "name is required")
     role = role_param(data.get("role"), "agent")
     try:
-        name = agents.checked_name(get_db(), name)
+        name = agents.checked_name(name)
         row, key = agents.create(get_db(), name, role)
     except agents.NameTaken as exc:
         raise APIError(409, str(exc)) from None

@@ -290,7 +290,7 @@ def register_commands(app: Flask) -> None:
         """Add a dashboard agent and print its key (shown once, never stored)."""
         with db.database(app).connection() as conn:
             try:
-                name = agents.checked_name(conn, name)
+                name = agents.checked_name(name)
                 row, key = agents.create(conn, name, role="admin" if admin else "agent")
             except ValueError as exc:
                 raise click.BadParameter(str(exc)) from None

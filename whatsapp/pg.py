@@ -204,19 +204,19 @@ def _row_class(names: tuple[str, ...]) -> type[Row]:
     return type("Row", (Row,), {"__slots__": (), "_names": names, "_index": index})
 
 
+_ROW_STATUSES = frozenset({ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK})
+
+
 def _has_rows(cursor: psycopg.Cursor[Any]) -> bool:
     """cursor.description is not None, without building its Column objects (a statement's cost here)."""
     res = cursor.pgresult
     return res is not None and (res.nfields > 0 or res.status in _ROW_STATUSES)
 
 
-_ROW_STATUSES = frozenset({ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK})
-
-
 def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
-    res = cursor.pgresult
-    if res is None or not _has_rows(cursor):
+    if not _has_rows(cursor):
         return tuple
+    res = cursor.pgresult
     names = []
     for index in range(res.nfields):
         name = res.fname(index)
